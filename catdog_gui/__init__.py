@@ -1,0 +1,3 @@
+"""catdog-gui: train and use an image classifier without writing code."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""Errors a person can act on.
+
+Every problem caused by input (a bad folder, a broken image, a model file from elsewhere, a bad flag)
+is raised as :class:`CatdogError` (or a subclass) with a message written for the user. The CLI prints
+the message and exits 2; the GUI shows it. Anything else is a bug and keeps its traceback.
+"""
+
+
+class CatdogError(Exception):
+    """A user-facing error: the message says what went wrong and what to do."""
+
+
+class DatasetError(CatdogError):
+    """The dataset folder cannot be used for training (empty, one class, vanished...)."""
+
+
+class ImageError(CatdogError):
+    """One image cannot be read (corrupt, not an image, too large...)."""
+
+
+class ModelFileError(CatdogError):
+    """A model file cannot be loaded (not ours, corrupt, unsafe, newer format...)."""
+
+
+class WeightsUnavailableError(CatdogError):
+    """Pretrained weights are neither cached nor downloadable."""
