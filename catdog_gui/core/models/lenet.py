@@ -76,6 +76,11 @@ class SparseConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.weight * self.mask, self.bias)
 
+    def effective_params(self) -> int:
+        """Weights that exist in the paper's C3 (masked ones are always zero): 1,516 for LeNet-5."""
+        k = self.weight.shape[2] * self.weight.shape[3]
+        return int(self.mask.sum().item()) * k + self.out_channels
+
 
 class LeNet5(nn.Module):
     """LeNet-5 as in the paper (see the module docstring for what is adapted)."""

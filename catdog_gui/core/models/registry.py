@@ -162,7 +162,8 @@ def summary(model: nn.Module, image_size: int) -> list[LayerInfo]:
                 s = getattr(module, "stride", "")
                 k = "x".join(map(str, k)) if isinstance(k, tuple) else (str(k) if k != "" else "")
                 s = "x".join(map(str, s)) if isinstance(s, tuple) else (str(s) if s != "" else "")
-                own = sum(p.numel() for p in module.parameters())
+                eff = getattr(module, "effective_params", None)
+                own = eff() if callable(eff) else sum(p.numel() for p in module.parameters())
                 records.append(LayerInfo(name, type(module).__name__, k, s, tuple(out.shape[1:]), own))
         return hook
 

@@ -1,0 +1,567 @@
+"""Datasets: scan image folders, report their health, split them, and decode them once.
+
+Layouts accepted for a folder:
+
+* **one subfolder per class** (``cat/``, ``dog/``; images may sit in nested folders below them);
+* **flat, class in the file name** as in Kaggle's dogs-vs-cats ``train/``: ``cat.123.jpg``,
+  ``dog_45.png`` (the class is the name before the first dot, or before a trailing number);
+* a folder holding ``train/`` and ``val/`` (or ``valid``/``validation``) subfolders, each in one of
+  the layouts above.
+
+A separate validation folder may be given; otherwise a stratified, seeded split takes
+``val_fraction`` of each class. Exact duplicates (same bytes) always land on the same side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import CatdogError, DatasetError, ImageError
+from .imageio import check_header, is_image_name, load_square_array
+
+ProgressFn = Callable[[int, int], None]
+VAL_NAMES = ("val", "valid", "validation")
+
+
+class Cancelled(CatdogError):
+    """The user cancelled a long operation."""
+
+    def __init__(self, what: str = "cancelled"):
+        super().__init__(what)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+@dataclass(frozen=True)
+class BadFile:
+    path: Path
+    reason: str
+
+
+@dataclass
+class ScanReport:
+    """What a scan found: shown by the CLI before training and by the Dataset tab."""
+
+    root: Path
+    val_root: Optional[Path]
+    layout: str  # "folders" or "names"
+    classes: list[str]
+    train_counts: dict[str, int]
+    val_counts: dict[str, int]
+    val_source: str  # "split" (val_fraction of train) or "folder"
+    bad_files: list[BadFile] = field(default_factory=list)
+    duplicate_groups: list[list[Path]] = field(default_factory=list)
+    removed_from_val: int = 0  # validation images identical to a training image, dropped
+    ignored: int = 0  # files that are not images by extension
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_train(self) -> int:
+        return sum(self.train_counts.values())
+
+    @property
+    def n_val(self) -> int:
+        return sum(self.val_counts.values())
+
+    def lines(self) -> list[str]:
+        """The report as plain sentences."""
+        out = [f"Dataset: {self.root} ({'one folder per class' if self.layout == 'folders' else 'class from file names'})"]
+        width = max(len(c) for c in self.classes) if self.classes else 5
+        for c in self.classes:
+            out.append(f"  {c:<{width}}  {self.train_counts.get(c, 0):6d} train  {self.val_counts.get(c, 0):6d} validation")
+        src = f"from {self.val_root}" if self.val_source == "folder" else "held out from the training folder"
+        out.append(f"  {'total':<{width}}  {self.n_train:6d} train  {self.n_val:6d} validation ({src})")
+        if self.bad_files:
+            kinds = Counter(_reason_kind(b.reason) for b in self.bad_files)
+            detail = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+            out.append(f"Skipped {len(self.bad_files)} unreadable file(s) ({detail}):")
+            for b in self.bad_files[:10]:
+                out.append(f"  {b.reason}")
+            if len(self.bad_files) > 10:
+                out.append(f"  ... and {len(self.bad_files) - 10} more")
+        if self.duplicate_groups:
+            n = sum(len(g) - 1 for g in self.duplicate_groups)
+            out.append(f"Found {len(self.duplicate_groups)} group(s) of identical files ({n} extra copies); "
+                       "copies are kept on the same side of the train/validation split.")
+        if self.removed_from_val:
+            out.append(f"Dropped {self.removed_from_val} validation image(s) identical to a training image, "
+                       "so validation accuracy is measured on unseen photos only.")
+        if self.ignored:
+            out.append(f"Ignored {self.ignored} file(s) that are not images.")
+        out.extend(f"Warning: {w}" for w in self.warnings)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "root": str(self.root),
+            "val_root": str(self.val_root) if self.val_root else None,
+            "layout": self.layout,
+            "classes": list(self.classes),
+            "train_counts": dict(self.train_counts),
+            "val_counts": dict(self.val_counts),
+            "val_source": self.val_source,
+            "bad_files": [{"path": str(b.path), "reason": b.reason} for b in self.bad_files],
+            "duplicate_groups": [[str(p) for p in g] for g in self.duplicate_groups],
+            "removed_from_val": self.removed_from_val,
+            "ignored": self.ignored,
+            "warnings": list(self.warnings),
+        }
+
+
+def _reason_kind(reason: str) -> str:
+    r = reason.lower()
+    if "0 bytes" in r or "empty" in r:
+        return "empty"
+    if "truncated" in r:
+        return "truncated"
+    if "bomb" in r:
+        return "too large"
+    if "not found" in r:
+        return "missing"
+    if "permission" in r:
+        return "unreadable"
+    return "not images"
+
+
+@dataclass
+class Dataset:
+    classes: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    report: ScanReport
+
+
+# ----------------------------------------------------------------------------------------------
+# listing files
+
+_TRAILING_NUMBER = re.compile(r"[._\- ]*\d+$")
+
+
+def class_from_name(name: str) -> Optional[str]:
+    """``cat.123.jpg`` -> ``cat``; ``golden_retriever_12.png`` -> ``golden_retriever``; else None."""
+    stem = Path(name).stem
+    if "." in stem:
+        label = stem.split(".", 1)[0]
+    else:
+        label = _TRAILING_NUMBER.sub("", stem)
+        if label == stem:
+            return None
+    label = label.strip(" ._-")
+    return label or None
+
+
+def _walk_files(folder: Path, cancel: Optional[threading.Event]) -> Iterable[Path]:
+    """All files below ``folder`` (sorted, hidden skipped, symlinked folders not followed: no loops)."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False, onerror=None):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("scan cancelled")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith("."):
+                yield Path(dirpath) / f
+
+
+def _check_folder(folder: Path, what: str) -> Path:
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise DatasetError(f"{what} {folder} does not exist (was it moved, renamed or unplugged?)")
+    if not folder.is_dir():
+        raise DatasetError(f"{what} {folder} is a file, not a folder")
+    try:
+        next(os.scandir(folder), None)
+    except PermissionError:
+        raise DatasetError(f"{what} {folder} cannot be read (permission denied)") from None
+    except OSError as e:
+        raise DatasetError(f"{what} {folder} cannot be read ({e.strerror or e})") from None
+    return folder
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as e:
+        raise DatasetError(f"cannot list {folder}: {e.strerror or e}") from None
+
+
+def _has_images(folder: Path) -> bool:
+    for _root, _dirs, files in os.walk(folder):
+        if any(is_image_name(f) for f in files):
+            return True
+    return False
+
+
+def split_layout(root: Path) -> tuple[Path, Optional[Path]]:
+    """If ``root`` holds ``train/`` and ``val/`` folders, return them; else (root, None)."""
+    subs = {p.name.lower(): p for p in _subdirs(root)}
+    if "train" in subs:
+        for v in VAL_NAMES:
+            if v in subs and set(subs) <= {"train", "test", *VAL_NAMES}:
+                return subs["train"], subs[v]
+    return root, None
+
+
+def list_labeled(
+    folder: Path, cancel: Optional[threading.Event] = None
+) -> tuple[str, dict[str, list[Path]], int]:
+    """Find the images of ``folder`` and their classes: (layout, {class: [paths]}, n_ignored)."""
+    folder = _check_folder(folder, "Folder")
+    per_class: dict[str, list[Path]] = defaultdict(list)
+    ignored = 0
+    class_dirs = [d for d in _subdirs(folder) if _has_images(d)]
+    if class_dirs:
+        for d in class_dirs:
+            for f in _walk_files(d, cancel):
+                if is_image_name(f):
+                    per_class[d.name].append(f)
+                else:
+                    ignored += 1
+        # loose images next to class folders have no class: say so by counting them as ignored
+        ignored += sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        return "folders", dict(per_class), ignored
+    for f in _walk_files(folder, cancel):
+        label = class_from_name(f.name) if is_image_name(f) else None
+        if label is None:
+            ignored += 1
+        else:
+            per_class[label].append(f)
+    return "names", dict(per_class), ignored
+
+
+# ----------------------------------------------------------------------------------------------
+# checking and hashing
+
+
+def _check_files(paths: Sequence[Path], progress: Optional[ProgressFn], cancel, offset: int, total: int):
+    bad: dict[Path, str] = {}
+    step = max(1, total // 200)
+    for i, p in enumerate(paths):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("scan cancelled")
+        try:
+            check_header(p)
+        except ImageError as e:
+            bad[p] = str(e)
+        if progress and (i % step == 0 or i == len(paths) - 1):
+            progress(offset + i + 1, total)
+    return bad
+
+
+def _hash(path: Path) -> Optional[str]:
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def duplicate_groups(paths: Sequence[Path]) -> list[list[Path]]:
+    """Groups of byte-identical files (only files of equal size are read)."""
+    by_size: dict[int, list[Path]] = defaultdict(list)
+    for p in paths:
+        try:
+            by_size[p.stat().st_size].append(p)
+        except OSError:
+            pass
+    groups: list[list[Path]] = []
+    for same in by_size.values():
+        if len(same) < 2:
+            continue
+        by_hash: dict[str, list[Path]] = defaultdict(list)
+        for p in same:
+            digest = _hash(p)
+            if digest is not None:
+                by_hash[digest].append(p)
+        groups.extend(sorted(g) for g in by_hash.values() if len(g) > 1)
+    return sorted(groups)
+
+
+# ----------------------------------------------------------------------------------------------
+# scanning and splitting
+
+
+def scan_folder(
+    folder: Path | str,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[threading.Event] = None,
+    check: bool = True,
+) -> tuple[list[str], list[Sample], ScanReport]:
+    """Scan one labelled folder (no split): classes, readable samples and a report."""
+    folder = Path(folder)
+    layout, per_class, ignored = list_labeled(folder, cancel)
+    all_paths = [p for ps in per_class.values() for p in ps]
+    bad = _check_files(all_paths, progress, cancel, 0, len(all_paths)) if check else {}
+    classes = sorted(per_class)
+    samples = [Sample(p, i) for i, c in enumerate(classes) for p in per_class[c] if p not in bad]
+    report = ScanReport(
+        root=folder, val_root=None, layout=layout, classes=classes,
+        train_counts=dict(Counter(classes[s.label] for s in samples)), val_counts={}, val_source="none",
+        bad_files=[BadFile(p, r) for p, r in sorted(bad.items())], ignored=ignored,
+    )
+    return classes, samples, report
+
+
+def scan_dataset(
+    train_dir: Path | str,
+    val_dir: Optional[Path | str] = None,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[threading.Event] = None,
+) -> Dataset:
+    """Scan ``train_dir`` (and ``val_dir``), check every file, find duplicates, split.
+
+    Raises :class:`DatasetError` when the data cannot train a classifier (no images, one class,
+    no validation images), with a message that says what to change.
+    """
+    train_dir = _check_folder(Path(train_dir), "Training folder")
+    if val_dir is None:
+        train_dir, val_dir = split_layout(train_dir)
+    else:
+        val_dir = _check_folder(Path(val_dir), "Validation folder")
+    if not 0.0 < val_fraction < 1.0 and val_dir is None:
+        raise DatasetError("the validation fraction must be between 0 and 1 (for example 0.2)")
+
+    layout, per_class, ignored = list_labeled(train_dir, cancel)
+    val_per_class: dict[str, list[Path]] = {}
+    if val_dir is not None:
+        _vlayout, val_per_class, vignored = list_labeled(val_dir, cancel)
+        ignored += vignored
+    all_paths = [p for ps in per_class.values() for p in ps] + [p for ps in val_per_class.values() for p in ps]
+    if not all_paths:
+        raise DatasetError(
+            f"no images found in {train_dir}. Put each class in its own subfolder "
+            "(cat/, dog/) or name files like cat.1.jpg and dog.1.jpg"
+        )
+    bad = _check_files(all_paths, progress, cancel, 0, len(all_paths))
+    warnings: list[str] = []
+    classes = sorted(c for c, ps in per_class.items() if any(p not in bad for p in ps))
+    for c in sorted(set(per_class) - set(classes)):
+        warnings.append(f"class '{c}' has no readable image and was left out")
+    if len(classes) < 2:
+        found = f"only one class ('{classes[0]}')" if classes else "no readable images"
+        raise DatasetError(
+            f"{found} in {train_dir}: a classifier needs at least two classes. Put each class in its "
+            "own subfolder (for example cat/ and dog/) or name files like cat.1.jpg and dog.1.jpg"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(val_per_class) - set(classes))
+    if unknown:
+        raise DatasetError(
+            f"the validation folder has classes the training folder lacks: {', '.join(unknown)}. "
+            f"Training classes: {', '.join(classes)}"
+        )
+
+    groups = duplicate_groups([p for p in all_paths if p not in bad])
+    group_of: dict[Path, int] = {p: gi for gi, g in enumerate(groups) for p in g}
+    for g in groups:
+        labels = {_label_of(p, per_class, val_per_class) for p in g}
+        if len(labels) > 1:
+            warnings.append(f"the same photo is filed under different classes ({', '.join(sorted(labels))}): "
+                            + ", ".join(str(p) for p in g[:3]))
+
+    train_samples = [Sample(p, index[c]) for c in classes for p in per_class[c] if p not in bad]
+    removed = 0
+    if val_dir is not None:
+        train_groups = {group_of[s.path] for s in train_samples if s.path in group_of}
+        val_samples = []
+        for c, ps in sorted(val_per_class.items()):
+            for p in ps:
+                if p in bad:
+                    continue
+                if p in group_of and group_of[p] in train_groups:
+                    removed += 1
+                    continue
+                val_samples.append(Sample(p, index[c]))
+        val_source = "folder"
+    else:
+        train_samples, val_samples = stratified_split(train_samples, val_fraction, seed, group_of)
+        val_source = "split"
+
+    train_counts = Counter(classes[s.label] for s in train_samples)
+    val_counts = Counter(classes[s.label] for s in val_samples)
+    if not val_samples:
+        raise DatasetError("no images left for validation: add more photos or a validation folder")
+    for c in classes:
+        if train_counts[c] < 2:
+            raise DatasetError(f"class '{c}' has {train_counts[c]} training image(s): add at least a few more photos")
+        if train_counts[c] < 20:
+            warnings.append(f"class '{c}' has only {train_counts[c]} training images: results will be unreliable")
+        if val_dir is not None and val_counts[c] == 0:
+            warnings.append(f"the validation folder has no '{c}' images")
+    counts = [train_counts[c] for c in classes]
+    if max(counts) > 1.5 * min(counts):
+        big = max(classes, key=lambda c: train_counts[c])
+        small = min(classes, key=lambda c: train_counts[c])
+        warnings.append(
+            f"classes are imbalanced ({train_counts[big]} '{big}' vs {train_counts[small]} '{small}'): "
+            "check per-class recall, not only accuracy"
+        )
+    report = ScanReport(
+        root=train_dir, val_root=val_dir, layout=layout, classes=classes,
+        train_counts={c: train_counts[c] for c in classes}, val_counts={c: val_counts[c] for c in classes},
+        val_source=val_source, bad_files=[BadFile(p, r) for p, r in sorted(bad.items())],
+        duplicate_groups=groups, removed_from_val=removed, ignored=ignored, warnings=warnings,
+    )
+    return Dataset(classes, train_samples, val_samples, report)
+
+
+def _label_of(p: Path, per_class: dict, val_per_class: dict) -> str:
+    for d in (per_class, val_per_class):
+        for c, ps in d.items():
+            if p in ps:
+                return c
+    return "?"
+
+
+def stratified_split(
+    samples: Sequence[Sample], val_fraction: float, seed: int, group_of: dict[Path, int] | None = None
+) -> tuple[list[Sample], list[Sample]]:
+    """Per class, put about ``val_fraction`` of the images in validation; identical files
+    (same ``group_of`` id) move together. Seeded: the same input gives the same split."""
+    group_of = group_of or {}
+    rng = np.random.default_rng(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    by_label: dict[int, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_label[s.label].append(s)
+    for label in sorted(by_label):
+        units: dict[object, list[Sample]] = defaultdict(list)
+        for s in by_label[label]:
+            units[group_of.get(s.path, s.path)].append(s)
+        keys = sorted(units, key=str)
+        order = rng.permutation(len(keys))
+        n_total = len(by_label[label])
+        want = int(round(n_total * val_fraction))
+        if n_total >= 2:
+            want = min(max(want, 1), n_total - 1)
+        taken = 0
+        for k in order:
+            unit = units[keys[k]]
+            if taken < want and taken + len(unit) <= want + (1 if taken == 0 else 0):
+                val.extend(unit)
+                taken += len(unit)
+            else:
+                train.extend(unit)
+    # a duplicate group whose copies carry different labels must still stay on one side
+    if group_of:
+        train_groups = {group_of[s.path] for s in train if s.path in group_of}
+        moved = [s for s in val if s.path in group_of and group_of[s.path] in train_groups]
+        if moved:
+            val = [s for s in val if s not in moved]
+            train.extend(moved)
+    train.sort(key=lambda s: (s.label, str(s.path)))
+    val.sort(key=lambda s: (s.label, str(s.path)))
+    return train, val
+
+
+# ----------------------------------------------------------------------------------------------
+# decode-once cache
+
+#: above this many bytes the cache lives in a memory-mapped temp file instead of RAM
+CACHE_RAM_BUDGET = int(os.environ.get("CATDOG_CACHE_RAM_MB", "2048")) * 1024 * 1024
+
+
+class ImageCache:
+    """All images of a list decoded once to ``size`` x ``size`` uint8, channels first.
+
+    ``array`` is (N, 3, size, size) uint8: in RAM when it fits ``CACHE_RAM_BUDGET``, otherwise a
+    memory-mapped temporary file (deleted when the cache is), so memory stays bounded for any N.
+    ``labels`` and ``paths`` follow the same order; files that failed to decode are in ``bad``.
+    """
+
+    def __init__(self, array: np.ndarray, labels: np.ndarray, paths: list[Path], bad: list[BadFile], tmp=None):
+        self.array = array
+        self.labels = labels
+        self.paths = paths
+        self.bad = bad
+        self._tmp = tmp
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self.array = None
+            self._tmp.close()
+            self._tmp = None
+
+
+def build_cache(
+    samples: Sequence[Sample],
+    size: int,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[threading.Event] = None,
+    workers: Optional[int] = None,
+) -> ImageCache:
+    """Decode every sample once (in parallel threads: PIL releases the GIL while decoding)."""
+    n = len(samples)
+    nbytes = n * 3 * size * size
+    tmp = None
+    if nbytes > CACHE_RAM_BUDGET:
+        tmp = tempfile.NamedTemporaryFile(prefix="catdog-cache-", suffix=".u8")
+        arr = np.memmap(tmp.name, dtype=np.uint8, mode="w+", shape=(n, 3, size, size))
+    else:
+        arr = np.empty((n, 3, size, size), dtype=np.uint8)
+    ok = np.zeros(n, dtype=bool)
+    bad: list[BadFile] = []
+    lock = threading.Lock()
+    done = [0]
+    step = max(1, n // 200)
+
+    def work(i: int) -> None:
+        if cancel is not None and cancel.is_set():
+            return
+        try:
+            arr[i] = load_square_array(samples[i].path, size).transpose(2, 0, 1)
+            ok[i] = True
+        except ImageError as e:
+            with lock:
+                bad.append(BadFile(samples[i].path, str(e)))
+        with lock:
+            done[0] += 1
+            d = done[0]
+        if progress and (d % step == 0 or d == n):
+            progress(d, n)
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(work, range(n)))
+    if cancel is not None and cancel.is_set():
+        if tmp is not None:
+            tmp.close()
+        raise Cancelled("decoding cancelled")
+    labels = np.array([s.label for s in samples], dtype=np.int64)
+    paths = [s.path for s in samples]
+    if not ok.all():
+        keep = np.flatnonzero(ok)
+        if tmp is None:
+            arr = arr[keep]
+        else:  # compact in place: keep order, no second full-size copy
+            for dst, src in enumerate(keep):
+                if dst != src:
+                    arr[dst] = arr[src]
+            arr = arr[: len(keep)]
+        labels = labels[keep]
+        paths = [paths[i] for i in keep]
+    bad.sort(key=lambda b: str(b.path))
+    return ImageCache(arr, labels, paths, bad, tmp)

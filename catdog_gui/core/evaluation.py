@@ -1,0 +1,82 @@
+"""Accuracy, per-class precision/recall/F1, confusion matrix, and the list of mistakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Mistake:
+    path: str
+    true: str
+    predicted: str
+    confidence: float
+
+
+@dataclass
+class Metrics:
+    classes: list[str]
+    n: int
+    accuracy: float
+    per_class: dict[str, dict[str, float]]
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    mistakes: list[Mistake] = field(default_factory=list)
+
+    def to_dict(self, with_mistakes: bool = True) -> dict:
+        d = {"classes": self.classes, "n": self.n, "accuracy": self.accuracy,
+             "per_class": self.per_class, "confusion": self.confusion}
+        if with_mistakes:
+            d["mistakes"] = [m.__dict__ for m in self.mistakes]
+        return d
+
+    def lines(self) -> list[str]:
+        width = max(8, *(len(c) for c in self.classes))
+        out = [f"Accuracy {self.accuracy * 100:.1f}% on {self.n} images", "",
+               f"{'class':<{width}}  precision  recall     F1  images"]
+        for c in self.classes:
+            m = self.per_class[c]
+            out.append(f"{c:<{width}}  {m['precision'] * 100:8.1f}%  {m['recall'] * 100:5.1f}%  "
+                       f"{m['f1'] * 100:5.1f}%  {int(m['support']):6d}")
+        out += ["", "confusion matrix (rows: true class, columns: predicted)",
+                " " * (width + 2) + "  ".join(f"{c[:8]:>8}" for c in self.classes)]
+        for c, row in zip(self.classes, self.confusion):
+            out.append(f"{c:<{width}}  " + "  ".join(f"{v:8d}" for v in row))
+        return out
+
+
+def compute_metrics(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    classes: Sequence[str],
+    confidence: Optional[Sequence[float]] = None,
+    paths: Optional[Sequence[Path | str]] = None,
+) -> Metrics:
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    k = len(classes)
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (y_true, y_pred), 1)
+    per_class = {}
+    for i, c in enumerate(classes):
+        tp = conf[i, i]
+        fp = conf[:, i].sum() - tp
+        fn = conf[i, :].sum() - tp
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[c] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                        "support": int(conf[i, :].sum())}
+    n = int(len(y_true))
+    acc = float((y_true == y_pred).mean()) if n else 0.0
+    mistakes = []
+    if paths is not None:
+        wrong = np.flatnonzero(y_true != y_pred)
+        for i in wrong:
+            mistakes.append(Mistake(str(paths[i]), classes[y_true[i]], classes[y_pred[i]],
+                                    float(confidence[i]) if confidence is not None else float("nan")))
+        mistakes.sort(key=lambda m: -m.confidence)
+    return Metrics(list(classes), n, acc, per_class, conf.tolist(), mistakes)

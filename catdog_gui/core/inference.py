@@ -1,0 +1,103 @@
+"""Prediction from a model file: the same decoding and normalisation as validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .device import pick_device
+from .errors import ImageError
+from .imageio import Source, load_square_array
+from .modelfile import ModelInfo, load_model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    source: str
+    label: str  # the most probable class
+    confidence: float  # its probability
+    probabilities: tuple[tuple[str, float], ...]  # every class, most probable first
+    error: Optional[str] = None  # set when the image could not be read
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        if self.error:
+            return {"image": self.source, "error": self.error}
+        return {"image": self.source, "label": self.label, "confidence": self.confidence,
+                "probabilities": dict(self.probabilities)}
+
+    def describe(self) -> str:
+        """'95.1% dog, 4.9% cat'"""
+        if self.error:
+            return self.error
+        return ", ".join(f"{p * 100:.1f}% {c}" for c, p in self.probabilities)
+
+
+class Predictor:
+    """Load a model file once, classify many images."""
+
+    def __init__(self, model_path: str | Path, device: str | torch.device = "auto"):
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.path = Path(model_path)
+        self.model, self.info = load_model(model_path, self.device)
+        self._mean = torch.tensor(self.info.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.info.std, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.info.classes
+
+    def preprocess(self, source: Source) -> np.ndarray:
+        """uint8 (3, S, S): exactly what the model sees (raises ImageError)."""
+        return load_square_array(source, self.info.image_size).transpose(2, 0, 1)
+
+    def to_input(self, arrays: np.ndarray | torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(arrays).to(self.device).float().div_(255.0)
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        return (x - self._mean) / self._std
+
+    @torch.no_grad()
+    def probabilities(self, arrays: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Class probabilities (N, K) for uint8 images (N, 3, S, S)."""
+        return torch.softmax(self.model(self.to_input(arrays)).float(), 1).cpu().numpy()
+
+    def _prediction(self, name: str, probs: np.ndarray) -> Prediction:
+        order = np.argsort(-probs)
+        pairs = tuple((self.classes[i], float(probs[i])) for i in order)
+        return Prediction(name, pairs[0][0], pairs[0][1], pairs)
+
+    def predict(self, source: Source, name: Optional[str] = None) -> Prediction:
+        """Classify one image; raises :class:`ImageError` if it cannot be read."""
+        name = name or (str(source) if not isinstance(source, (bytes, bytearray)) else "image")
+        return self._prediction(name, self.probabilities(self.preprocess(source)[None])[0])
+
+    def predict_many(self, sources: Sequence[Source], batch_size: int = 64, progress=None, cancel=None
+                     ) -> list[Prediction]:
+        """Classify many images in batches; unreadable ones get a Prediction with ``error`` set."""
+        results: list[Optional[Prediction]] = [None] * len(sources)
+        for start in range(0, len(sources), batch_size):
+            if cancel is not None and cancel.is_set():
+                break
+            chunk = list(range(start, min(len(sources), start + batch_size)))
+            arrays, keep = [], []
+            for i in chunk:
+                try:
+                    arrays.append(self.preprocess(sources[i]))
+                    keep.append(i)
+                except ImageError as e:
+                    results[i] = Prediction(str(sources[i]), "", 0.0, (), error=str(e))
+            if arrays:
+                probs = self.probabilities(np.stack(arrays))
+                for i, p in zip(keep, probs):
+                    results[i] = self._prediction(str(sources[i]), p)
+            if progress:
+                progress(chunk[-1] + 1, len(sources))
+        return [r for r in results if r is not None]

@@ -1,0 +1,481 @@
+"""One trainer for the CLI, the GUI and notebooks.
+
+Like minGPT's trainer it knows nothing about the model: it takes a :class:`TrainConfig`, a
+dataset, and callbacks that receive plain event dataclasses (:mod:`.events`). It can be cancelled
+and paused from another thread (checked after every batch), stops early on validation loss, keeps
+the best epoch's weights, and always ends with exactly one ``Finished`` event.
+
+Modes, chosen from the config and the model:
+
+* ``scratch``: every weight learns (LeNet-5, or a backbone without pretrained weights);
+* ``features``: pretrained backbone frozen, no augmentation: each image's features are computed
+  once and the new head trains on the cached features (epochs after the first take milliseconds);
+* ``frozen``: pretrained backbone frozen with augmentation: the backbone runs on every augmented
+  batch (no gradients through it), the head learns;
+* ``finetune``: first as ``features``/``frozen`` until the head has converged, then the backbone's
+  later blocks are unfrozen and learn with a lower learning rate for ``finetune_epochs`` epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .augment import AugmentSettings, BatchAugmenter
+from .data import Cancelled, Dataset, ImageCache, build_cache, scan_dataset
+from .device import device_name, pick_device
+from .errors import CatdogError, DatasetError
+from .evaluation import compute_metrics
+from .events import BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, RunStarted, StageProgress
+from .modelfile import load_model, save_model
+from .models import BackboneClassifier, create_model, get_spec
+
+Callback = Callable[[object], None]
+OPTIMIZERS = ("adam", "adamw", "sgd")
+TRANSFER_MODES = ("frozen", "finetune")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run. The CLI flags, the GUI form and the model file all use it."""
+
+    model: str = "lenet5"
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    image_size: Optional[int] = None  # None: the model's own size
+    seed: int = 0
+    val_fraction: float = 0.2
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    pretrained: bool = False
+    transfer_mode: str = "frozen"  # with pretrained: "frozen" (feature extraction) or "finetune"
+    finetune_epochs: int = 3
+    finetune_lr_factor: float = 0.1
+    patience: int = 8  # epochs without a better validation loss before stopping; 0 = never stop early
+    device: str = "auto"
+    weights_path: Optional[str] = None  # local file with a torchvision backbone's pretrained weights
+
+    @classmethod
+    def for_model(cls, model: str, **overrides) -> "TrainConfig":
+        """A config with the defaults that fit ``model`` (see ``ModelSpec.defaults``)."""
+        spec = get_spec(model)
+        values = {k: v for k, v in spec.defaults.items() if k in {f.name for f in fields(cls)}}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(model=model, **values)
+
+    def validate(self) -> "TrainConfig":
+        get_spec(self.model)
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (1 <= self.batch_size <= 4096, "batch size must be between 1 and 4096"),
+            (0 < self.lr <= 10, "learning rate must be a positive number such as 0.001"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.weight_decay >= 0, "weight decay cannot be negative"),
+            (self.image_size is None or 16 <= self.image_size <= 1024, "image size must be between 16 and 1024"),
+            (0 < self.val_fraction < 1, "validation fraction must be between 0 and 1"),
+            (self.transfer_mode in TRANSFER_MODES, f"transfer mode must be one of {', '.join(TRANSFER_MODES)}"),
+            (self.finetune_epochs >= 0, "fine-tuning epochs cannot be negative"),
+            (0 < self.finetune_lr_factor <= 1, "fine-tuning learning-rate factor must be in (0, 1]"),
+            (self.patience >= 0, "patience cannot be negative (0 turns early stopping off)"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise CatdogError(msg)
+        if hasattr(self.augment, "validate"):
+            self.augment.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["augment"] = self.augment.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        aug = AugmentSettings.from_dict(d.pop("augment", None))
+        return cls(augment=aug, **{k: v for k, v in d.items() if k in known and k != "augment"})
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+class _Stop(Exception):
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Trainer:
+    """Train one model. Thread-safe controls: :meth:`cancel`, :meth:`pause`, :meth:`resume`."""
+
+    def __init__(self, config: TrainConfig, callbacks: Iterable[Callback] = ()):
+        self.config = config
+        self.callbacks = list(callbacks)
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self.model: Optional[nn.Module] = None
+        self.dataset: Optional[Dataset] = None
+        self.metrics = None
+        self.device: Optional[torch.device] = None
+
+    # -- controls (any thread) -------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        return self._cancel
+
+    def _emit(self, event) -> None:
+        for cb in self.callbacks:
+            cb(event)
+
+    def _checkpoint(self) -> None:
+        """Called after every batch: honour pause and cancel."""
+        if not self._running.is_set():
+            self._running.wait()
+        if self._cancel.is_set():
+            raise _Stop("cancelled", "stopped by the user")
+
+    # -- the run ---------------------------------------------------------------------------
+    def fit(
+        self,
+        data: Union[str, Path, Dataset],
+        val_dir: Union[str, Path, None] = None,
+        out_path: Union[str, Path, None] = None,
+        resume_from: Union[str, Path, None] = None,
+    ) -> Finished:
+        """Train; return (and emit) the ``Finished`` event. Never raises for training problems."""
+        self._history: list[EpochEnd] = []
+        self._best_state = None
+        self._best_epoch = 0
+        self._best_val_acc = float("nan")
+        self._out_path = Path(out_path).expanduser() if out_path else None
+        self._saved_path: Optional[str] = None
+        try:
+            status, reason = self._fit(data, val_dir, resume_from)
+        except _Stop as stop:
+            status, reason = stop.status, stop.reason
+        except Cancelled:
+            status, reason = "cancelled", "stopped by the user before training began"
+        except CatdogError as e:
+            return self._finish("failed", str(e))
+        except Exception as e:  # a bug: report it, with its traceback, instead of dying silently
+            return self._finish("failed", f"internal error: {type(e).__name__}: {e}", user_error=False,
+                                tb=traceback.format_exc())
+        try:
+            self._save_best()
+        except CatdogError as e:
+            return self._finish("failed", str(e))
+        except Exception as e:
+            return self._finish("failed", f"internal error while saving: {e}", user_error=False,
+                                tb=traceback.format_exc())
+        return self._finish(status, reason)
+
+    def _finish(self, status: str, reason: str, user_error: bool = True, tb: str = "") -> Finished:
+        ev = Finished(status, reason, self._saved_path, self._best_epoch, self._best_val_acc,
+                      tuple(self._history), user_error, tb)
+        self._emit(ev)
+        return ev
+
+    def _fit(self, data, val_dir, resume_from) -> tuple[str, str]:
+        cfg = self.config
+        resumed = None
+        if resume_from is not None:
+            resumed_model, resumed = load_model(resume_from)
+            if resumed.model_name != cfg.model:
+                cfg.model = resumed.model_name
+            cfg.image_size = resumed.image_size
+        cfg.validate()
+        seed_everything(cfg.seed)
+        self.device = device = pick_device(cfg.device)
+        spec = get_spec(cfg.model)
+        size = cfg.image_size or spec.default_image_size
+
+        # 1. data
+        if isinstance(data, Dataset):
+            dataset = data
+        else:
+            dataset = scan_dataset(data, val_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                   progress=lambda d, t: self._emit(StageProgress("scan", d, t)),
+                                   cancel=self._cancel)
+        self.dataset = dataset
+        self._emit(DatasetScanned(dataset.report))
+        classes = dataset.classes
+        if resumed is not None and resumed.classes != classes:
+            raise DatasetError(
+                f"the model was trained on classes {', '.join(resumed.classes)} but this dataset has "
+                f"{', '.join(classes)}: continue training needs the same classes"
+            )
+
+        # 2. model
+        if resumed is not None:
+            model = resumed_model
+        else:
+            model = create_model(cfg.model, len(classes), size, pretrained=cfg.pretrained,
+                                 weights_path=cfg.weights_path,
+                                 progress=lambda d, t: self._emit(StageProgress("weights", d, t)))
+        model.to(device)
+        self.model = model
+        self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
+        if resumed is not None:
+            self._mean = torch.tensor(resumed.mean, device=device).view(1, 3, 1, 1)
+            self._std = torch.tensor(resumed.std, device=device).view(1, 3, 1, 1)
+
+        # 3. decode once
+        train = build_cache(dataset.train, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
+        val = build_cache(dataset.val, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
+        if train.bad or val.bad:
+            dataset.report.bad_files.extend(train.bad + val.bad)
+            self._emit(DatasetScanned(dataset.report))
+        for i, c in enumerate(classes):
+            if not (train.labels == i).any():
+                raise DatasetError(f"class '{c}' has no readable training image left")
+        if len(val) == 0:
+            raise DatasetError("no readable validation images left")
+        self._train_cache, self._val_cache = train, val
+        self._xtrain, self._ytrain = self._to_device(train)
+        self._xval, self._yval = self._to_device(val)
+
+        backbone = isinstance(model, BackboneClassifier) and cfg.pretrained
+        aug = cfg.augment.enabled
+        mode = "scratch" if not backbone else ("frozen" if aug else "features")
+        self._augmenter = BatchAugmenter(cfg.augment, size) if aug else None
+        self._aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self._shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+        self._emit(RunStarted(device_name(device), tuple(classes), len(train), len(val), cfg.to_dict(),
+                              "finetune" if backbone and cfg.transfer_mode == "finetune" else mode))
+        self._run_meta = {"classes": classes, "size": size, "spec": spec,
+                          "mean": self._mean.flatten().tolist(), "std": self._std.flatten().tolist()}
+
+        if backbone:
+            model.set_backbone_trainable("frozen")
+            if mode == "features":
+                self._ftrain = self._features(self._xtrain, "features")
+                self._fval = self._features(self._xval, "features")
+        loss_fn = nn.CrossEntropyLoss()
+
+        if resumed is not None:  # the model to beat is the one we continue from
+            vl, va, _ = self._validate(model, mode)
+            self._best_loss = vl
+            self._best_val_acc = va
+            self._best_state = copy.deepcopy(model.state_dict())
+
+        else:
+            self._best_loss = math.inf
+        total_epochs = cfg.epochs + (cfg.finetune_epochs if backbone and cfg.transfer_mode == "finetune" else 0)
+        params = model.head.parameters() if backbone else model.parameters()
+        opt = self._optimizer(params, cfg.lr)
+        status, reason = self._loop(model, mode, opt, loss_fn, 1, cfg.epochs, total_epochs, "train")
+
+        if backbone and cfg.transfer_mode == "finetune" and cfg.finetune_epochs > 0 and status != "cancelled":
+            # head has converged (or stopped improving): now let the later blocks learn, gently
+            model.load_state_dict(self._best_state)
+            model.set_backbone_trainable("finetune")
+            self._ftrain = self._fval = None
+            lr = cfg.lr * cfg.finetune_lr_factor
+            opt = self._optimizer([p for p in model.parameters() if p.requires_grad], lr)
+            start = (self._history[-1].epoch if self._history else 0) + 1
+            status, reason = self._loop(model, "finetune", opt, loss_fn, start, start + cfg.finetune_epochs - 1,
+                                        start + cfg.finetune_epochs - 1, "finetune")
+        return status, reason
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _optimizer(self, params, lr):
+        cfg = self.config
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+
+    def _to_device(self, cache: ImageCache):
+        """Images stay uint8 (4x smaller than float); on CUDA they move to the GPU once if they fit."""
+        x = torch.from_numpy(np.ascontiguousarray(cache.array)) if cache.array is not None else None
+        y = torch.from_numpy(cache.labels)
+        dev = self.device
+        if dev.type != "cpu":
+            fits = dev.type != "cuda" or x.numel() < 0.5 * torch.cuda.mem_get_info(dev)[0]
+            if fits:
+                x = x.to(dev)
+            elif dev.type == "cuda":
+                x = x.pin_memory()
+            y = y.to(dev)
+        return x, y
+
+    def _batch(self, x_all: torch.Tensor, idx: torch.Tensor, augment: bool) -> torch.Tensor:
+        xb = x_all[idx.to(x_all.device)] if x_all.device.type != "cpu" else x_all[idx]
+        xb = xb.to(self.device, non_blocking=True).float().div_(255.0)
+        if augment and self._augmenter is not None:
+            xb = self._augmenter(xb, self._aug_gen)
+        return (xb - self._mean) / self._std
+
+    @torch.no_grad()
+    def _features(self, x_all: torch.Tensor, stage: str) -> torch.Tensor:
+        model = self.model
+        model.backbone.eval()
+        n = x_all.shape[0]
+        bs = 64
+        feats = []
+        for start in range(0, n, bs):
+            self._checkpoint()
+            idx = torch.arange(start, min(n, start + bs))
+            feats.append(model.backbone(self._batch(x_all, idx, augment=False)))
+            self._emit(StageProgress(stage, min(n, start + bs), n))
+        return torch.cat(feats).to(self.device)
+
+    def _logits(self, model, mode: str, idx: torch.Tensor, train: bool, which: str) -> torch.Tensor:
+        x_all = self._xtrain if which == "train" else self._xval
+        if mode == "features":
+            feats = self._ftrain if which == "train" else self._fval
+            return model.head(feats[idx.to(feats.device)])
+        x = self._batch(x_all, idx, augment=train)
+        if mode == "frozen":
+            with torch.no_grad():
+                f = model.backbone(x)
+            return model.head(f)
+        return model(x)
+
+    def _set_train_mode(self, model, mode: str, train: bool) -> None:
+        if mode == "scratch":
+            model.train(train)
+        else:  # a pretrained backbone keeps its BatchNorm statistics; only the head switches
+            model.eval()
+            model.head.train(train)
+
+    @torch.no_grad()
+    def _validate(self, model, mode: str) -> tuple[float, float, torch.Tensor]:
+        self._set_train_mode(model, mode, False)
+        n = len(self._yval)
+        losses, probs = 0.0, []
+        bs = max(64, self.config.batch_size)
+        for start in range(0, n, bs):
+            idx = torch.arange(start, min(n, start + bs))
+            logits = self._logits(model, mode, idx, False, "val")
+            y = self._yval[idx.to(self._yval.device)]
+            losses += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
+            probs.append(torch.softmax(logits.float(), 1))
+        p = torch.cat(probs)
+        acc = (p.argmax(1) == self._yval).float().mean().item()
+        return losses / n, acc, p
+
+    def _loop(self, model, mode, opt, loss_fn, first: int, last: int, total: int, phase: str) -> tuple[str, str]:
+        cfg = self.config
+        n = len(self._ytrain)
+        bs = cfg.batch_size
+        steps = max(1, math.ceil(n / bs))
+        bad_epochs = 0
+        self._mode = mode
+        epoch_times: list[float] = []
+        for epoch in range(first, last + 1):
+            t0 = time.perf_counter()
+            self._set_train_mode(model, mode, True)
+            order = torch.randperm(n, generator=self._shuffle_gen)
+            seen = correct = 0
+            loss_sum = 0.0
+            for step in range(steps):
+                idx = order[step * bs:(step + 1) * bs]
+                if len(idx) == 0:
+                    break
+                logits = self._logits(model, mode, idx, True, "train")
+                y = self._ytrain[idx.to(self._ytrain.device)]
+                loss = loss_fn(logits, y)
+                if not torch.isfinite(loss):
+                    raise _Stop("failed", (
+                        f"training diverged: the loss became {loss.item()} at epoch {epoch}, batch {step + 1}. "
+                        f"Try a lower learning rate (now {cfg.lr * (cfg.finetune_lr_factor if phase == 'finetune' else 1):g})"
+                    ))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                lv = loss.item()
+                loss_sum += lv * len(idx)
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(idx)
+                self._emit(BatchEnd(epoch, step + 1, steps, lv, phase))
+                self._checkpoint()
+            train_seconds = time.perf_counter() - t0
+            val_loss, val_acc, _ = self._validate(model, mode)
+            if not math.isfinite(val_loss):
+                raise _Stop("failed", f"training diverged: validation loss is {val_loss} at epoch {epoch}. "
+                                      "Try a lower learning rate")
+            seconds = time.perf_counter() - t0
+            epoch_times.append(seconds)
+            is_best = val_loss < self._best_loss
+            if is_best:
+                self._best_loss = val_loss
+                self._best_epoch = epoch
+                self._best_val_acc = val_acc
+                self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            eta = float(np.mean(epoch_times[-5:])) * (total - epoch)
+            ev = EpochEnd(epoch, total, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
+                          seen / max(train_seconds, 1e-9), seconds, eta, self._best_epoch, is_best, phase)
+            self._history.append(ev)
+            self._emit(ev)
+            if cfg.patience and bad_epochs >= cfg.patience and epoch < last:
+                return "stopped_early", (f"validation loss did not improve for {cfg.patience} epochs; "
+                                         f"kept epoch {self._best_epoch}")
+        return "completed", f"trained {len(self._history)} epochs"
+
+    def _save_best(self) -> None:
+        """Restore the best epoch's weights, measure them, and write the model file."""
+        if self._best_state is None or self.model is None:
+            return
+        model = self.model
+        model.load_state_dict(self._best_state)
+        _loss, acc, probs = self._validate(model, self._mode)
+        conf, pred = probs.max(1)
+        meta = self._run_meta
+        self.metrics = compute_metrics(self._yval.cpu().numpy(), pred.cpu().numpy(), meta["classes"],
+                                       conf.cpu().numpy(), self._val_cache.paths)
+        if self._out_path is None:
+            return
+        report = self.dataset.report
+        metrics = {
+            "val_accuracy": acc, "val_loss": self._best_loss, "best_epoch": self._best_epoch,
+            "n_train": len(self._ytrain), "n_val": len(self._yval),
+            "per_class": self.metrics.per_class, "confusion": self.metrics.confusion,
+            "history": [asdict(e) for e in self._history],
+            "dataset": {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,
+                        "val_source": report.val_source},
+        }
+        path = save_model(self._out_path, model, model_name=self.config.model, classes=meta["classes"],
+                          image_size=meta["size"], mean=meta["mean"], std=meta["std"],
+                          config=self.config.to_dict(), metrics=metrics)
+        self._saved_path = str(path)
+        self._emit(CheckpointSaved(str(path), self._best_epoch, acc))
