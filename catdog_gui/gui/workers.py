@@ -84,6 +84,11 @@ class Task(QObject):
         """Cancel and make sure no further signal of this task reaches its receivers."""
         self._discarded = True
         self.cancel()
+        for sig in (self.progress, self.partial, self.done, self.failed, self.finished):
+            try:
+                sig.disconnect()
+            except (RuntimeError, TypeError):  # nothing connected
+                pass
 
     def wait(self, ms: int = -1) -> bool:
         if self._thread is None:
