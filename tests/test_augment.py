@@ -123,13 +123,47 @@ def test_saturation_zero_factor_range_keeps_grey_grey():
     assert torch.allclose(y, grey, atol=1e-5)
 
 
-def test_hue_matches_torchvision_adjust_hue():
-    tvf = pytest.importorskip("torchvision.transforms.v2.functional")
-    x = torch.rand(6, 3, 8, 8, generator=gen(5))
-    turns = torch.tensor([-0.5, -0.2, 0.0, 0.05, 0.25, 0.5], dtype=torch.float64)
-    y = BatchAugmenter._hue(x.clone(), turns)
-    for i in range(6):
-        assert torch.allclose(y[i], tvf.adjust_hue(x[i], float(turns[i])), atol=1e-5)
+def _luma(t: torch.Tensor) -> torch.Tensor:
+    return 0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]
+
+
+def _mid() -> torch.Tensor:
+    """Muted colours well inside the RGB cube: no clipping for moderate changes."""
+    return pattern(8) * 0.4 + 0.3
+
+
+@pytest.mark.parametrize("name", ["saturation", "hue"])
+def test_saturation_and_hue_keep_luma(name):
+    x = _mid()
+    y = BatchAugmenter(only(**{name: 0.3 if name == "saturation" else 0.05}), SIZE)(x, gen(0))
+    assert torch.allclose(_luma(y), _luma(x), atol=1e-4)
+    assert (y - x).abs().amax() > 0.01
+
+
+def test_contrast_keeps_mean_grey_and_scales_spread():
+    x = _mid()
+    y = BatchAugmenter(only(contrast=0.3), SIZE)(x, gen(0))
+    assert torch.allclose(_luma(y).mean(dim=(1, 2)), _luma(x).mean(dim=(1, 2)), atol=1e-4)
+    ratio = y.flatten(1).std(1) / x.flatten(1).std(1)
+    assert ((ratio > 0.7 - 1e-4) & (ratio < 1.3 + 1e-4)).all() and ratio.std() > 0.01
+
+
+def test_hue_turns_red_towards_yellow_or_magenta():
+    red = torch.tensor([0.7, 0.25, 0.25]).view(1, 3, 1, 1).repeat(16, 1, 4, 4)
+    y = BatchAugmenter(only(hue=0.08), 4)(red, gen(0))[:, :, 0, 0]
+    assert (y[:, 0] > y[:, 1:].max(dim=1).values).all()  # still reddish
+    greener, bluer = y[:, 1] > y[:, 2] + 0.01, y[:, 2] > y[:, 1] + 0.01
+    assert greener.sum() >= 3 and bluer.sum() >= 3 and not (greener & bluer).any()
+
+
+def test_colour_ops_commute_with_flip():
+    """Colour parameters do not depend on the geometry (same seed, with and without a flip)."""
+    x = _mid()
+    s = dict(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, channel_shift=0.05)
+    a = BatchAugmenter(only(hflip=True, **s), SIZE)(x, gen(9))
+    b = BatchAugmenter(only(**s), SIZE)(x, gen(9))
+    for i in range(len(x)):
+        assert torch.allclose(a[i], b[i], atol=1e-5) or torch.allclose(a[i], b[i].flip(-1), atol=1e-5)
 
 
 def test_channel_shift_is_a_constant_per_channel():
