@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import CatdogError
 
 #: modules that register models when imported
-_MODULES = ("catdog_gui.core.models.lenet",)
+_MODULES = ("catdog_gui.core.models.lenet", "catdog_gui.core.models.backbones")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
