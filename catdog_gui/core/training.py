@@ -2,8 +2,8 @@
 
 Like minGPT's trainer it knows nothing about the model: it takes a :class:`TrainConfig`, a
 dataset, and callbacks that receive plain event dataclasses (:mod:`.events`). It can be cancelled
-and paused from another thread (checked after every batch), stops early on validation loss, keeps
-the best epoch's weights, and always ends with exactly one ``Finished`` event.
+and paused from another thread (checked after every batch), stops early when validation loss and
+accuracy stop improving, keeps the best epoch's weights (highest validation accuracy), and always ends with exactly one ``Finished`` event.
 
 Modes, chosen from the config and the model:
 
@@ -295,6 +295,7 @@ class Trainer:
 
         else:
             self._best_loss = math.inf
+        self._lowest_loss = self._best_loss
         total_epochs = cfg.epochs + (cfg.finetune_epochs if backbone and cfg.transfer_mode == "finetune" else 0)
         params = model.head.parameters() if backbone else model.parameters()
         opt = self._optimizer(params, cfg.lr)
@@ -433,23 +434,27 @@ class Trainer:
                                       "Try a lower learning rate")
             seconds = time.perf_counter() - t0
             epoch_times.append(seconds)
-            is_best = val_loss < self._best_loss
+            # best epoch: highest validation accuracy (lower loss breaks ties). The minimum of the
+            # loss alone often falls on an early epoch that predicts the majority class.
+            best_acc = -1.0 if math.isnan(self._best_val_acc) else self._best_val_acc
+            is_best = val_acc > best_acc or (val_acc == best_acc and val_loss < self._best_loss)
+            improved_loss = val_loss < self._lowest_loss
+            self._lowest_loss = min(self._lowest_loss, val_loss)
             if is_best:
                 self._best_loss = val_loss
                 self._best_epoch = epoch
                 self._best_val_acc = val_acc
                 self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
+            # early stopping: neither the validation loss nor the best accuracy improved lately
+            bad_epochs = 0 if (is_best or improved_loss) else bad_epochs + 1
             eta = float(np.mean(epoch_times[-5:])) * (total - epoch)
             ev = EpochEnd(epoch, total, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
                           seen / max(train_seconds, 1e-9), seconds, eta, self._best_epoch, is_best, phase)
             self._history.append(ev)
             self._emit(ev)
             if cfg.patience and bad_epochs >= cfg.patience and epoch < last:
-                return "stopped_early", (f"validation loss did not improve for {cfg.patience} epochs; "
-                                         f"kept epoch {self._best_epoch}")
+                return "stopped_early", (f"validation loss and accuracy did not improve for {cfg.patience} "
+                                         f"epochs; kept epoch {self._best_epoch}")
         return "completed", f"trained {len(self._history)} epochs"
 
     def _save_best(self) -> None:

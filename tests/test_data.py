@@ -1,0 +1,215 @@
+"""Scanning folders: layouts, bad files, duplicates, splits, errors, the decode cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog_gui.core.data import Cancelled, build_cache, class_from_name, scan_dataset, scan_folder, stratified_split, Sample
+from catdog_gui.core.errors import DatasetError
+from conftest import make_dataset, make_image
+
+
+def test_class_per_folder_layout(tmp_path):
+    make_dataset(tmp_path, 10, classes=("cat", "dog", "bird"))
+    ds = scan_dataset(tmp_path, val_fraction=0.2, seed=0)
+    assert ds.classes == ["bird", "cat", "dog"]
+    assert ds.report.layout == "folders"
+    assert ds.report.train_counts == {"bird": 8, "cat": 8, "dog": 8}
+    assert ds.report.val_counts == {"bird": 2, "cat": 2, "dog": 2}
+    assert not set(s.path for s in ds.train) & set(s.path for s in ds.val)
+
+
+def test_flat_kaggle_names_layout(tmp_path):
+    make_dataset(tmp_path, 10, layout="names")
+    (tmp_path / "README.txt").write_text("not an image")
+    ds = scan_dataset(tmp_path)
+    assert ds.report.layout == "names"
+    assert ds.classes == ["cat", "dog"]
+    assert ds.report.n_train + ds.report.n_val == 20
+    assert ds.report.ignored == 1
+
+
+@pytest.mark.parametrize("name,label", [("cat.123.jpg", "cat"), ("dog_45.png", "dog"),
+                                        ("golden_retriever_12.jpg", "golden_retriever"), ("photo.jpg", None)])
+def test_class_from_name(name, label):
+    assert class_from_name(name) == label
+
+
+def test_separate_validation_folder_and_nested_subfolders(tmp_path):
+    make_dataset(tmp_path / "train", 6)
+    make_image(tmp_path / "train" / "cat" / "deeper" / "nested.jpg", (170, 60, 60), seed=99)
+    make_dataset(tmp_path / "val", 3, seed=1)
+    ds = scan_dataset(tmp_path / "train", tmp_path / "val")
+    assert ds.report.val_source == "folder"
+    assert ds.report.train_counts == {"cat": 7, "dog": 6}
+    assert ds.report.val_counts == {"cat": 3, "dog": 3}
+
+
+def test_train_val_subfolders_are_recognised(tmp_path):
+    make_dataset(tmp_path / "train", 6)
+    make_dataset(tmp_path / "val", 2, seed=1)
+    ds = scan_dataset(tmp_path)
+    assert ds.report.val_source == "folder"
+    assert ds.report.n_val == 4 and ds.report.n_train == 12
+
+
+def test_bad_files_are_listed_and_skipped(tmp_path):
+    make_dataset(tmp_path, 6)
+    (tmp_path / "cat" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "cat" / "notes.jpg").write_text("<html>this is not a photo</html>")
+    good = (tmp_path / "dog" / "dog_000.jpg").read_bytes()
+    (tmp_path / "dog" / "truncated.jpg").write_bytes(good[:10])
+    # a PNG with a .jpg name is a fine image: accepted
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(tmp_path / "dog" / "really_png.jpg", format="PNG")
+    ds = scan_dataset(tmp_path)
+    bad = {b.path.name: b.reason for b in ds.report.bad_files}
+    assert set(bad) == {"empty.jpg", "notes.jpg", "truncated.jpg"}
+    assert "empty" in bad["empty.jpg"]
+    paths = {s.path.name for s in ds.train + ds.val}
+    assert "really_png.jpg" in paths and not paths & set(bad)
+    text = "\n".join(ds.report.lines())
+    assert "Skipped 3 unreadable file(s)" in text
+
+
+def test_truncated_jpeg_with_valid_header_is_caught_at_decode(tmp_path):
+    make_image(tmp_path / "big.jpg", (100, 100, 100), size=(300, 300))
+    data = (tmp_path / "big.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    from catdog_gui.core.data import Sample
+
+    cache = build_cache([Sample(tmp_path / "big.jpg", 0), Sample(tmp_path / "cut.jpg", 1)], 32)
+    assert len(cache) == 1 and cache.labels.tolist() == [0]
+    assert cache.bad and cache.bad[0].path.name == "cut.jpg" and "truncated" in cache.bad[0].reason
+
+
+def test_duplicates_never_split(tmp_path):
+    make_dataset(tmp_path, 30)
+    # 10 exact copies of cat images under other names
+    for i in range(10):
+        shutil.copy(tmp_path / "cat" / f"cat_{i:03d}.jpg", tmp_path / "cat" / f"copy_{i}.jpg")
+    for seed in range(5):
+        ds = scan_dataset(tmp_path, val_fraction=0.3, seed=seed)
+        assert len(ds.report.duplicate_groups) == 10
+        val = {s.path.name for s in ds.val}
+        for i in range(10):
+            assert (f"cat_{i:03d}.jpg" in val) == (f"copy_{i}.jpg" in val)
+
+
+def test_duplicate_in_separate_val_folder_is_dropped(tmp_path):
+    make_dataset(tmp_path / "train", 6)
+    make_dataset(tmp_path / "val", 2, seed=1)
+    shutil.copy(tmp_path / "train" / "cat" / "cat_000.jpg", tmp_path / "val" / "cat" / "same.jpg")
+    ds = scan_dataset(tmp_path / "train", tmp_path / "val")
+    assert ds.report.removed_from_val == 1
+    assert "same.jpg" not in {s.path.name for s in ds.val}
+
+
+def test_split_is_seeded_and_stratified(tmp_path):
+    make_dataset(tmp_path, 25)
+    a = scan_dataset(tmp_path, seed=1)
+    b = scan_dataset(tmp_path, seed=1)
+    c = scan_dataset(tmp_path, seed=2)
+    assert [s.path for s in a.val] == [s.path for s in b.val]
+    assert [s.path for s in a.val] != [s.path for s in c.val]
+    assert a.report.val_counts == {"cat": 5, "dog": 5}
+
+
+def _unreadable_class(p):
+    (p / "cat").mkdir()
+    (p / "cat" / "x.jpg").write_text("nope")
+    make_dataset(p, 3, classes=("dog",))
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: None, "no images found"),
+    (lambda p: make_dataset(p, 5, classes=("cat",)), "only one class"),
+    (lambda p: _unreadable_class(p), "only one class"),
+])
+def test_unusable_folders_raise_clear_errors(tmp_path, setup, message):
+    setup(tmp_path)
+    with pytest.raises(DatasetError, match=message):
+        scan_dataset(tmp_path)
+
+
+def test_missing_folder_and_file_instead_of_folder(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        scan_dataset(tmp_path / "gone")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(DatasetError, match="is a file"):
+        scan_dataset(tmp_path / "f.txt")
+
+
+def test_imbalance_and_small_class_warnings(tmp_path):
+    make_dataset(tmp_path, 5, classes=("cat",))
+    make_dataset(tmp_path, 40, classes=("dog",), seed=1)
+    ds = scan_dataset(tmp_path)
+    text = " ".join(ds.report.warnings)
+    assert "imbalanced" in text and "only 4 training images" in text
+
+
+def test_symlink_loop_does_not_hang(tmp_path):
+    make_dataset(tmp_path, 5)
+    os.symlink(tmp_path / "cat", tmp_path / "cat" / "loop")
+    ds = scan_dataset(tmp_path)
+    assert ds.report.n_train + ds.report.n_val == 10
+
+
+def test_scan_can_be_cancelled(tmp_path):
+    make_dataset(tmp_path, 10)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        scan_dataset(tmp_path, cancel=cancel)
+
+
+def test_scan_reports_progress(tmp_path):
+    make_dataset(tmp_path, 10)
+    seen = []
+    scan_dataset(tmp_path, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (20, 20)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_cache_is_uint8_channels_first_at_size(tmp_path):
+    make_dataset(tmp_path, 4)
+    classes, samples, _ = scan_folder(tmp_path)
+    cache = build_cache(samples, 24)
+    assert cache.array.shape == (8, 3, 24, 24) and cache.array.dtype == np.uint8
+    assert cache.labels.tolist() == [s.label for s in samples]
+    # reddish cats: red channel above blue on average
+    cat = cache.array[cache.labels == classes.index("cat")]
+    assert cat[:, 0].mean() > cat[:, 2].mean() + 40
+
+
+def test_cache_spills_to_disk_beyond_budget(tmp_path, monkeypatch):
+    import catdog_gui.core.data as data
+
+    make_dataset(tmp_path, 4)
+    _, samples, _ = scan_folder(tmp_path)
+    in_ram = build_cache(samples, 16)
+    monkeypatch.setattr(data, "CACHE_RAM_BUDGET", 100)
+    (tmp_path / "dog" / "dog_003.jpg").write_bytes(b"broken")
+    mapped = build_cache(samples, 16)
+    assert isinstance(mapped.array, np.memmap)
+    assert len(mapped) == 7 and len(mapped.bad) == 1
+    keep = [i for i, s in enumerate(samples) if s.path.name != "dog_003.jpg"]
+    assert np.array_equal(np.asarray(mapped.array), in_ram.array[keep])
+    mapped.close()
+
+
+def test_stratified_split_keeps_groups_together():
+    from pathlib import Path
+
+    samples = [Sample(Path(f"/x/{i}.jpg"), i % 2) for i in range(40)]
+    groups = {Path("/x/0.jpg"): 0, Path("/x/2.jpg"): 0, Path("/x/4.jpg"): 0}
+    for seed in range(10):
+        train, val = stratified_split(samples, 0.25, seed, groups)
+        sides = {s.path in {v.path for v in val} for s in samples if s.path in groups}
+        assert len(sides) == 1
+        assert len(train) + len(val) == 40
