@@ -1,4 +1,4 @@
-"""Start the application."""
+"""Start the application: the window paints first, torch loads in the background afterwards."""
 
 from __future__ import annotations
 
@@ -6,14 +6,31 @@ import sys
 
 
 def main(argv=None) -> int:
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
+    argv = list(sys.argv if argv is None else argv)
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    QCoreApplication.setOrganizationName("catdog-gui")
+    QCoreApplication.setApplicationName("catdog-gui")
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationDisplayName("catdog-gui")
+
+    from . import style
     from .main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(list(sys.argv if argv is None else argv))
-    app.setApplicationName("catdog-gui")
-    app.setOrganizationName("catdog-gui")
-    app.setStyle("Fusion")
+    style.apply(app)
     win = MainWindow()
     win.show()
+    # `catdog-gui FOLDER` opens a dataset folder, `catdog-gui MODEL.pt` a model
+    for arg in argv[1:]:
+        if arg.endswith(".pt"):
+            win.set_model(arg)
+        elif not arg.startswith("-"):
+            win.open_dataset_path(arg)
     return app.exec()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,16 +1,448 @@
-"""The main window: Dataset, Training and Prediction tabs."""
+"""The main window: Dataset, Training and Prediction tabs, menus, status bar, persistence.
+
+First paint comes first: the window is built from Qt and the light core modules only (folder
+scanning, augmentation settings). Torch (~3 s to import), the model registry, pyqtgraph and the
+Prediction tab (whose module needs torch) are loaded by a background "warm-up" :class:`Task`
+started once the window is on screen; :meth:`MainWindow.ensure_backend` does the same
+synchronously for scripts and tests.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+import platform
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .dataset_tab import DatasetTab
+from .settings import Settings
+from .training_tab import TrainingTab
+from .widgets import AugmentModel, muted
+from .workers import Task
+
+APP_TITLE = "catdog-gui"
+
+
+def _load_backend(state=None):
+    """Import the heavy parts (on the warm-up thread): returns (model specs, device name)."""
+    import pyqtgraph  # noqa: F401
+
+    from ..core.device import device_name, pick_device
+    from ..core.models import list_specs
+    from ..core import training  # noqa: F401
+
+    try:  # the Prediction tab's module pulls torch in through core.modelfile: import it here, off the GUI thread
+        from . import prediction_tab  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        dev = device_name(pick_device("auto"))
+    except Exception:  # pragma: no cover - a broken CUDA install must not stop the app
+        dev = "CPU"
+    return list_specs(), dev
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, parent=None):
+    backend_ready = Signal()
+
+    def __init__(self, settings: Optional[Settings] = None, models_folder: Optional[str] = None, parent=None):
         super().__init__(parent)
-        self.setWindowTitle("catdog-gui")
+        self.settings = settings or Settings()
+        self.augment = AugmentModel(self.settings.augment_settings(), parent=self)
+        self.augment.changed.connect(lambda s: self.settings.set_augment_settings(s))
+        self.device = ""
+        self.model_path: Optional[str] = None
+        self.prediction_tab = None
+        self._pending_model: Optional[str] = None
+        self._warmup: Optional[Task] = None
+        self._ready = False
+        self._closing = False
+
         self.tabs = QTabWidget()
-        for title in ("Dataset", "Training", "Prediction"):
-            self.tabs.addTab(QLabel(title), title)
+        self.tabs.setDocumentMode(True)
+        self.dataset_tab = DatasetTab(self.augment)
+        self.training_tab = TrainingTab(self.augment, self.settings,
+                                        models_folder=Path(models_folder) if models_folder else None)
+        self.prediction_page = QWidget()
+        self._prediction_layout = QVBoxLayout(self.prediction_page)
+        self._prediction_layout.setContentsMargins(0, 0, 0, 0)
+        self._prediction_placeholder = muted("Loading the prediction tools…")
+        self._prediction_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._prediction_layout.addWidget(self._prediction_placeholder)
+        self.tabs.addTab(self.dataset_tab, "Dataset")
+        self.tabs.addTab(self.training_tab, "Training")
+        self.tabs.addTab(self.prediction_page, "Prediction")
+        for i, tip in enumerate(("Your photos: what is in the folders, and augmentation (Alt+1)",
+                                 "Train a model and watch it learn (Alt+2)",
+                                 "Classify new photos with a model (Alt+3)")):
+            self.tabs.setTabToolTip(i, tip)
         self.setCentralWidget(self.tabs)
-        self.resize(1200, 800)
+
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._restore()
+        self._update_title()
+
+    # ------------------------------------------------------------------------------ building
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+        a.triggered.connect(slot)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        self.file_menu = m = mb.addMenu("&File")
+        self.open_dataset_action = self._action("&Open dataset folder…", self.open_dataset, "Ctrl+O",
+                                                "Choose a folder of photos, one subfolder per class")
+        self.open_model_action = self._action("Open &model…", self.open_model, "Ctrl+Shift+O",
+                                              "Open a model file to classify photos or to train further")
+        self.save_model_action = self._action("&Save model as…", self.save_model_as, "Ctrl+S",
+                                              "Save a copy of the current model file")
+        m.addAction(self.open_dataset_action)
+        m.addAction(self.open_model_action)
+        m.addAction(self.save_model_action)
+        m.addSeparator()
+        self.recent_datasets_menu = m.addMenu("Recent &datasets")
+        self.recent_models_menu = m.addMenu("Recent mo&dels")
+        m.addSeparator()
+        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q", "Close the app (stops any training)")
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        m.addAction(self.quit_action)
+
+        t = self.training_tab
+        self.training_menu = tm = mb.addMenu("&Training")
+        for a in (t.train_action, t.pause_action, t.stop_action, t.continue_action):
+            tm.addAction(a)
+            self.addAction(a)  # shortcuts work from every tab
+
+        self.help_menu = h = mb.addMenu("&Help")
+        self.about_action = self._action("&About catdog-gui", self.show_about, None,
+                                         "Versions and the compute device")
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        h.addAction(self.about_action)
+
+        for i in range(3):  # Alt+1..3 switch tabs
+            a = QAction(self)
+            a.setShortcut(QKeySequence(f"Alt+{i + 1}"))
+            a.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+            self.addAction(a)
+        self._refresh_recent()
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.busy_label = QLabel("")
+        self.busy_label.setAccessibleName("What is running")
+        self.device_label = QLabel("Device: loading…")
+        self.device_label.setAccessibleName("Compute device")
+        self.device_label.setToolTip("Where training and prediction run")
+        sb.addPermanentWidget(self.busy_label)
+        sb.addPermanentWidget(self.device_label)
+        sb.showMessage("Ready")
+
+    def _connect(self) -> None:
+        d, t = self.dataset_tab, self.training_tab
+        d.status_message.connect(self.show_message)
+        t.status_message.connect(self.show_message)
+        d.busy.connect(self._set_busy)
+        t.busy.connect(self._set_busy)
+        d.dataset_changed.connect(t.set_dataset)
+        d.dataset_changed.connect(self._on_dataset_changed)
+        d.folder_opened.connect(self._on_folder_opened)
+        d.train_requested.connect(lambda: self.tabs.setCurrentWidget(self.training_tab))
+        t.image_size_changed.connect(d.set_preview_size)
+        t.model_saved.connect(self.set_model)
+        t.try_model_requested.connect(self._try_model)
+        t.save_button.clicked.connect(self.save_model_as)
+        t.running_changed.connect(lambda _r: self._update_actions())
+        self._update_actions()
+
+    # ------------------------------------------------------------------------------ backend
+    def showEvent(self, e):  # noqa: N802
+        super().showEvent(e)
+        if self._warmup is None and not self._ready:
+            QTimer.singleShot(0, self.start_warm_up)
+
+    def start_warm_up(self) -> None:
+        """Load torch, the models and pyqtgraph in the background (after the first paint)."""
+        if self._warmup is not None or self._ready or self._closing:
+            return
+        self._set_busy("Loading the training engine…")
+        task = Task(_load_backend, self, name="warm-up")
+        task.done.connect(self._on_backend)
+        task.failed.connect(lambda msg: self.show_message(f"Could not load the training engine: {msg}"))
+        task.finished.connect(lambda: self._set_busy(""))
+        self._warmup = task
+        task.start()
+
+    def ensure_backend(self) -> None:
+        """Load the heavy parts now (blocking): for scripts and tests."""
+        if self._ready:
+            return
+        if self._warmup is not None:
+            self._warmup.discard()
+            self._warmup.wait()
+        self._on_backend(_load_backend())
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def _on_backend(self, result) -> None:
+        if self._ready:
+            return
+        specs, device = result
+        self._ready = True
+        self.device = device
+        self.device_label.setText(f"Device: {device}")
+        self.training_tab.set_backend(specs, device)
+        self.training_tab.ensure_plots()
+        self._create_prediction_tab()
+        self._update_actions()
+        self.backend_ready.emit()
+
+    def _create_prediction_tab(self) -> None:
+        try:
+            from .prediction_tab import PredictionTab
+        except ImportError as e:  # the tab is built by another issue; keep the window usable meanwhile
+            self._prediction_placeholder.setText(f"Prediction is not available in this build ({e}).")
+            return
+        tab = PredictionTab()
+        self.prediction_tab = tab
+        self._prediction_placeholder.hide()
+        self._prediction_layout.addWidget(tab)
+        tab.status_message.connect(self.show_message)
+        tab.model_loaded.connect(self._on_prediction_model_loaded)
+        if hasattr(tab, "set_dataset_root") and self.dataset_tab.dataset is not None:
+            tab.set_dataset_root(str(self.dataset_tab.dataset.report.root))
+        if self._pending_model:
+            tab.set_model_path(self._pending_model)
+            self._pending_model = None
+
+    # ------------------------------------------------------------------------------ actions
+    def show_message(self, text: str, ms: int = 8000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def _set_busy(self, text: str) -> None:
+        if not text:  # one job ended: say what is still going
+            if self.training_tab.is_running():
+                text = "Training…"
+            elif self.dataset_tab.is_scanning():
+                text = "Scanning photos…"
+        self.busy_label.setText(text)
+
+    def open_dataset(self) -> None:
+        start = self.settings.get_str("paths/last_dataset_parent", str(Path.home()))
+        d = QFileDialog.getExistingDirectory(self, "Choose the folder with your photos", start)
+        if d:
+            self.open_dataset_path(d)
+
+    def open_dataset_path(self, path: str, val_dir: Optional[str] = None) -> None:
+        self.tabs.setCurrentWidget(self.dataset_tab)
+        self.dataset_tab.set_folders(path, val_dir)
+
+    def _on_folder_opened(self, path: str) -> None:
+        self.settings.set("paths/last_dataset", path)
+        self.settings.set("paths/last_dataset_parent", str(Path(path).parent))
+        self.settings.add_recent("datasets", path)
+        self._refresh_recent()
+        self._update_title()
+
+    def _on_dataset_changed(self, dataset) -> None:
+        self._update_title()
+        if dataset is not None and self.prediction_tab is not None and hasattr(self.prediction_tab, "set_dataset_root"):
+            self.prediction_tab.set_dataset_root(str(dataset.report.root))
+
+    def open_model(self) -> None:
+        start = self.settings.get_str("paths/last_model_dir", str(self.training_tab.models_folder or Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", start, "Model files (*.pt);;All files (*)")
+        if path:
+            self.set_model(path)
+
+    def set_model(self, path: str) -> None:
+        """Use ``path`` as the current model: Prediction tab, Continue training, Save as, title."""
+        self.model_path = str(path)
+        self.training_tab.set_current_model(self.model_path)
+        self.settings.set("paths/last_model_dir", str(Path(path).parent))
+        self.settings.add_recent("models", self.model_path)
+        self._refresh_recent()
+        if self.prediction_tab is not None:
+            self.prediction_tab.set_model_path(self.model_path)
+        else:
+            self._pending_model = self.model_path
+        self._update_title()
+        self._update_actions()
+
+    def _on_prediction_model_loaded(self, path: str) -> None:
+        if path != self.model_path:
+            self.model_path = path
+            self.training_tab.set_current_model(path)
+            self._update_title()
+            self._update_actions()
+
+    def _try_model(self, path: str) -> None:
+        if self.prediction_tab is not None and getattr(self.prediction_tab, "model_path", None) != path:
+            self.prediction_tab.set_model_path(path)
+        self.tabs.setCurrentWidget(self.prediction_page)
+
+    def save_model_as(self) -> None:
+        src = self.model_path
+        if not src:
+            self.show_message("No model yet: train one or open a model file first")
+            return
+        start = str(Path(self.settings.get_str("paths/last_save_dir", str(Path.home()))) / Path(src).name)
+        dest, _ = QFileDialog.getSaveFileName(self, "Save the model as", start, "Model files (*.pt)")
+        if dest:
+            self.save_model_to(dest)
+
+    def save_model_to(self, dest: str) -> Optional[Path]:
+        """Copy the current model to ``dest`` atomically (temp file + rename)."""
+        from ..core.errors import CatdogError
+        from ..core.modelfile import atomic_write
+
+        src = self.model_path
+        if not src:
+            return None
+        dest_p = Path(dest)
+        if dest_p.suffix.lower() != ".pt":
+            dest_p = dest_p.with_name(dest_p.name + ".pt")
+        try:
+            if dest_p.exists() and dest_p.samefile(src):
+                return dest_p
+            with open(src, "rb") as f:
+                out = atomic_write(dest_p, lambda g: shutil.copyfileobj(f, g))
+        except (CatdogError, OSError) as e:
+            QMessageBox.warning(self, "Could not save the model", str(e))
+            return None
+        self.settings.set("paths/last_save_dir", str(dest_p.parent))
+        self.show_message(f"Saved the model as {out}")
+        return out
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About catdog-gui", self.about_text())
+
+    def about_text(self) -> str:
+        import PySide6
+        from PySide6.QtCore import qVersion
+
+        from .. import __version__
+
+        lines = [f"<b>catdog-gui {__version__}</b>",
+                 "Train an image classifier (cats vs dogs, or any classes from folders) without writing code.",
+                 "", f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}"]
+        if self._ready:
+            import pyqtgraph
+            import torch
+            import torchvision
+
+            lines.append(f"PyTorch {torch.__version__} · torchvision {torchvision.__version__} · "
+                         f"pyqtgraph {pyqtgraph.__version__}")
+        lines.append(f"Compute device: {self.device or 'loading…'}")
+        lines.append(f"Models are saved in {self.training_tab.models_folder or _default_models_dir()}")
+        return "<br>".join(lines)
+
+    # ------------------------------------------------------------------------------ recent items
+    def _refresh_recent(self) -> None:
+        for menu, kind, opener in ((self.recent_datasets_menu, "datasets", self.open_dataset_path),
+                                   (self.recent_models_menu, "models", self.set_model)):
+            menu.clear()
+            items = self.settings.recent(kind)
+            for i, p in enumerate(items):
+                a = menu.addAction(f"&{i + 1} {p}" if i < 9 else p)
+                a.setToolTip(p)
+                a.triggered.connect(lambda _=False, p=p, opener=opener, kind=kind: self._open_recent(kind, p, opener))
+            if items:
+                menu.addSeparator()
+                menu.addAction("Clear list", lambda kind=kind: (self.settings.clear_recent(kind), self._refresh_recent()))
+            menu.setEnabled(bool(items))
+
+    def _open_recent(self, kind: str, path: str, opener) -> None:
+        if not Path(path).exists():
+            self.show_message(f"{path} no longer exists (moved or deleted?)")
+            items = [p for p in self.settings.recent(kind) if p != path]
+            self.settings.set(f"recent/{kind}", items)
+            self._refresh_recent()
+            return
+        opener(path)
+
+    # ------------------------------------------------------------------------------ state
+    def _update_title(self) -> None:
+        parts = [APP_TITLE]
+        ds = self.dataset_tab.train_dir
+        if ds:
+            parts.append(f"dataset {Path(ds).name}")
+        if self.model_path:
+            parts.append(f"model {Path(self.model_path).name}")
+        self.setWindowTitle(" — ".join(parts))
+
+    def _update_actions(self) -> None:
+        running = self.training_tab.is_running()
+        self.save_model_action.setEnabled(bool(self.model_path) and not running)
+        self.open_model_action.setEnabled(not running)
+
+    def _restore(self) -> None:
+        s = self.settings
+        geo = s.get_bytes("window/geometry")
+        if geo is None or not self.restoreGeometry(geo):
+            self.resize(1280, 800)
+        state = s.get_bytes("window/state")
+        if state is not None:
+            self.restoreState(state)
+        self.tabs.setCurrentIndex(s.get_int("window/tab", 0, 0, 2))
+        for key, splitter in self._splitters().items():
+            v = s.get_bytes(f"splitters/{key}")
+            if v is not None:
+                splitter.restoreState(v)
+
+    def _splitters(self) -> dict:
+        return {"dataset": self.dataset_tab.splitter, "training": self.training_tab.main_split,
+                "training_right": self.training_tab.right_split}
+
+    def save_state(self) -> None:
+        s = self.settings
+        s.set("window/geometry", self.saveGeometry())
+        s.set("window/state", self.saveState())
+        s.set("window/tab", self.tabs.currentIndex())
+        for key, splitter in self._splitters().items():
+            s.set(f"splitters/{key}", splitter.saveState())
+        s.set_augment_settings(self.augment.settings)
+        s.sync()
+
+    def closeEvent(self, e):  # noqa: N802
+        self._closing = True
+        try:
+            self.save_state()
+        except Exception:  # never block closing on settings
+            pass
+        self.training_tab.shutdown()
+        self.dataset_tab.shutdown()
+        if self.prediction_tab is not None and hasattr(self.prediction_tab, "shutdown"):
+            self.prediction_tab.shutdown()
+        if self._warmup is not None:
+            self._warmup.discard()
+            self._warmup.wait()
+        super().closeEvent(e)
+
+
+def _default_models_dir() -> Path:
+    from .training_tab import models_dir
+
+    return models_dir()
+

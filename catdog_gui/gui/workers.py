@@ -8,7 +8,14 @@ value) or ``failed`` (a message for the user), and always ``finished`` last. :me
 asks the function to stop and disconnects nothing by itself; :meth:`Task.discard` also blocks
 every later signal, so a stale run's results never reach the screen.
 
+Every signal from the worker thread goes through one private relay signal to the Task (which lives
+on the GUI thread) and is re-emitted there only if the task has not been discarded: a signal that
+was already queued when :meth:`Task.discard` ran is dropped too, not delivered late.
+
 Progress is throttled: at most one progress signal per ~50 ms (the last one always passes).
+
+:class:`TrainingWorker` runs :meth:`catdog_gui.core.training.Trainer.fit` on a Task and turns the
+trainer's events into Qt signals carrying the event dataclasses (batch events batched at ~20 Hz).
 """
 
 from __future__ import annotations
@@ -16,9 +23,14 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal
+
+#: tasks whose thread is still running: a QThread must never be garbage-collected while it runs
+_LIVE: set = set()
 
 
 class TaskState:
@@ -32,15 +44,22 @@ class TaskState:
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
+    def check(self) -> None:
+        """Raise :class:`catdog_gui.core.data.Cancelled` if the task was asked to stop."""
+        if self.cancel_event.is_set():
+            from ..core.data import Cancelled
+
+            raise Cancelled()
+
     def progress(self, done: int, total: int) -> None:
         now = time.monotonic()
         if done >= total or now - self._last_progress >= 0.05:
             self._last_progress = now
-            self._task._send(self._task.progress, int(done), int(total))
+            self._task._send("progress", int(done), int(total))
 
     def emit(self, obj: Any) -> None:
         """Send a partial result (any object) to the GUI thread."""
-        self._task._send(self._task.partial, obj)
+        self._task._send("partial", obj)
 
 
 class _Thread(QThread):
@@ -58,6 +77,8 @@ class Task(QObject):
     done = Signal(object)
     failed = Signal(str)
     finished = Signal()
+    #: worker thread -> GUI thread (queued): (signal name, args)
+    _relay = Signal(str, object)
 
     def __init__(self, fn: Callable[[TaskState], Any], parent: Optional[QObject] = None, name: str = "task"):
         super().__init__(parent)
@@ -68,14 +89,21 @@ class Task(QObject):
         self._thread: Optional[_Thread] = None
         #: for failures that are bugs: the traceback, kept for "Details"
         self.traceback = ""
+        self._relay.connect(self._deliver)
 
     def start(self) -> "Task":
         self._thread = _Thread(self)
+        _LIVE.add(self)
+        self._thread.finished.connect(lambda: _LIVE.discard(self))
         self._thread.start()
         return self
 
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
+
+    @property
+    def discarded(self) -> bool:
+        return self._discarded
 
     def cancel(self) -> None:
         self.state.cancel_event.set()
@@ -84,21 +112,28 @@ class Task(QObject):
         """Cancel and make sure no further signal of this task reaches its receivers."""
         self._discarded = True
         self.cancel()
-        for sig in (self.progress, self.partial, self.done, self.failed, self.finished):
-            try:
-                sig.disconnect()
-            except (RuntimeError, TypeError):  # nothing connected
-                pass
+        with warnings.catch_warnings():  # PySide warns when nothing was connected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for sig in (self.progress, self.partial, self.done, self.failed, self.finished):
+                try:
+                    sig.disconnect()
+                except (RuntimeError, TypeError):  # nothing connected
+                    pass
 
     def wait(self, ms: int = -1) -> bool:
         if self._thread is None:
             return True
         return self._thread.wait() if ms < 0 else self._thread.wait(ms)
 
-    # -- on the worker thread --------------------------------------------------------------
-    def _send(self, signal, *args) -> None:
+    # -- on the GUI thread ---------------------------------------------------------------
+    def _deliver(self, name: str, args) -> None:
         if not self._discarded:
-            signal.emit(*args)
+            getattr(self, name).emit(*args)
+
+    # -- on the worker thread --------------------------------------------------------------
+    def _send(self, name: str, *args) -> None:
+        if not self._discarded:
+            self._relay.emit(name, args)
 
     def _run(self) -> None:
         from ..core.data import Cancelled
@@ -107,13 +142,151 @@ class Task(QObject):
         try:
             result = self._fn(self.state)
         except Cancelled:
-            self._send(self.failed, "cancelled")
+            self._send("failed", "cancelled")
         except CatdogError as e:
-            self._send(self.failed, str(e))
+            self._send("failed", str(e))
         except Exception as e:  # a bug: show it, keep the traceback
             self.traceback = traceback.format_exc()
-            self._send(self.failed, f"internal error: {type(e).__name__}: {e}")
+            self._send("failed", f"internal error: {type(e).__name__}: {e}")
         else:
-            self._send(self.done, result)
+            self._send("done", result)
         finally:
-            self._send(self.finished)
+            self._send("finished")
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass(frozen=True)
+class BatchChunk:
+    """The BatchEnd events since the previous chunk (sent at most ~20 times a second)."""
+
+    events: tuple  # of catdog_gui.core.events.BatchEnd
+
+    @property
+    def last(self):
+        return self.events[-1]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    finished: object  # catdog_gui.core.events.Finished
+    metrics: object  # catdog_gui.core.evaluation.Metrics or None
+
+
+class TrainingWorker(QObject):
+    """Runs one ``Trainer.fit`` on a :class:`Task`; the trainer's events arrive as Qt signals.
+
+    Signals carry the core event dataclasses: ``stage`` (StageProgress), ``scanned``
+    (DatasetScanned), ``started`` (RunStarted), ``batches`` (:class:`BatchChunk`), ``epoch``
+    (EpochEnd), ``checkpoint`` (CheckpointSaved), ``result`` (:class:`RunResult`, after success,
+    cancel and failure alike: a failed run has ``finished.status == "failed"``) and ``ended`` last.
+    """
+
+    stage = Signal(object)
+    scanned = Signal(object)
+    started = Signal(object)
+    batches = Signal(object)
+    epoch = Signal(object)
+    checkpoint = Signal(object)
+    result = Signal(object)
+    ended = Signal()
+
+    BATCH_INTERVAL_S = 0.05
+
+    def __init__(self, config, data, out_path, val_dir=None, resume_from=None, parent=None):
+        super().__init__(parent)
+        from ..core.training import Trainer
+
+        self.config = config
+        self.trainer = Trainer(config, [self._on_event])
+        self._args = (data, val_dir, out_path, resume_from)
+        self._pending: list = []
+        self._last_batch_emit = 0.0
+        self.task = Task(self._work, self, name="training")
+        self.task.partial.connect(self._dispatch)
+        self.task.done.connect(self.result.emit)
+        self.task.failed.connect(self._on_failed)
+        self.task.finished.connect(self.ended.emit)
+
+    # -- controls (GUI thread) ---------------------------------------------------------------
+    def start(self) -> "TrainingWorker":
+        self.task.start()
+        return self
+
+    def is_running(self) -> bool:
+        return self.task.is_running()
+
+    def pause(self) -> None:
+        self.trainer.pause()
+
+    def resume(self) -> None:
+        self.trainer.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.trainer.paused
+
+    def cancel(self) -> None:
+        """Stop within one batch; the run still ends normally (status "cancelled", best model kept)."""
+        self.trainer.cancel()
+        self.task.cancel()
+
+    def discard(self) -> None:
+        """Stop, and never deliver another signal of this run."""
+        self.trainer.cancel()
+        self.task.discard()
+
+    def wait(self, ms: int = -1) -> bool:
+        return self.task.wait(ms)
+
+    # -- worker thread -----------------------------------------------------------------------
+    def _work(self, state: TaskState) -> RunResult:
+        data, val_dir, out_path, resume_from = self._args
+        finished = self.trainer.fit(data, val_dir=val_dir, out_path=out_path, resume_from=resume_from)
+        self._flush(state)
+        return RunResult(finished, self.trainer.metrics)
+
+    def _flush(self, state: TaskState) -> None:
+        if self._pending:
+            state.emit(BatchChunk(tuple(self._pending)))
+            self._pending = []
+            self._last_batch_emit = time.monotonic()
+
+    def _on_event(self, ev) -> None:
+        from ..core.events import BatchEnd, Finished
+
+        state = self.task.state
+        if isinstance(ev, BatchEnd):
+            self._pending.append(ev)
+            if time.monotonic() - self._last_batch_emit >= self.BATCH_INTERVAL_S:
+                self._flush(state)
+            return
+        if isinstance(ev, Finished):  # delivered through ``result``, with the metrics
+            return
+        self._flush(state)
+        state.emit(ev)
+
+    # -- GUI thread --------------------------------------------------------------------------
+    def _dispatch(self, obj) -> None:
+        from ..core import events as E
+
+        if isinstance(obj, BatchChunk):
+            self.batches.emit(obj)
+        elif isinstance(obj, E.EpochEnd):
+            self.epoch.emit(obj)
+        elif isinstance(obj, E.StageProgress):
+            self.stage.emit(obj)
+        elif isinstance(obj, E.RunStarted):
+            self.started.emit(obj)
+        elif isinstance(obj, E.DatasetScanned):
+            self.scanned.emit(obj)
+        elif isinstance(obj, E.CheckpointSaved):
+            self.checkpoint.emit(obj)
+
+    def _on_failed(self, message: str) -> None:
+        # Trainer.fit never raises for training problems; this is a bug in the worker itself
+        from ..core.events import Finished
+
+        self.result.emit(RunResult(Finished("failed", message, user_error=False, traceback=self.task.traceback), None))

@@ -1,0 +1,719 @@
+"""The Dataset tab: pick folders, scan them in the background, show what is in them, and preview
+what augmentation will do to a photo.
+
+Built around :func:`catdog_gui.core.data.scan_dataset` and the shared :class:`AugmentModel`;
+every decode (scan, thumbnails, previews) runs on a :class:`Task`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .widgets import AugmentModel, CollapsibleBox, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage, set_role
+from .workers import Task
+
+THUMBS_PER_CLASS = 8
+THUMB_SIZE = 92
+PREVIEW_N = 8
+PREVIEW_CELL = 104
+
+#: augmentation fields shown in "Advanced": name -> (label, tooltip, step, decimals)
+AUG_FIELDS = {
+    "crop_scale_min": ("Zoom: smallest part kept", "Random crops keep at least this fraction of the photo "
+                       "(1.0 turns cropping off). Lower = stronger zoom.", 0.05, 2),
+    "rotation": ("Rotate up to (degrees)", "Each photo is turned by a random angle up to this many degrees "
+                 "either way (0 = off).", 1.0, 0),
+    "brightness": ("Brightness change", "Random brightness change, as a fraction (0.2 = up to 20% darker or "
+                   "brighter).", 0.05, 2),
+    "contrast": ("Contrast change", "Random contrast change, as a fraction.", 0.05, 2),
+    "saturation": ("Saturation change", "Random colour saturation change, as a fraction.", 0.05, 2),
+    "hue": ("Hue shift", "Random shift around the colour wheel (0.5 = half way round). Keep it small.", 0.01, 2),
+    "channel_shift": ("Colour cast", "Random tint added to each colour channel, as a fraction of full scale.",
+                      0.01, 2),
+    "blur": ("Blur up to (pixels)", "Random Gaussian blur, up to this many pixels at the model's input size "
+             "(0 = off).", 0.1, 1),
+    "noise": ("Noise", "Random grain added to the photo, as a fraction of full scale (0 = off).", 0.01, 2),
+}
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}"
+
+
+def _plural(n: int, word: str, plural: Optional[str] = None) -> str:
+    return f"{_fmt(n)} {word if n == 1 else (plural or word + 's')}"
+
+
+def _reason_kind(reason: str) -> str:
+    r = reason.lower()
+    if "0 bytes" in r or "empty" in r:
+        return "empty"
+    if "truncated" in r:
+        return "cut short"
+    if "bomb" in r or "too large" in r:
+        return "too large"
+    if "not found" in r:
+        return "missing"
+    if "permission" in r:
+        return "not allowed to read"
+    return "not images"
+
+
+def _local_dir(mime) -> Optional[str]:
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile():
+            p = url.toLocalFile()
+            if os.path.isdir(p):
+                return p
+    return None
+
+
+class DatasetTab(QWidget):
+    #: the scanned Dataset (or None when the folder cannot be used / scan cancelled)
+    dataset_changed = Signal(object)
+    #: emitted once per scan when it ends (with the Dataset or None)
+    scan_finished = Signal(object)
+    train_requested = Signal()
+    status_message = Signal(str)
+    busy = Signal(str)  # "" when idle
+    folder_opened = Signal(str)
+
+    def __init__(self, augment: Optional[AugmentModel] = None, parent=None):
+        super().__init__(parent)
+        self.augment = augment or AugmentModel(parent=self)
+        self.dataset = None
+        self.train_dir: Optional[str] = None
+        self.val_dir: Optional[str] = None
+        self.error: str = ""
+        self.preview_size = 64
+        self.preview_seed = 0
+        self.preview_path: Optional[str] = None
+        self.preview_images: list = []  # QImages of the current preview (tests look at them)
+        self._scan_task: Optional[Task] = None
+        self._thumb_task: Optional[Task] = None
+        self._preview_task: Optional[Task] = None
+        self._thumbs: dict[str, Thumb] = {}
+        self._preview_timer = QTimer(self, singleShot=True, interval=120)
+        self._preview_timer.timeout.connect(self._start_preview)
+        self.setAcceptDrops(True)
+        self._build()
+        self.augment.changed.connect(self._on_augment_changed)
+
+    # ------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(10, 10, 10, 10)
+        root.setSpacing(8)
+
+        # folder pickers
+        pick = QGridLayout()
+        pick.setHorizontalSpacing(6)
+        self.train_edit = QLineEdit(readOnly=True, placeholderText="No folder chosen yet")
+        self.train_edit.setAccessibleName("Training folder")
+        self.train_button = QPushButton("Choose…")
+        self.train_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.train_button.setToolTip("Choose the folder with your photos, one subfolder per class (Ctrl+O)")
+        self.train_button.setAccessibleName("Choose training folder")
+        self.train_button.clicked.connect(self.choose_train_folder)
+        self.val_edit = QLineEdit(readOnly=True, placeholderText="Optional: otherwise 20% of the photos are held out")
+        self.val_edit.setAccessibleName("Validation folder")
+        self.val_button = QPushButton("Choose…")
+        self.val_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.val_button.setToolTip("Optional: a separate folder of photos to measure accuracy on, same class folders")
+        self.val_button.setAccessibleName("Choose validation folder")
+        self.val_button.clicked.connect(self.choose_val_folder)
+        self.val_clear = QToolButton()
+        self.val_clear.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
+        self.val_clear.setToolTip("Use no separate validation folder (hold out 20% of the training photos)")
+        self.val_clear.setAccessibleName("Clear validation folder")
+        self.val_clear.clicked.connect(lambda: self.set_folders(self.train_dir, None) if self.train_dir else None)
+        self.val_clear.setEnabled(False)
+        pick.addWidget(QLabel("Training photos:"), 0, 0)
+        pick.addWidget(self.train_edit, 0, 1)
+        pick.addWidget(self.train_button, 0, 2)
+        pick.addWidget(QLabel("Validation photos:"), 1, 0)
+        pick.addWidget(self.val_edit, 1, 1)
+        pick.addWidget(self.val_button, 1, 2)
+        pick.addWidget(self.val_clear, 1, 3)
+        root.addLayout(pick)
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._build_empty())
+        self.stack.addWidget(self._build_scanning())
+        self.stack.addWidget(self._build_report())
+        root.addWidget(self.stack, 1)
+
+        # the primary action
+        bottom = QHBoxLayout()
+        self.summary_label = muted("", wrap=False)
+        bottom.addWidget(self.summary_label, 1)
+        self.train_action = QPushButton("Train on these photos")
+        self.train_action.setObjectName("primary")
+        self.train_action.setToolTip("Go to the Training tab with this dataset")
+        self.train_action.setAccessibleName("Train on these photos")
+        self.train_action.setEnabled(False)
+        self.train_action.clicked.connect(self.train_requested.emit)
+        bottom.addWidget(self.train_action)
+        root.addLayout(bottom)
+
+    def _build_empty(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addStretch(1)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.error_label.setProperty("role", "bad")
+        self.error_label.setAccessibleName("Problem with the folder")
+        self.error_label.hide()
+        lay.addWidget(self.error_label)
+        title = QLabel("Start with a folder of photos")
+        title.setProperty("role", "big")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(title)
+        example = QLabel(
+            "<p>Put each kind of photo in its own folder. The folder names become the class names:</p>"
+            "<pre style='font-size:11pt'>"
+            "my_photos/\n"
+            "├── cat/    cat1.jpg  cat2.jpg  …\n"
+            "└── dog/    dog1.jpg  dog2.jpg  …</pre>"
+            "<p>Also accepted: one folder with files named like <b>cat.1.jpg</b> and <b>dog.1.jpg</b>, "
+            "or a folder holding <b>train/</b> and <b>val/</b>.<br>"
+            "Two or more classes; a few hundred photos per class give good results.</p>"
+        )
+        example.setTextFormat(Qt.TextFormat.RichText)
+        example.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        example.setWordWrap(True)
+        lay.addWidget(example)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.empty_choose = QPushButton("Choose a folder…")
+        self.empty_choose.setObjectName("primary")
+        self.empty_choose.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.empty_choose.setToolTip("Choose the folder with your photos (Ctrl+O)")
+        self.empty_choose.setAccessibleName("Choose a folder")
+        self.empty_choose.clicked.connect(self.choose_train_folder)
+        row.addWidget(self.empty_choose)
+        row.addStretch(1)
+        lay.addLayout(row)
+        drop = muted("…or drag a folder from your file manager and drop it here.")
+        drop.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(drop)
+        lay.addStretch(2)
+        return page
+
+    def _build_scanning(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addStretch(1)
+        self.scan_label = QLabel("Looking at the photos…")
+        self.scan_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(self.scan_label)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.scan_progress = QProgressBar()
+        self.scan_progress.setMinimumWidth(420)
+        self.scan_progress.setAccessibleName("Scan progress")
+        row.addWidget(self.scan_progress)
+        self.scan_cancel = QPushButton("Cancel")
+        self.scan_cancel.setToolTip("Stop looking at this folder (Esc)")
+        self.scan_cancel.setAccessibleName("Cancel scan")
+        self.scan_cancel.clicked.connect(self.cancel_scan)
+        row.addWidget(self.scan_cancel)
+        row.addStretch(1)
+        lay.addLayout(row)
+        note = muted("Every photo is opened once to find unreadable files and duplicates.")
+        note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(note)
+        lay.addStretch(2)
+        return page
+
+    def _build_report(self) -> QWidget:
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = split
+
+        # left: the report and the thumbnails
+        left = QScrollArea()
+        left.setWidgetResizable(True)
+        left.setFrameShape(QFrame.Shape.NoFrame)
+        body = QWidget()
+        self.report_layout = lay = QVBoxLayout(body)
+        lay.setContentsMargins(4, 4, 12, 4)
+        self.report_title = QLabel()
+        self.report_title.setProperty("role", "big")
+        lay.addWidget(self.report_title)
+        self.count_bars = CountBars()
+        lay.addWidget(self.count_bars)
+        self.split_label = muted("")
+        lay.addWidget(self.split_label)
+
+        self.health_box = QWidget()
+        hl = QVBoxLayout(self.health_box)
+        hl.setContentsMargins(0, 6, 0, 6)
+        hl.setSpacing(4)
+        self.health_ok = QLabel()
+        set_role(self.health_ok, "good")
+        hl.addWidget(self.health_ok)
+        bad_row = QHBoxLayout()
+        self.bad_label = QLabel()
+        self.bad_label.setWordWrap(True)
+        self.bad_label.setProperty("role", "warn")
+        bad_row.addWidget(self.bad_label, 1)
+        self.bad_toggle = QPushButton("Show them")
+        self.bad_toggle.setCheckable(True)
+        self.bad_toggle.setToolTip("List the files that could not be read, with the reason")
+        self.bad_toggle.setAccessibleName("Show unreadable files")
+        self.bad_toggle.toggled.connect(lambda on: (self.bad_list.setVisible(on),
+                                                    self.bad_toggle.setText("Hide them" if on else "Show them")))
+        bad_row.addWidget(self.bad_toggle, 0, Qt.AlignmentFlag.AlignTop)
+        hl.addLayout(bad_row)
+        self.bad_list = QTreeWidget()
+        self.bad_list.setHeaderLabels(["File", "Why it was skipped"])
+        self.bad_list.setRootIsDecorated(False)
+        self.bad_list.setAccessibleName("Unreadable files")
+        self.bad_list.setToolTip("Double-click a file to show it in its folder")
+        self.bad_list.setMaximumHeight(150)
+        self.bad_list.itemDoubleClicked.connect(self._reveal)
+        self.bad_list.hide()
+        hl.addWidget(self.bad_list)
+        self.dup_label = QLabel()
+        self.dup_label.setWordWrap(True)
+        hl.addWidget(self.dup_label)
+        self.warn_label = QLabel()
+        self.warn_label.setWordWrap(True)
+        self.warn_label.setProperty("role", "warn")
+        self.warn_label.setTextFormat(Qt.TextFormat.RichText)
+        hl.addWidget(self.warn_label)
+        lay.addWidget(self.health_box)
+
+        self.thumbs_title = heading("Some of the photos")
+        lay.addWidget(self.thumbs_title)
+        lay.addWidget(muted("Click a photo to see what augmentation does to it."))
+        self.thumb_area = QWidget()
+        self.thumb_layout = QVBoxLayout(self.thumb_area)
+        self.thumb_layout.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.thumb_area)
+        lay.addStretch(1)
+        left.setWidget(body)
+        split.addWidget(left)
+
+        # right: augmentation
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(12, 4, 4, 4)
+        rl.addWidget(heading("Augmentation"))
+        self.augment_check = self.augment.make_checkbox()
+        rl.addWidget(self.augment_check)
+        rl.addWidget(muted("Random changes to each training photo, new ones every epoch. "
+                           "Here is what the model would see:"))
+        self.preview_grid = FlowGrid(PREVIEW_CELL, 6)
+        rl.addWidget(self.preview_grid)
+        prow = QHBoxLayout()
+        self.preview_caption = muted("", wrap=True)
+        prow.addWidget(self.preview_caption, 1)
+        self.shuffle_button = QPushButton("New samples")
+        self.shuffle_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.shuffle_button.setToolTip("Draw other random versions of this photo")
+        self.shuffle_button.setAccessibleName("New samples")
+        self.shuffle_button.clicked.connect(self.shuffle_preview)
+        prow.addWidget(self.shuffle_button, 0, Qt.AlignmentFlag.AlignTop)
+        rl.addLayout(prow)
+        self.aug_advanced = CollapsibleBox("Advanced")
+        form = QFormLayout(self.aug_advanced.content)
+        form.setContentsMargins(12, 0, 0, 0)
+        self.aug_controls: dict[str, QWidget] = {}
+        from ..core.augment import AugmentSettings
+
+        ranges = AugmentSettings._RANGES
+        for name in ("hflip", "vflip"):
+            cb = QCheckBox({"hflip": "Mirror left-right", "vflip": "Flip upside down"}[name])
+            cb.setToolTip({"hflip": "Randomly mirror half of the photos (fine for cats and dogs)",
+                           "vflip": "Randomly turn half of the photos upside down (rarely right for photos)"}[name])
+            cb.setAccessibleName(cb.text())
+            cb.toggled.connect(lambda on, n=name: self.augment.update(**{n: on}))
+            form.addRow(cb)
+            self.aug_controls[name] = cb
+        for name, (label, tip, step, dec) in AUG_FIELDS.items():
+            lo, hi, lo_open = ranges[name]
+            sb = QDoubleSpinBox()
+            sb.setDecimals(dec)
+            sb.setSingleStep(step)
+            sb.setRange(lo + (step if lo_open else 0), hi)
+            sb.setToolTip(tip)
+            sb.setAccessibleName(label)
+            sb.setKeyboardTracking(False)
+            sb.valueChanged.connect(lambda v, n=name: self.augment.update(**{n: float(v)}))
+            form.addRow(label, sb)
+            self.aug_controls[name] = sb
+        reset = QPushButton("Reset to defaults")
+        reset.setToolTip("Put every augmentation strength back to its default")
+        reset.setAccessibleName("Reset augmentation to defaults")
+        reset.clicked.connect(self._reset_augment)
+        form.addRow(reset)
+        rl.addWidget(self.aug_advanced)
+        rl.addStretch(1)
+        rscroll = QScrollArea()
+        rscroll.setWidgetResizable(True)
+        rscroll.setFrameShape(QFrame.Shape.NoFrame)
+        rscroll.setWidget(right)
+        rscroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        split.addWidget(rscroll)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([700, 480])
+        self._sync_aug_controls(self.augment.settings)
+        return split
+
+    # ------------------------------------------------------------------------------ folders
+    def choose_train_folder(self) -> None:
+        start = self.train_dir or str(Path.home())
+        d = QFileDialog.getExistingDirectory(self, "Choose the folder with your photos", start)
+        if d:
+            self.set_folders(d, None)
+
+    def choose_val_folder(self) -> None:
+        start = self.val_dir or self.train_dir or str(Path.home())
+        d = QFileDialog.getExistingDirectory(self, "Choose a validation folder (same class folders)", start)
+        if d and self.train_dir:
+            self.set_folders(self.train_dir, d)
+        elif d:
+            self.val_dir = d
+            self.val_edit.setText(d)
+
+    def set_folders(self, train_dir: Optional[str], val_dir: Optional[str] = None) -> None:
+        """Point the tab at a folder (and optional validation folder) and scan it in the background."""
+        self.train_dir = str(train_dir) if train_dir else None
+        self.val_dir = str(val_dir) if val_dir else None
+        self.train_edit.setText(self.train_dir or "")
+        self.val_edit.setText(self.val_dir or "")
+        self.val_clear.setEnabled(bool(self.val_dir))
+        if self.train_dir:
+            self.folder_opened.emit(self.train_dir)
+            self.start_scan()
+
+    def start_scan(self) -> None:
+        from ..core.data import scan_dataset
+
+        self.cancel_scan(discard=True)
+        self._discard(self._thumb_task)
+        self.dataset = None
+        self.error = ""
+        self.train_action.setEnabled(False)
+        self.summary_label.setText("")
+        self.dataset_changed.emit(None)
+        train, val = self.train_dir, self.val_dir
+        task = Task(lambda st: scan_dataset(train, val, progress=st.progress, cancel=st.cancel_event),
+                    self, name="scan")
+        task.progress.connect(self._on_scan_progress)
+        task.done.connect(self._on_scan_done)
+        task.failed.connect(self._on_scan_failed)
+        task.finished.connect(lambda: self.busy.emit(""))
+        self._scan_task = task
+        self.scan_progress.setRange(0, 0)
+        self.scan_label.setText(f"Looking at the photos in {train}…")
+        self.stack.setCurrentIndex(1)
+        self.busy.emit("Scanning photos…")
+        task.start()
+
+    def cancel_scan(self, discard: bool = False) -> None:
+        t = self._scan_task
+        if t is None or not t.is_running():
+            return
+        if discard:
+            self._discard(t)
+            self._scan_task = None
+        else:
+            t.cancel()
+
+    def is_scanning(self) -> bool:
+        return self._scan_task is not None and self._scan_task.is_running()
+
+    def _discard(self, task: Optional[Task]) -> None:
+        if task is not None:
+            task.discard()
+
+    def _on_scan_progress(self, done: int, total: int) -> None:
+        self.scan_progress.setRange(0, max(total, 1))
+        self.scan_progress.setValue(done)
+        self.scan_label.setText(f"Checking photo {_fmt(done)} of {_fmt(total)}…")
+        self.busy.emit(f"Scanning photos: {done * 100 // max(total, 1)}%")
+
+    def _on_scan_failed(self, message: str) -> None:
+        self.dataset = None
+        if message == "cancelled" or message.startswith("scan cancelled"):
+            self.error = ""
+            self.error_label.hide()
+            self.status_message.emit("Scan cancelled")
+        else:
+            self.error = message
+            self.error_label.setText(f"This folder cannot be used yet: {message}")
+            self.error_label.show()
+            self.status_message.emit("The folder cannot be used: see the Dataset tab")
+        self.stack.setCurrentIndex(0)
+        self.dataset_changed.emit(None)
+        self.scan_finished.emit(None)
+
+    def _on_scan_done(self, dataset) -> None:
+        self.dataset = dataset
+        self.error_label.hide()
+        self.show_report(dataset)
+        self.stack.setCurrentIndex(2)
+        n = dataset.report.n_train + dataset.report.n_val
+        self.train_action.setText(f"Train on these {_fmt(n)} photos")
+        self.train_action.setEnabled(True)
+        self.status_message.emit(f"Found {_plural(n, 'photo')} in {len(dataset.classes)} classes")
+        self.dataset_changed.emit(dataset)
+        self.scan_finished.emit(dataset)
+        self._load_thumbnails(dataset)
+
+    # ------------------------------------------------------------------------------ the report
+    def show_report(self, dataset) -> None:
+        r = dataset.report
+        n = r.n_train + r.n_val
+        self.report_title.setText(f"{_plural(n, 'photo')} in {len(r.classes)} classes: {', '.join(r.classes)}")
+        self.count_bars.set_counts(r.classes, r.train_counts, r.val_counts)
+        if r.val_source == "folder":
+            src = f"validation photos come from {r.val_root}"
+        else:
+            src = "validation photos are held out from the training folder (20% of each class, chosen at random)"
+        self.split_label.setText(
+            f"Blue: {_plural(r.n_train, 'training photo')}; orange: {_plural(r.n_val, 'validation photo')} "
+            f"the model will not train on: {src}."
+        )
+        self.summary_label.setText(f"{r.root}  ·  {_fmt(r.n_train)} training + {_fmt(r.n_val)} validation")
+
+        # health
+        problems = bool(r.bad_files or r.duplicate_groups or r.warnings or r.removed_from_val)
+        self.health_ok.setVisible(not problems)
+        self.health_ok.setText("✓ Every photo could be read, and there are no duplicates.")
+        if r.bad_files:
+            kinds = Counter(_reason_kind(b.reason) for b in r.bad_files)
+            detail = ", ".join(f"{k} {w}" for w, k in kinds.most_common())
+            self.bad_label.setText(f"⚠ {_plural(len(r.bad_files), 'file')} could not be read ({detail}). "
+                                   "They were skipped; fix or delete them if they should be used.")
+            self.bad_list.clear()
+            for b in r.bad_files:
+                reason = b.reason.split(": ", 1)[1] if b.reason.startswith(b.path.name + ":") else b.reason
+                item = QTreeWidgetItem([str(b.path), reason])
+                item.setToolTip(0, str(b.path))
+                item.setToolTip(1, b.reason)
+                item.setData(0, Qt.ItemDataRole.UserRole, str(b.path))
+                self.bad_list.addTopLevelItem(item)
+            self.bad_list.resizeColumnToContents(1)
+        self.bad_label.setVisible(bool(r.bad_files))
+        self.bad_toggle.setVisible(bool(r.bad_files))
+        self.bad_toggle.setChecked(False)
+        self.bad_list.setVisible(False)
+        dup = []
+        if r.duplicate_groups:
+            extra = sum(len(g) - 1 for g in r.duplicate_groups)
+            dup.append(f"Found {_plural(len(r.duplicate_groups), 'set')} of identical photos "
+                       f"({_plural(extra, 'extra copy', 'extra copies')}). Copies are kept together on one side of "
+                       "the split, so validation is never measured on a photo the model trained on.")
+        if r.removed_from_val:
+            dup.append(f"{_plural(r.removed_from_val, 'validation photo')} identical to a training photo "
+                       "were left out of validation.")
+        self.dup_label.setText(" ".join(dup))
+        self.dup_label.setVisible(bool(dup))
+        if r.duplicate_groups:
+            self.dup_label.setToolTip("\n".join(" = ".join(p.name for p in g[:4]) for g in r.duplicate_groups[:15]))
+        warns = list(r.warnings)
+        if r.ignored:
+            warns.append(f"{_plural(r.ignored, 'file')} that are not photos (or not in a class folder) were ignored")
+        self.warn_label.setText("".join(f"<div>⚠ {w[:1].upper() + w[1:]}.</div>" for w in warns))
+        self.warn_label.setVisible(bool(warns))
+
+    def _reveal(self, item) -> None:
+        path = item.data(0, Qt.ItemDataRole.UserRole)
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+    # ------------------------------------------------------------------------------ thumbnails
+    def _load_thumbnails(self, dataset) -> None:
+        from ..core.imageio import load_rgb
+
+        # clear old
+        while self.thumb_layout.count():
+            it = self.thumb_layout.takeAt(0)
+            if it.widget():
+                it.widget().deleteLater()
+        self._thumbs = {}
+        picks: list[tuple[str, str]] = []
+        for ci, c in enumerate(dataset.classes):
+            paths = [str(s.path) for s in dataset.train if s.label == ci][:THUMBS_PER_CLASS]
+            title = QLabel(f"<b>{c}</b>")
+            self.thumb_layout.addWidget(title)
+            grid = FlowGrid(THUMB_SIZE, 6)
+            for p in paths:
+                t = Thumb(THUMB_SIZE, payload=p, tooltip=f"{c}: {Path(p).name}")
+                t.clicked.connect(self.set_preview_image)
+                grid.add(t)
+                self._thumbs[p] = t
+                picks.append((c, p))
+            self.thumb_layout.addWidget(grid)
+        if picks and (self.preview_path is None or self.preview_path not in self._thumbs):
+            self.set_preview_image(picks[0][1])
+
+        def work(state):
+            for i, (_c, p) in enumerate(picks):
+                state.check()
+                try:
+                    im = load_rgb(p, draft_size=THUMB_SIZE * 2)
+                    im.thumbnail((THUMB_SIZE * 2, THUMB_SIZE * 2))
+                    state.emit((p, pil_to_qimage(im)))
+                except Exception:  # unreadable by now: leave the cell empty
+                    pass
+                state.progress(i + 1, len(picks))
+
+        self._discard(self._thumb_task)
+        task = Task(work, self, name="thumbnails")
+        task.partial.connect(self._on_thumb)
+        self._thumb_task = task
+        task.start()
+
+    def _on_thumb(self, item) -> None:
+        p, img = item
+        t = self._thumbs.get(p)
+        if t is not None:
+            t.set_image(img)
+
+    # ------------------------------------------------------------------------------ augmentation
+    def _sync_aug_controls(self, s) -> None:
+        for name, w in self.aug_controls.items():
+            v = getattr(s, name)
+            w.blockSignals(True)
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(v))
+            else:
+                w.setValue(float(v))
+            w.blockSignals(False)
+
+    def _reset_augment(self) -> None:
+        from ..core.augment import AugmentSettings
+
+        d = AugmentSettings().to_dict()
+        d["enabled"] = self.augment.enabled
+        self.augment.update(**d)
+
+    def _on_augment_changed(self, s) -> None:
+        self._sync_aug_controls(s)
+        self.schedule_preview()
+
+    def set_preview_size(self, size: int) -> None:
+        """The model's input size: previews show what the model would see."""
+        size = int(size)
+        if size != self.preview_size:
+            self.preview_size = size
+            self.schedule_preview()
+
+    def set_preview_image(self, path: str) -> None:
+        if self.preview_path in self._thumbs:
+            self._thumbs[self.preview_path].set_selected(False)
+        self.preview_path = str(path)
+        if self.preview_path in self._thumbs:
+            self._thumbs[self.preview_path].set_selected(True)
+        self.schedule_preview()
+
+    def shuffle_preview(self) -> None:
+        self.preview_seed += 1
+        self.schedule_preview()
+
+    def schedule_preview(self) -> None:
+        if self.preview_path:
+            self._preview_timer.start()
+
+    def _start_preview(self) -> None:
+        from dataclasses import replace
+
+        from ..core.augment import preview
+
+        if not self.preview_path:
+            return
+        path, seed, size = self.preview_path, self.preview_seed, self.preview_size
+        # the preview shows the augmentation even while the checkbox is off (greyed caption says so)
+        settings = replace(self.augment.settings, enabled=True)
+
+        def work(state):
+            from ..core.imageio import load_rgb
+
+            orig = load_rgb(path, draft_size=256)
+            orig.thumbnail((256, 256))
+            imgs = preview(path, settings, n=PREVIEW_N, seed=seed, size=size)
+            state.check()
+            return [pil_to_qimage(orig)] + [pil_to_qimage(im) for im in imgs]
+
+        self._discard(self._preview_task)
+        task = Task(work, self, name="preview")
+        task.done.connect(self._on_preview)
+        task.failed.connect(lambda msg: self.preview_caption.setText(f"No preview: {msg}"))
+        self._preview_task = task
+        task.start()
+
+    def _on_preview(self, images) -> None:
+        self.preview_images = images
+        self.preview_grid.clear()
+        for i, img in enumerate(images):
+            t = Thumb(PREVIEW_CELL, tooltip="The original photo" if i == 0 else f"Augmented version {i}")
+            t.set_image(img)
+            if i == 0:
+                t.set_selected(True)
+            self.preview_grid.add(t)
+        state = "" if self.augment.enabled else " Augmentation is off: training will use the photos as they are."
+        self.preview_caption.setText(
+            f"First: {Path(self.preview_path).name}; then {PREVIEW_N} random versions at "
+            f"{self.preview_size}×{self.preview_size} pixels, the model's input size.{state}")
+
+    # ------------------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, e):  # noqa: N802
+        if _local_dir(e.mimeData()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):  # noqa: N802
+        d = _local_dir(e.mimeData())
+        if d:
+            e.acceptProposedAction()
+            self.set_folders(d, None)
+
+    # ------------------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        for t in (self._scan_task, self._thumb_task, self._preview_task):
+            if t is not None:
+                t.discard()
+        for t in (self._scan_task, self._thumb_task, self._preview_task):
+            if t is not None:
+                t.wait(5000)
+
+    def set_sizes_state(self, sizes) -> None:
+        if sizes:
+            self.splitter.setSizes([int(x) for x in sizes])
+
