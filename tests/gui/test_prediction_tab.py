@@ -1,0 +1,265 @@
+"""The Prediction tab, offscreen: drops, bad files, bad model files, folder mode, CSV, feedback, Grad-CAM."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
+
+from catdog_gui.gui.prediction_tab import PredictionTab
+
+CLASSES = ("blue", "red")
+
+
+def _square(path, red: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 90, (32, 32, 3))
+    a[..., 0 if red else 2] += 150
+    Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny LeNet-5 trained for 3 epochs on 40 red-ish and blue-ish squares."""
+    from catdog_gui.core.training import TrainConfig, Trainer
+
+    root = tmp_path_factory.mktemp("pred")
+    data = root / "data"
+    for i, cls in enumerate(CLASSES):
+        (data / cls).mkdir(parents=True)
+        for j in range(20):
+            _square(data / cls / f"{cls}{j}.png", cls == "red", seed=100 * i + j)
+    samples = root / "samples"
+    samples.mkdir()
+    _square(samples / "a_red.png", True, 999)
+    _square(samples / "b_blue.png", False, 998)
+    (samples / "notes.txt").write_text("not an image")
+    (samples / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    cfg = TrainConfig(model="lenet5", epochs=3, batch_size=8, patience=0, device="cpu", seed=0)
+    fin = Trainer(cfg).fit(data, out_path=root / "m.pt")
+    assert fin.ok and fin.best_path, fin.reason
+    return {"model": str(root / "m.pt"), "data": data, "samples": samples, "root": root}
+
+
+@pytest.fixture
+def tab(qtbot, trained):
+    t = PredictionTab()
+    qtbot.addWidget(t)
+    t.resize(1100, 700)
+    with qtbot.waitSignal(t.model_loaded, timeout=20000):
+        t.set_model_path(trained["model"])
+    yield t
+    t.shutdown()
+
+
+def _drop(widget, mime: QMimeData) -> None:
+    with warnings.catch_warnings():  # PySide6 marks the QPoint constructor deprecated; it is the only one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+
+
+def _percentages(card) -> list[float]:
+    return [float(b.accessibleName().split(": ")[1].rstrip("%")) for b in card.bars]
+
+
+def test_model_panel_and_empty_state(qtbot, trained):
+    t = PredictionTab()
+    qtbot.addWidget(t)
+    assert "No model" in t.model_label.text()
+    assert "Training" in t.drop_area.empty.text()
+    with qtbot.waitSignal(t.model_loaded, timeout=20000) as sig:
+        t.set_model_path(trained["model"])
+    assert sig.args == [trained["model"]]
+    text = t.model_label.text()
+    assert "m.pt" in text and "blue, red" in text
+    assert "Validation accuracy" in text and "photos the model did not train on" in text
+    assert "m.pt" in t.drop_area.empty.text()
+
+
+def test_dropped_file_url_shows_sorted_bars_matching_cli(qtbot, tab, trained, capsys):
+    from catdog_gui.cli import main as cli_main
+
+    img = str(trained["samples"] / "a_red.png")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(img)])
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        _drop(tab, mime)
+    (card,) = tab.cards
+    pred = card.prediction
+    assert card.error is None and pred is not None
+    assert card.headline.text() == pred.label
+    pcts = _percentages(card)
+    assert pcts == sorted(pcts, reverse=True)
+    assert sum(pcts) == pytest.approx(100, abs=0.2)
+    assert [b.cls for b in card.bars] == [c for c, _ in pred.probabilities]
+    assert sum(p for _, p in pred.probabilities) == pytest.approx(1, abs=1e-5)
+    assert "%" in card.summary.text()
+    assert card.picture.pixmap() is not None and not card.picture.pixmap().isNull()
+    # the same answer as `catdog predict`
+    assert cli_main(["predict", trained["model"], img, "--json", "--device", "cpu"]) in (0, None)
+    out = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert out["label"] == pred.label
+    for c, p in pred.probabilities:
+        assert out["probabilities"][c] == pytest.approx(p, abs=1e-5)
+
+
+def test_broken_files_get_a_message_in_place_and_the_tab_still_works(qtbot, tab, trained):
+    s = trained["samples"]
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(s / "notes.txt"), str(s / "broken.jpg")])
+    assert len(tab.cards) == 2
+    for card in tab.cards:
+        assert card.prediction is None and card.error
+        assert card.headline.text() == "Cannot read this file"
+        assert card.error in card.summary.text()
+        assert not card.bars
+    assert tab.predictor is not None
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(s / "b_blue.png")])
+    assert tab.cards[0].prediction is not None  # newest first
+
+
+def test_raw_image_data_and_paste(qtbot, tab, trained):
+    img = QImage(str(trained["samples"] / "a_red.png"))
+    mime = QMimeData()
+    mime.setImageData(img)
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        _drop(tab, mime)
+    assert tab.cards[0].prediction is not None
+    QApplication.clipboard().setImage(img)
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.paste()
+    assert len(tab.cards) == 2 and tab.cards[0].prediction is not None
+
+
+def test_bad_model_file_keeps_the_previous_model(qtbot, tab, trained, tmp_path):
+    before = tab.predictor
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a model")
+    with qtbot.waitSignal(tab.model_failed, timeout=20000):
+        tab.set_model_path(str(bad))
+    assert tab.predictor is before and tab.model_path == trained["model"]
+    assert not tab.model_error.isHidden()
+    assert "bad.pt" in tab.model_error.text() and "Still using m.pt" in tab.model_error.text()
+    assert "m.pt" in tab.model_label.text()
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(trained["samples"] / "a_red.png")])
+    assert tab.cards[0].prediction is not None
+
+
+def test_low_confidence_warning_follows_the_threshold(qtbot, tab, trained):
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(trained["samples"] / "a_red.png")])
+    card = tab.cards[0]
+    conf = card.prediction.confidence
+    tab.threshold_spin.setValue(50)
+    assert card.warning.isHidden() == (conf >= 0.5)
+    tab.threshold_spin.setValue(99)
+    assert card.warning.isHidden() == (conf >= 0.99)
+    if conf < 0.99:
+        assert "99%" in card.warning.text()
+
+
+def test_gradcam_overlay_toggle(qtbot, tab, trained):
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(trained["samples"] / "a_red.png")])
+    card = tab.cards[0]
+    plain = card.picture.pixmap().toImage()
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.cam_check.setChecked(True)
+    assert card.result.cam_picture is not None
+    assert "where the model looked" in card.caption.text()
+    assert card.picture.pixmap().toImage() != plain
+    # new photos come with their overlay directly
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(trained["samples"] / "b_blue.png")])
+    assert tab.cards[0].result.cam_picture is not None
+    tab.cam_check.setChecked(False)
+    assert card.caption.text() == ""
+
+
+def test_folder_mode_table_and_csv(qtbot, tab, trained, tmp_path):
+    s = trained["samples"]
+    with qtbot.waitSignal(tab.batch_finished, timeout=30000) as sig:
+        tab.classify_folder(str(s))
+    assert sig.args == [2]
+    m = tab.batch_model
+    assert m.rowCount() == 3  # two photos and the broken .jpg; notes.txt is not an image name
+    assert "1 could not be read" in tab.batch_summary.text()
+    assert "1 other files ignored" in tab.batch_summary.text()
+    assert m.item(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None  # thumbnail
+    # sort by confidence, highest first
+    tab.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    proxy = tab.batch_proxy
+    confs = [proxy.index(r, 2).data(Qt.ItemDataRole.UserRole) for r in range(proxy.rowCount())]
+    assert confs == sorted(confs, reverse=True) and confs[-1] == -1.0
+    out = tmp_path / "pred.csv"
+    assert tab.export_csv(str(out)) == 2
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {os.path.basename(r["file"]) for r in rows} == {"a_red.png", "b_blue.png"}
+    by_file = {p.source: p for p in tab.batch_predictions if p.ok}
+    for r in rows:
+        p = by_file[r["file"]]
+        assert r["class"] == p.label
+        assert float(r["confidence"]) == pytest.approx(p.confidence, abs=1e-5)
+        assert float(r["p_blue"]) + float(r["p_red"]) == pytest.approx(1, abs=1e-4)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_feedback_copies_without_overwriting(qtbot, tab, trained, tmp_path):
+    src = trained["samples"] / "a_red.png"
+    original = src.read_bytes()
+    with qtbot.waitSignal(tab.results_ready, timeout=20000):
+        tab.classify_paths([str(src)])
+    card = tab.cards[0]
+    wrong = "blue" if card.prediction.label == "red" else "red"
+
+    # class-per-folder dataset that already holds a file of that name
+    ds = tmp_path / "ds"
+    (ds / "red").mkdir(parents=True)
+    (ds / "blue").mkdir()
+    (ds / wrong / "a_red.png").write_bytes(b"already here")
+    tab.set_dataset_root(str(ds))
+    with qtbot.waitSignal(tab.feedback_added, timeout=5000) as sig:
+        card.wrong_menu.actions()[0].trigger()
+    dest = sig.args[0]
+    assert os.path.dirname(dest) == str(ds / wrong)
+    assert os.path.basename(dest) == "a_red_2.png"
+    assert (ds / wrong / "a_red.png").read_bytes() == b"already here"
+    assert open(dest, "rb").read() == original
+    assert src.read_bytes() == original  # the original is untouched
+    assert "Continue training" in card.message.text()
+    # once more: a third name
+    assert os.path.basename(str(tab.give_feedback(card, wrong))) == "a_red_3.png"
+
+    # flat dataset (class in the file name): the copy is named after the class
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    _square(flat / "red.1.png", True, 1)
+    _square(flat / "blue.1.png", False, 2)
+    tab.set_dataset_root(str(flat))
+    dest = tab.give_feedback(card, wrong)
+    assert dest == flat / f"{wrong}.a_red.png"
+    assert "file name" in card.message.text()
+
+    # a dataset folder that vanished: a message in place, nothing copied
+    tab.set_dataset_root(str(tmp_path / "gone"))
+    assert tab.give_feedback(card, wrong) is None
+    assert "does not exist" in card.message.text()
