@@ -312,6 +312,7 @@ class ResultCard(QFrame):
     """One photo and what the model says about it."""
 
     feedback_requested = Signal(object, str)  # (card, right class)
+    cam_requested = Signal(object)  # the card wants its heat map
     remove_requested = Signal(object)
 
     def __init__(self, item: ImageItem, parent=None):
@@ -386,7 +387,15 @@ class ResultCard(QFrame):
         self.wrong_menu = QMenu(self.wrong_button)
         self.wrong_button.setMenu(self.wrong_menu)
         self.wrong_button.hide()
+        self.cam_button = QToolButton()
+        self.cam_button.setText("Heat map")
+        self.cam_button.setCheckable(True)
+        self.cam_button.setToolTip("Show where the model looked in this photo (Grad-CAM)")
+        self.cam_button.setAccessibleName("Show heat map for this photo")
+        self.cam_button.toggled.connect(self._on_cam_button)
+        self.cam_button.hide()
         fb = QHBoxLayout()
+        fb.addWidget(self.cam_button)
         fb.addWidget(self.wrong_button)
         fb.addStretch(1)
 
@@ -420,6 +429,7 @@ class ResultCard(QFrame):
         self._clear_bars()
         self.warning.hide()
         self.wrong_button.hide()
+        self.cam_button.hide()
         self.caption.clear()
         self.picture.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon).pixmap(48, 48))
 
@@ -440,6 +450,7 @@ class ResultCard(QFrame):
             self.caption.setText("Drop a JPEG, PNG, BMP, GIF, WebP or TIFF photo.")
             self.warning.hide()
             self.wrong_button.hide()
+            self.cam_button.hide()
             self.setAccessibleDescription(result.error)
             return
         pred = result.prediction
@@ -456,6 +467,7 @@ class ResultCard(QFrame):
                 act = self.wrong_menu.addAction(f"It is a {c}: add it to the dataset as {c}")
                 act.triggered.connect(lambda _=False, c=c: self.feedback_requested.emit(self, c))
         self.wrong_button.setVisible(bool(self.wrong_menu.actions()))
+        self.cam_button.show()
         self.update_picture()
         self.update_warning()
 
@@ -472,7 +484,15 @@ class ResultCard(QFrame):
 
     def set_show_cam(self, on: bool) -> None:
         self.show_cam = on
+        self.cam_button.blockSignals(True)
+        self.cam_button.setChecked(on)
+        self.cam_button.blockSignals(False)
         self.update_picture()
+
+    def _on_cam_button(self, on: bool) -> None:
+        self.set_show_cam(on)
+        if on and self.needs_cam():
+            self.cam_requested.emit(self)
 
     def needs_cam(self) -> bool:
         r = self.result
@@ -687,7 +707,6 @@ class PredictionTab(QWidget):
         self.cancel_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserStop))
         self.cancel_button.setToolTip("Stop classifying the folder (Esc); the results so far stay")
         self.cancel_button.setAccessibleName("Cancel folder classification")
-        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_batch)
         self.batch_progress = QProgressBar()
@@ -750,7 +769,8 @@ class PredictionTab(QWidget):
 
         self.paste_action = QAction("Paste image to classify", self)
         self.paste_action.setShortcut(QKeySequence.StandardKey.Paste)
-        self.paste_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # active while the tab is visible (a hidden widget's window shortcuts do not fire)
+        self.paste_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.paste_action.setToolTip("Classify the image on the clipboard")
         self.paste_action.triggered.connect(self.paste)
         self.addAction(self.paste_action)
@@ -897,6 +917,7 @@ class PredictionTab(QWidget):
             card.set_threshold(self.threshold_spin.value() / 100)
             card.set_show_cam(self.cam_check.isChecked())
             card.feedback_requested.connect(self._on_feedback)
+            card.cam_requested.connect(lambda _c: self._compute_missing_cams())
             card.remove_requested.connect(self._remove_card)
             card.message.linkActivated.connect(lambda link, c=card: self._on_card_link(c, link))
             self.cards.insert(0, card)
@@ -929,9 +950,14 @@ class PredictionTab(QWidget):
         self._single_tasks.add(task)
         task.partial.connect(self._on_item_result)
         task.failed.connect(lambda msg: self.status_message.emit(f"Classification failed: {msg}"))
-        task.finished.connect(lambda t=task: self._single_tasks.discard(t))
-        task.finished.connect(self.results_ready)
+        task.finished.connect(lambda t=task: self._after_classify(t))
         task.start()
+
+    def _after_classify(self, task: Task) -> None:
+        self._single_tasks.discard(task)
+        if any(c.show_cam and c.needs_cam() for c in self.cards):
+            self._compute_missing_cams()  # e.g. photos re-classified by a new model
+        self.results_ready.emit()
 
     def _card(self, item_id: int) -> Optional[ResultCard]:
         return next((c for c in self.cards if c.item.id == item_id), None)
@@ -994,7 +1020,7 @@ class PredictionTab(QWidget):
     def _compute_missing_cams(self) -> None:
         if self.predictor is None:
             return
-        todo = [(c.item, c.prediction.label) for c in self.cards if c.needs_cam()]
+        todo = [(c.item, c.prediction.label) for c in self.cards if c.show_cam and c.needs_cam()]
         if not todo:
             return
         if self._cam_task is not None:
@@ -1337,6 +1363,14 @@ class PredictionTab(QWidget):
         self._tasks.clear()
         self._single_tasks.clear()
         self._batch_task = self._cam_task = self._model_task = None
+
+    def keyPressEvent(self, e) -> None:
+        # Esc stops a folder run (a plain key handler: the Training tab owns the Esc shortcut)
+        if e.key() == Qt.Key.Key_Escape and self._batch_task is not None:
+            self.cancel_batch()
+            e.accept()
+            return
+        super().keyPressEvent(e)
 
     def closeEvent(self, e) -> None:
         self.shutdown()

@@ -192,6 +192,10 @@ def test_gradcam_overlay_toggle(qtbot, tab, trained):
     assert tab.cards[0].result.cam_picture is not None
     tab.cam_check.setChecked(False)
     assert card.caption.text() == ""
+    # one card at a time: its own "Heat map" button
+    assert not card.cam_button.isChecked()
+    card.cam_button.setChecked(True)
+    assert "where the model looked" in card.caption.text() and tab.cards[0].caption.text() == ""
 
 
 def test_folder_mode_table_and_csv(qtbot, tab, trained, tmp_path):
