@@ -43,6 +43,7 @@ from ..core.errors import CatdogError, ImageError
 from ..core.imageio import IMAGE_EXTS, is_image_name, load_rgb, to_square
 from ..core.modelfile import SUFFIX as MODEL_SUFFIX
 from ..core.modelfile import atomic_write
+from .style import colors
 from .workers import Task, TaskState
 
 #: longest side of the picture shown on a card (pixels, before high-DPI scaling)
@@ -149,7 +150,14 @@ def _thumbnail(path: Path) -> Optional[QImage]:
     except ImageError:
         return None
     im.thumbnail((THUMB_SIZE, THUMB_SIZE))
-    return _qimage(np.asarray(im))
+    # centred on a transparent square, so every file name in the table starts at the same place
+    rgb = np.asarray(im, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    sq = np.zeros((THUMB_SIZE, THUMB_SIZE, 4), np.uint8)
+    top, left = (THUMB_SIZE - h) // 2, (THUMB_SIZE - w) // 2
+    sq[top:top + h, left:left + w, :3] = rgb
+    sq[top:top + h, left:left + w, 3] = 255
+    return QImage(sq.data, THUMB_SIZE, THUMB_SIZE, 4 * THUMB_SIZE, QImage.Format.Format_RGBA8888).copy()
 
 
 def _unique(path: Path) -> Path:
@@ -287,7 +295,7 @@ class ProbBar(QWidget):
         track.setAlpha(70)
         qp.setBrush(track)
         qp.drawRoundedRect(bar, 4, 4)
-        fill = QColor(pal.color(QPalette.ColorRole.Highlight)) if self.top else QColor(pal.color(QPalette.ColorRole.Mid))
+        fill = QColor(colors()["accent"] if self.top else colors()["batch"])
         qp.setBrush(fill)
         w = bar.width() * max(0.0, min(1.0, self.p))
         if w > 0.5:
@@ -335,7 +343,8 @@ class ResultCard(QFrame):
         self.caption.setWordWrap(True)
         self.caption.setFixedWidth(CARD_PICTURE.width())
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.caption.setStyleSheet("color: palette(mid); font-size: 11px;")
+        self.caption.setProperty("role", "muted")
+        self.caption.setFixedHeight(self.caption.fontMetrics().lineSpacing() * 2 + 4)  # two lines, no reflow
         left = QVBoxLayout()
         left.addWidget(self.picture)
         left.addWidget(self.caption)
@@ -343,7 +352,7 @@ class ResultCard(QFrame):
 
         self.name_label = QLabel(item.name)
         self.name_label.setToolTip(item.path or item.name)
-        self.name_label.setStyleSheet("color: palette(mid);")
+        self.name_label.setProperty("role", "muted")
         self.close_button = QToolButton()
         self.close_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_TitleBarCloseButton))
         self.close_button.setAutoRaise(True)
@@ -368,6 +377,7 @@ class ResultCard(QFrame):
         self.bars: list[ProbBar] = []
 
         self.warning = QLabel()
+        self.warning.setProperty("role", "warn")
         self.warning.setWordWrap(True)
         self.warning.setAccessibleName("Low-confidence warning")
         self.warning.hide()
@@ -447,7 +457,7 @@ class ResultCard(QFrame):
             self.summary.setText(result.error)
             self.picture.setPixmap(
                 self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(48, 48))
-            self.caption.setText("Drop a JPEG, PNG, BMP, GIF, WebP or TIFF photo.")
+            self.caption.setText("Try a JPEG, PNG, BMP, GIF, WebP or TIFF photo")
             self.warning.hide()
             self.wrong_button.hide()
             self.cam_button.hide()
@@ -504,7 +514,9 @@ class ResultCard(QFrame):
             return
         if self.show_cam and r.cam_picture is not None:
             _set_picture(self.picture, r.cam_picture)
-            self.caption.setText("Heat map: where the model looked (red) in the centre square it sees")
+            self.caption.setText("Red: where the model looked")
+            self.caption.setToolTip("Grad-CAM heat map over the centre square the model sees: the red parts "
+                                    "pushed it most towards its answer")
         elif self.show_cam and r.cam_error:
             _set_picture(self.picture, r.picture)
             self.caption.setText(r.cam_error)
@@ -521,14 +533,15 @@ class ResultCard(QFrame):
             self.warning.setText(
                 f"⚠ Not sure: {pred.confidence * 100:.0f}% is below your {self.threshold * 100:.0f}% threshold. "
                 "The photo may show neither class, or something the model has not learned well.")
-            self.warning.setStyleSheet("color: #b36b00;")
             self.warning.show()
         else:
             self.warning.hide()
 
     def show_message(self, html: str, error: bool = False) -> None:
         self.message.setText(html)
-        self.message.setStyleSheet("color: #c0392b;" if error else "")
+        self.message.setProperty("role", "bad" if error else "")
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
         self.message.show()
 
     def _clear_bars(self) -> None:
@@ -570,9 +583,15 @@ class DropArea(QFrame):
         self.scroll.viewport().setAutoFillBackground(False)
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.scroll)
+        self.more_hint = QLabel("Drop more photos anywhere here, or paste one with Ctrl+V")
+        self.more_hint.setProperty("role", "muted")
+        self.more_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.more_hint.hide()
+        self.stack.currentChanged.connect(lambda i: self.more_hint.setVisible(i == 1))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
-        lay.addWidget(self.stack)
+        lay.addWidget(self.stack, 1)
+        lay.addWidget(self.more_hint)
 
     def set_dragging(self, on: bool) -> None:
         self.setProperty("dragging", on)
@@ -633,7 +652,7 @@ class PredictionTab(QWidget):
         self.open_model_button.clicked.connect(self.open_model_dialog)
         self.model_error = QLabel()
         self.model_error.setWordWrap(True)
-        self.model_error.setStyleSheet("color: #c0392b;")
+        self.model_error.setProperty("role", "bad")
         self.model_error.setAccessibleName("Model error")
         self.model_error.hide()
         panel = QFrame()
@@ -651,11 +670,7 @@ class PredictionTab(QWidget):
         self.open_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
         self.open_button.setToolTip("Choose one or more photos to classify (or drop them below)")
         self.open_button.setAccessibleName("Open photos")
-        self.open_button.setDefault(True)
-        f = self.open_button.font()
-        f.setBold(True)
-        self.open_button.setFont(f)
-        self.open_button.setMinimumHeight(34)
+        self.open_button.setObjectName("primary")
         self.open_button.clicked.connect(self.open_images_dialog)
         self.paste_button = QPushButton("Paste")
         self.paste_button.setToolTip("Classify the image on the clipboard (Ctrl+V)")
@@ -700,8 +715,7 @@ class PredictionTab(QWidget):
         self.folder_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.folder_button.setToolTip("Classify every image in a folder (and its subfolders) in the background")
         self.folder_button.setAccessibleName("Classify a folder")
-        self.folder_button.setFont(f)
-        self.folder_button.setMinimumHeight(34)
+        self.folder_button.setObjectName("primary")
         self.folder_button.clicked.connect(self.choose_folder_dialog)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserStop))
@@ -1244,6 +1258,8 @@ class PredictionTab(QWidget):
         f.setToolTip(str(path))
         if thumb is not None:
             f.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
+        elif not pred.ok:
+            f.setData(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning), Qt.ItemDataRole.DecorationRole)
         if pred.ok:
             c = QStandardItem(pred.label)
             c.setData(pred.label, Qt.ItemDataRole.UserRole)
@@ -1257,7 +1273,7 @@ class PredictionTab(QWidget):
         else:
             c = QStandardItem("cannot read")
             c.setData("~", Qt.ItemDataRole.UserRole)  # sorts after the class names
-            c.setForeground(QColor("#c0392b"))
+            c.setForeground(QColor(colors()["bad"]))
             c.setToolTip(pred.error)
             f.setToolTip(pred.error)
             conf = QStandardItem("")
@@ -1276,7 +1292,8 @@ class PredictionTab(QWidget):
         if low:
             parts.append(f"{low:,} below your {self.threshold_spin.value()}% threshold (marked ⚠)")
         if bad:
-            parts.append(f"{bad:,} could not be read (marked in red; hover for why) and are left out of the CSV")
+            parts.append(f"{bad:,} could not be read (in red; hover for why): "
+                         f"{'it is' if bad == 1 else 'they are'} left out of the CSV")
         if result.get("others"):
             parts.append(f"{result['others']:,} other files ignored")
         if result.get("total") == 0:
