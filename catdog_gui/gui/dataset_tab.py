@@ -41,9 +41,9 @@ from .widgets import AugmentModel, CollapsibleBox, CountBars, FlowGrid, Thumb, h
 from .workers import Task
 
 THUMBS_PER_CLASS = 8
-THUMB_SIZE = 92
+THUMB_SIZE = 84
 PREVIEW_N = 8
-PREVIEW_CELL = 104
+PREVIEW_CELL = 140
 
 #: augmentation fields shown in "Advanced": name -> (label, tooltip, step, decimals)
 AUG_FIELDS = {
@@ -203,10 +203,10 @@ class DatasetTab(QWidget):
         lay.addWidget(title)
         example = QLabel(
             "<p>Put each kind of photo in its own folder. The folder names become the class names:</p>"
-            "<pre style='font-size:11pt'>"
+            "<table align='center'><tr><td><pre style='font-size:11pt'>"
             "my_photos/\n"
             "├── cat/    cat1.jpg  cat2.jpg  …\n"
-            "└── dog/    dog1.jpg  dog2.jpg  …</pre>"
+            "└── dog/    dog1.jpg  dog2.jpg  …</pre></td></tr></table>"
             "<p>Also accepted: one folder with files named like <b>cat.1.jpg</b> and <b>dog.1.jpg</b>, "
             "or a folder holding <b>train/</b> and <b>val/</b>.<br>"
             "Two or more classes; a few hundred photos per class give good results.</p>"

@@ -327,7 +327,7 @@ class TrainingTab(QWidget):
         self.confusion.cellClicked.connect(self.show_cell)
         col.addWidget(self.confusion)
         tables.addLayout(col, 1)
-        lay.addLayout(tables, 1)
+        lay.addLayout(tables)
         self.cell_label = muted("")
         lay.addWidget(self.cell_label)
         self.cell_scroll = QScrollArea()
@@ -338,6 +338,7 @@ class TrainingTab(QWidget):
         self.cell_scroll.setMaximumHeight(120)
         self.cell_scroll.hide()
         lay.addWidget(self.cell_scroll)
+        lay.addStretch(1)
 
         brow = QHBoxLayout()
         brow.addStretch(1)
@@ -385,7 +386,12 @@ class TrainingTab(QWidget):
             for ax in ("bottom", "left"):
                 p.getAxis(ax).setTextPen(c["fg"])
                 p.getAxis(ax).setPen(c["muted"])
-            p.addLegend(offset=(-8, 8), labelTextColor=c["fg"])
+                p.getAxis(ax).enableAutoSIPrefix(False)
+            bg = QColor(c["bg"])
+            bg.setAlpha(200)
+            # loss falls and accuracy rises: their legends sit where the curves usually are not
+            p.addLegend(offset=(-8, 8) if "Loss" in title else (-8, -8), labelTextColor=c["fg"], brush=bg,
+                        pen=c["grid"])
             p.setMenuEnabled(False)
             return w
 
@@ -404,8 +410,7 @@ class TrainingTab(QWidget):
                                        symbolBrush=c["train"], symbolPen=None, name="training")
         self.curve_val_acc = ap.plot([], [], pen=pg.mkPen(c["val"], width=2), symbol="s", symbolSize=6,
                                      symbolBrush=c["val"], symbolPen=None, name="validation")
-        self.best_point = pg.ScatterPlotItem([], [], symbol="star", size=16, brush=c["best"], pen=None,
-                                             name="best epoch")
+        self.best_point = pg.ScatterPlotItem([], [], symbol="star", size=16, brush=c["best"], pen=None)
         ap.addItem(self.best_point)
         ap.legend.addItem(self.best_point, "best epoch (kept)")
         ap.setYRange(0, 100, padding=0.02)

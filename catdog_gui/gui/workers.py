@@ -27,7 +27,50 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal, SignalInstance
+
+
+def _patch_emit_refcount() -> bool:
+    """Work around a PySide6 bug (seen in 6.12.0): ``SignalInstance.emit`` returns ``True`` without
+    taking a reference, so every emit from Python lowers ``True``'s reference count by one, and after
+    a few thousand emits the interpreter aborts ("deallocating True or False"). If a probe shows the
+    bug, wrap ``emit`` to add the missing reference (an extra reference to a bool singleton is
+    harmless; a missing one is fatal). Idempotent; returns whether the patch is active.
+    """
+    import ctypes
+    import sys
+
+    if getattr(SignalInstance.emit, "_catdog_refcount_fix", False):
+        return True
+
+    class _Probe(QObject):
+        sig = Signal(int)
+
+    probe = _Probe()
+    probe.sig.connect(lambda _v: None)
+    before = sys.getrefcount(True)
+    r = probe.sig.emit(1)  # noqa: F841 - held on purpose: a correct emit adds one reference
+    leaked = r is True and sys.getrefcount(True) - before < 1
+    del r
+    if not leaked:
+        return False
+    incref = ctypes.pythonapi.Py_IncRef
+    incref.argtypes = [ctypes.py_object]
+    incref.restype = None
+    original = SignalInstance.emit
+
+    def emit(self, *args):
+        r = original(self, *args)
+        if r is True or r is False:
+            incref(r)
+        return r
+
+    emit._catdog_refcount_fix = True
+    SignalInstance.emit = emit
+    return True
+
+
+EMIT_REFCOUNT_FIX = _patch_emit_refcount()
 
 #: tasks whose thread is still running: a QThread must never be garbage-collected while it runs
 _LIVE: set = set()

@@ -1,0 +1,157 @@
+"""Screenshots of the real window (run by hand, not a test), plus two measurements.
+
+    xvfb-run -s "-screen 0 1280x800x24" python tests/gui/screenshot.py [DATASET] [--epochs N]
+
+Opens the window at 1280x800, grabs the empty Dataset tab, loads DATASET (default
+../shared/datasets/catdog-1800), waits for the scan, the thumbnails and the augmentation preview,
+grabs it, trains LeNet-5 for a few epochs (grabbing mid-run and at the end, with a confusion-matrix
+cell opened), and grabs the Prediction tab with the new model. PNGs go to docs/screenshots/.
+
+Prints the time to first paint (process start to the window's first paint event) and the GUI
+event loop's lateness during training (a 10 ms QTimer: median, p99, max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+T0 = time.perf_counter()
+
+from PySide6.QtCore import QEvent, QObject, QStandardPaths, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+OUT = os.path.join(ROOT, "docs", "screenshots")
+
+
+class FirstPaint(QObject):
+    def __init__(self):
+        super().__init__()
+        self.at = None
+
+    def eventFilter(self, obj, ev):  # noqa: N802
+        if self.at is None and ev.type() == QEvent.Type.Paint:
+            self.at = time.perf_counter() - T0
+        return False
+
+
+def wait(app, cond, timeout=600.0, what="condition"):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(app, seconds=0.3):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def save(win, name):
+    path = os.path.join(OUT, name)
+    win.grab().save(path, "PNG")
+    print(f"saved {path} ({os.path.getsize(path) // 1024} KB)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dataset", nargs="?", default=os.path.join(ROOT, "..", "shared", "datasets", "catdog-1800"))
+    ap.add_argument("--epochs", type=int, default=8)
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    QStandardPaths.setTestModeEnabled(True)
+    tmp = tempfile.mkdtemp(prefix="catdog-shots-")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+
+    from catdog_gui.gui import style
+    from catdog_gui.gui.main_window import MainWindow
+    from catdog_gui.gui.settings import Settings
+
+    style.apply(app)
+    win = MainWindow(Settings(os.path.join(tmp, "settings.ini")), models_folder=os.path.join(tmp, "models"))
+    fp = FirstPaint()
+    win.installEventFilter(fp)
+    win.resize(1280, 800)
+    win.show()
+    wait(app, lambda: fp.at is not None, 30, "first paint")
+    print(f"time to first paint: {fp.at:.2f} s (torch imported by then: {'torch' in sys.modules})")
+    settle(app, 0.5)
+    save(win, "dataset-empty.png")
+
+    t = time.perf_counter()
+    wait(app, lambda: win.ready, 120, "backend")
+    print(f"training engine ready {time.perf_counter() - T0:.2f} s after start "
+          f"({time.perf_counter() - t:.2f} s after first paint)")
+
+    d = win.dataset_tab
+    win.open_dataset_path(os.path.abspath(args.dataset))
+    wait(app, lambda: d.dataset is not None or d.error, 300, "scan")
+    if d.dataset is None:
+        raise SystemExit(f"scan failed: {d.error}")
+    win.augment.set_enabled(True)
+    wait(app, lambda: bool(d.preview_images) and all(th.pixmap() is not None and not th.pixmap().isNull()
+                                                     for th in d._thumbs.values()), 60, "thumbnails and preview")
+    settle(app, 1.0)
+    save(win, "dataset.png")
+
+    tt = win.training_tab
+    win.augment.set_enabled(False)
+    d.train_action.click()
+    tt.select_model("lenet5")
+    tt.hyper["epochs"].setValue(args.epochs)
+    tt.hyper["patience"].setValue(0)
+    settle(app, 0.3)
+    save(win, "training-ready.png")
+
+    lateness: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        lateness.append(max(0.0, (now - last[0]) * 1000 - 10))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    assert tt.start_training()
+    timer.start()
+    wait(app, lambda: len(tt.epochs_seen) >= max(2, args.epochs // 2), 600, "half the epochs")
+    settle(app, 0.3)
+    save(win, "training-running.png")
+    wait(app, lambda: not tt.is_running(), 600, "end of training")
+    timer.stop()
+    if lateness:
+        q = sorted(lateness)
+        print(f"event-loop lateness during LeNet-5 training ({len(q)} ticks): median {statistics.median(q):.1f} ms, "
+              f"p99 {q[int(0.99 * (len(q) - 1))]:.1f} ms, max {q[-1]:.1f} ms")
+    print(tt.result_label.text())
+    m = tt.metrics
+    if m is not None:  # open the off-diagonal cell with the most mistakes
+        k = len(m.classes)
+        cells = [(m.confusion[i][j], i, j) for i in range(k) for j in range(k) if i != j]
+        _, i, j = max(cells)
+        tt.confusion.setCurrentCell(i, j)
+        tt.show_cell(i, j)
+        settle(app, 1.5)
+    save(win, "training-done.png")
+
+    win.tabs.setCurrentIndex(2)
+    settle(app, 3.0)
+    save(win, "prediction.png")
+    win.close()
+    settle(app, 0.2)
+
+
+if __name__ == "__main__":
+    main()
