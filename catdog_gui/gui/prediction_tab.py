@@ -1004,8 +1004,7 @@ class PredictionTab(QWidget):
 
     def _relayout(self) -> None:
         grid = self.drop_area.grid
-        width = self.drop_area.scroll.viewport().width() or self.width()
-        cols = max(1, min(3, width // 520))
+        cols = self._column_count()
         self._columns = cols
         while grid.count():
             grid.takeAt(0)
@@ -1016,13 +1015,24 @@ class PredictionTab(QWidget):
 
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
-        width = self.drop_area.scroll.viewport().width() or self.width()
-        if max(1, min(3, width // 520)) != self._columns:
+        if self._column_count() != self._columns:
             self._relayout()
+
+    def _column_count(self) -> int:
+        # the drop area is visible whenever the photos page is (the scroll area may not be laid out yet)
+        width = self.drop_area.width() - 40
+        return max(1, min(3, width // 520))
 
     def _on_threshold(self, value: int) -> None:
         for c in self.cards:
             c.set_threshold(value / 100)
+        for row in range(self.batch_model.rowCount()):
+            item = self.batch_model.item(row, 2)
+            conf = item.data(Qt.ItemDataRole.UserRole)
+            if conf is not None and conf >= 0:
+                low = conf < value / 100
+                item.setText(f"⚠ {_pct(conf)}" if low else _pct(conf))
+                item.setToolTip("Below your low-confidence threshold" if low else "")
 
     # ---- Grad-CAM ---------------------------------------------------------------------------
     def _on_cam_toggled(self, on: bool) -> None:
