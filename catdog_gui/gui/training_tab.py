@@ -472,10 +472,10 @@ class TrainingTab(QWidget):
         if name not in self.specs:
             name = specs[0].name
         self.select_model(name, defaults=True)
-        for key, value in stored.items():
-            if key in self.hyper and self.hyper[key].isEnabled():
-                self.hyper[key].setValue(value)
         spec = self.specs[name]
+        for key, value in stored.items():
+            if key in self.hyper and not (key == "image_size" and spec.fixed_image_size):
+                self.hyper[key].setValue(value)
         self.transfer_check.setChecked(bool(stored.get("pretrained")) and spec.is_backbone)
         i = self.transfer_mode.findData(stored.get("transfer_mode", "frozen"))
         self.transfer_mode.setCurrentIndex(max(i, 0))

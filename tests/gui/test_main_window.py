@@ -1,0 +1,159 @@
+"""The main window: tabs, menus and shortcuts, settings that persist (and survive corruption),
+first paint before torch, Save model as, About."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from PySide6.QtGui import QKeySequence
+
+
+def _actions(menu):
+    return {a.text().replace("&", ""): a for a in menu.actions() if a.text()}
+
+
+def test_window_is_importable_with_no_arguments(qtbot):
+    from catdog_gui.gui import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Dataset", "Training", "Prediction"]
+    assert win.windowTitle().startswith("catdog-gui")
+
+
+def test_menus_and_shortcuts(window):
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus[0] == "File" and menus[-1] == "Help"
+    file = _actions(window.file_menu)
+    assert file["Open dataset folder…"].shortcut() == QKeySequence("Ctrl+O")
+    assert file["Open model…"].shortcut() == QKeySequence("Ctrl+Shift+O")
+    assert file["Save model as…"].shortcut() == QKeySequence("Ctrl+S")
+    assert file["Quit"].shortcut() == QKeySequence("Ctrl+Q")
+    assert "Recent datasets" in file and "Recent models" in file
+    train = _actions(window.training_menu)
+    assert train["Train"].shortcut() == QKeySequence("Ctrl+Return")
+    assert train["Stop"].shortcut() == QKeySequence("Esc")
+    assert "About catdog-gui" in _actions(window.help_menu)
+    # nothing to save yet, nothing running
+    assert not window.save_model_action.isEnabled()
+    assert not train["Stop"].isEnabled()
+
+
+def test_about_names_versions_and_device(window):
+    text = window.about_text()
+    assert "PyTorch" in text and "PySide6" in text
+    assert "Compute device: CPU" in text or "CUDA" in text or "MPS" in text
+    assert window.device_label.text().startswith("Device: ")
+
+
+def test_window_paints_before_torch_is_imported(tmp_path):
+    """Torch takes seconds to import: the window must be built and shown without it."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from catdog_gui.gui.main_window import MainWindow
+        from catdog_gui.gui.settings import Settings
+        w = MainWindow(Settings({str(tmp_path / 's.ini')!r}))
+        w.show()
+        app.processEvents()
+        print("TORCH" if "torch" in sys.modules else "NO-TORCH", "pyqtgraph" in sys.modules)
+        w._closing = True
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "NO-TORCH False" in out.stdout, out.stdout + out.stderr
+
+
+def test_backend_loads_in_the_background(qtbot, make_window):
+    win = make_window(ready=False)
+    assert not win.ready and not win.training_tab.train_button.isEnabled()
+    with qtbot.waitSignal(win.backend_ready, timeout=60000):
+        win.show()
+    assert win.training_tab.model_combo.count() >= 2
+    assert win.training_tab.plots_ready
+
+
+def test_settings_persist_across_windows(qtbot, make_window, tmp_path):
+    w1 = make_window()
+    t = w1.training_tab
+    t.select_model("lenet5_modern")
+    t.hyper["epochs"].setValue(7)
+    t.hyper["lr"].setValue(0.0005)
+    t.hyper["image_size"].setValue(48)
+    t.hyper["seed"].setValue(42)
+    w1.augment.set_enabled(True)
+    w1.augment.update(rotation=25.0)
+    w1.settings.add_recent("datasets", str(tmp_path))
+    w1.resize(640, 480)
+    w1.tabs.setCurrentIndex(1)
+    w1.close()
+
+    w2 = make_window()
+    t2 = w2.training_tab
+    assert t2.model_name() == "lenet5_modern"
+    assert t2.hyper["epochs"].value() == 7
+    assert abs(t2.hyper["lr"].value() - 0.0005) < 1e-9
+    assert t2.hyper["image_size"].value() == 48
+    assert t2.hyper["seed"].value() == 42
+    assert w2.augment.enabled and w2.augment.settings.rotation == 25.0
+    assert t2.augment_check.isChecked() and w2.dataset_tab.augment_check.isChecked()
+    assert (w2.size().width(), w2.size().height()) == (640, 480)
+    assert w2.tabs.currentIndex() == 1
+    assert [a.toolTip() for a in w2.recent_datasets_menu.actions() if a.toolTip() == str(tmp_path)]
+
+
+def test_corrupt_or_out_of_range_settings_fall_back_to_defaults(make_window, settings_path):
+    settings_path.write_bytes(b"\x00\xff\xfe garbage [[[ = \n" + bytes(range(256)) + textwrap.dedent("""
+        [train]
+        epochs=-5
+        lr=banana
+        batch_size=1e99
+        image_size=3
+        model=no_such_model
+        pretrained=maybe
+        [augment]
+        rotation=720
+        brightness=nan
+        enabled=perhaps
+        [window]
+        geometry=@ByteArray(nonsense)
+        tab=17
+    """).encode())
+    win = make_window()
+    t = win.training_tab
+    assert t.model_name() == "lenet5"
+    spec = t.specs["lenet5"]
+    assert t.hyper["epochs"].value() == spec.defaults["epochs"]
+    assert t.hyper["lr"].value() == spec.defaults["lr"]
+    assert t.hyper["batch_size"].value() == spec.defaults["batch_size"]
+    assert t.hyper["image_size"].value() == spec.default_image_size
+    assert not t.transfer_check.isChecked()
+    from catdog_gui.core.augment import AugmentSettings
+
+    assert win.augment.settings == AugmentSettings()
+    assert win.tabs.currentIndex() == 0
+    win.close()  # and it can be written again
+
+
+def test_save_model_as_copies_atomically(window, tmp_path):
+    src = tmp_path / "m.pt"
+    src.write_bytes(b"model bytes" * 1000)
+    window.model_path = str(src)
+    out = window.save_model_to(str(tmp_path / "copy"))
+    assert out is not None and out.name == "copy.pt"
+    assert out.read_bytes() == src.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_open_model_reaches_prediction_and_title(qtbot, window, tmp_path):
+    src = tmp_path / "some-model.pt"
+    src.write_bytes(b"not really a model")
+    window.set_model(str(src))
+    assert "some-model.pt" in window.windowTitle()
+    assert window.training_tab.current_model == str(src)
+    assert window.save_model_action.isEnabled()
+    if window.prediction_tab is not None:
+        assert getattr(window.prediction_tab, "model_path", str(src)) in (str(src), None)
