@@ -16,6 +16,7 @@ No Qt here: the GUI turns the arrays into pictures.
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional, Union
 
 import numpy as np
@@ -52,6 +53,10 @@ def _probe(model: nn.Module, x: torch.Tensor, within: nn.Module) -> list[tuple[s
     return seen
 
 
+#: model -> {input shape: chosen layer}: the probe pass runs once per model and input size
+_LAYER_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 def _spatial(shape: tuple) -> bool:
     return len(shape) == 4 and shape[2] * shape[3] > 1
 
@@ -74,7 +79,11 @@ def find_target_layer(model: nn.Module, x: torch.Tensor) -> nn.Module:
 
 def _resolve_layer(model: nn.Module, layer: Union[str, nn.Module, None], x: torch.Tensor) -> nn.Module:
     if layer is None:
-        return find_target_layer(model, x)
+        per_model = _LAYER_CACHE.setdefault(model, {})
+        key = tuple(x.shape[1:])
+        if key not in per_model:
+            per_model[key] = find_target_layer(model, x)
+        return per_model[key]
     if isinstance(layer, nn.Module):
         return layer
     try:
