@@ -67,6 +67,9 @@ class TrainConfig:
     patience: int = 8  # epochs without a better validation loss before stopping; 0 = never stop early
     device: str = "auto"
     weights_path: Optional[str] = None  # local file with a torchvision backbone's pretrained weights
+    #: CPU threads for the math; 0 = automatic: the model's own hint (1 for LeNet-5, whose tiny
+    #: layers lose more to thread synchronisation than they gain), else every core
+    threads: int = 0
 
     @classmethod
     def for_model(cls, model: str, **overrides) -> "TrainConfig":
@@ -90,6 +93,7 @@ class TrainConfig:
             (self.finetune_epochs >= 0, "fine-tuning epochs cannot be negative"),
             (0 < self.finetune_lr_factor <= 1, "fine-tuning learning-rate factor must be in (0, 1]"),
             (self.patience >= 0, "patience cannot be negative (0 turns early stopping off)"),
+            (self.threads >= 0, "threads cannot be negative (0 chooses automatically)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -183,7 +187,9 @@ class Trainer:
         self._best_val_acc = float("nan")
         self._out_path = Path(out_path).expanduser() if out_path else None
         self._saved_path: Optional[str] = None
+        threads_before = torch.get_num_threads()
         try:
+            self._set_threads()
             status, reason = self._fit(data, val_dir, resume_from)
         except _Stop as stop:
             status, reason = stop.status, stop.reason
@@ -194,6 +200,8 @@ class Trainer:
         except Exception as e:  # a bug: report it, with its traceback, instead of dying silently
             return self._finish("failed", f"internal error: {type(e).__name__}: {e}", user_error=False,
                                 tb=traceback.format_exc())
+        finally:
+            torch.set_num_threads(threads_before)
         try:
             self._save_best()
         except CatdogError as e:
@@ -202,6 +210,17 @@ class Trainer:
             return self._finish("failed", f"internal error while saving: {e}", user_error=False,
                                 tb=traceback.format_exc())
         return self._finish(status, reason)
+
+    def _set_threads(self) -> None:
+        cfg = self.config
+        n = cfg.threads
+        if not n:
+            try:
+                n = int(get_spec(cfg.model).defaults.get("threads", 0))
+            except CatdogError:
+                n = 0
+        if n:
+            torch.set_num_threads(n)
 
     def _finish(self, status: str, reason: str, user_error: bool = True, tb: str = "") -> Finished:
         ev = Finished(status, reason, self._saved_path, self._best_epoch, self._best_val_acc,

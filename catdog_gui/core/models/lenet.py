@@ -161,7 +161,7 @@ register(ModelSpec(
     mean=HALF_MEAN,
     std=HALF_STD,
     description="The original convolutional network of LeCun et al. (1998): 32x32 input, tanh, 61k parameters.",
-    defaults={"epochs": 30, "batch_size": 32, "lr": 1e-3, "patience": 8},
+    defaults={"epochs": 30, "batch_size": 32, "lr": 1e-3, "patience": 8, "threads": 1},
 ))
 
 register(ModelSpec(
