@@ -706,12 +706,8 @@ class DatasetTab(QWidget):
 
     # ------------------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
-        for t in (self._scan_task, self._thumb_task, self._preview_task):
-            if t is not None:
-                t.discard()
-        for t in (self._scan_task, self._thumb_task, self._preview_task):
-            if t is not None:
-                t.wait(5000)
+        """Stop every background job of this tab and join its thread (closing the window)."""
+        Task.shutdown_all(self)
 
     def set_sizes_state(self, sizes) -> None:
         if sizes:

@@ -742,9 +742,7 @@ class TrainingTab(QWidget):
             w.discard()
             ok = w.wait(timeout_ms)
             self.worker = None
-        if self._thumb_task is not None:
-            self._thumb_task.discard()
-            self._thumb_task.wait(5000)
+        Task.shutdown_all(self)
         return ok
 
     # ------------------------------------------------------------------------------ events

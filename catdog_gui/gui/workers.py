@@ -76,6 +76,13 @@ EMIT_REFCOUNT_FIX = _patch_emit_refcount()
 _LIVE: set = set()
 
 
+def _parent_is(task: "Task", owner: QObject) -> bool:
+    try:
+        return task.parent() is owner
+    except RuntimeError:  # already deleted
+        return False
+
+
 class TaskState:
     """What the background function gets: progress reporting and the cancel flag."""
 
@@ -168,6 +175,14 @@ class Task(QObject):
             return True
         return self._thread.wait() if ms < 0 else self._thread.wait(ms)
 
+    @staticmethod
+    def shutdown_all(owner: QObject, ms: int = 10000) -> bool:
+        """Discard every running task whose parent is ``owner`` and wait for their threads."""
+        tasks = [t for t in list(_LIVE) if _parent_is(t, owner)]
+        for t in tasks:
+            t.discard()
+        return all(t.wait(ms) for t in tasks)
+
     # -- on the GUI thread ---------------------------------------------------------------
     def _deliver(self, name: str, args) -> None:
         if not self._discarded:
@@ -176,7 +191,10 @@ class Task(QObject):
     # -- on the worker thread --------------------------------------------------------------
     def _send(self, name: str, *args) -> None:
         if not self._discarded:
-            self._relay.emit(name, args)
+            try:
+                self._relay.emit(name, args)
+            except RuntimeError:  # the Task's owner (and with it the Task) was deleted: nobody to tell
+                self._discarded = True
 
     def _run(self) -> None:
         from ..core.data import Cancelled
