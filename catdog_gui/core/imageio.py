@@ -150,4 +150,4 @@ def to_square(im: Image.Image, size: int) -> Image.Image:
 def load_square_array(source: Source, size: int) -> np.ndarray:
     """Decode and return the model's view of an image: uint8 array (size, size, 3)."""
     im = to_square(load_rgb(source, draft_size=size), size)
-    return np.asarray(im, dtype=np.uint8)
+    return np.array(im, dtype=np.uint8)  # a writable copy (torch warns on read-only arrays)
