@@ -182,7 +182,7 @@ class DatasetTab(QWidget):
         self.train_action.setToolTip("Go to the Training tab with this dataset")
         self.train_action.setAccessibleName("Train on these photos")
         self.train_action.setEnabled(False)
-        self.train_action.clicked.connect(self.train_requested.emit)
+        self.train_action.clicked.connect(self.train_requested)
         bottom.addWidget(self.train_action)
         root.addLayout(bottom)
 

@@ -40,7 +40,7 @@ def _patch_emit_refcount() -> bool:
     import ctypes
     import sys
 
-    if getattr(SignalInstance.emit, "_catdog_refcount_fix", False):
+    if getattr(SignalInstance.__dict__.get("emit"), "_catdog_refcount_fix", False):
         return True
 
     class _Probe(QObject):
@@ -59,14 +59,28 @@ def _patch_emit_refcount() -> bool:
     incref.restype = None
     original = SignalInstance.emit
 
-    def emit(self, *args):
-        r = original(self, *args)
-        if r is True or r is False:
-            incref(r)
-        return r
+    class _BoundEmit:
+        """``signal.emit`` as a plain callable: ``x.connect(signal.emit)`` keeps working (a Python
+        bound method of a SignalInstance cannot be weak-referenced, which ``connect`` needs)."""
 
-    emit._catdog_refcount_fix = True
-    SignalInstance.emit = emit
+        __slots__ = ("signal", "__weakref__")
+
+        def __init__(self, signal):
+            self.signal = signal
+
+        def __call__(self, *args):
+            r = original(self.signal, *args)
+            if r is True or r is False:
+                incref(r)
+            return r
+
+    class _EmitDescriptor:
+        _catdog_refcount_fix = True
+
+        def __get__(self, obj, objtype=None):
+            return original if obj is None else _BoundEmit(obj)
+
+    SignalInstance.emit = _EmitDescriptor()
     return True
 
 
@@ -267,9 +281,9 @@ class TrainingWorker(QObject):
         self._last_batch_emit = 0.0
         self.task = Task(self._work, self, name="training")
         self.task.partial.connect(self._dispatch)
-        self.task.done.connect(self.result.emit)
+        self.task.done.connect(self.result)
         self.task.failed.connect(self._on_failed)
-        self.task.finished.connect(self.ended.emit)
+        self.task.finished.connect(self.ended)
 
     # -- controls (GUI thread) ---------------------------------------------------------------
     def start(self) -> "TrainingWorker":
