@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     t.add_argument("--resume", metavar="MODEL", help="continue training from this model file")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--tensorboard", metavar="DIR",
+                   help="also log the run for TensorBoard in a new folder under DIR (needs: pip install tensorboard)")
 
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall/F1 and confusion matrix on a folder")
     e.add_argument("model")
@@ -119,6 +122,12 @@ def _cmd_train(args) -> int:
     if not out.parent.exists():
         print(f"catdog: error: cannot write {out}: folder {out.parent} does not exist", file=sys.stderr)
         return EXIT_USER
+
+    logger = None
+    if args.tensorboard and os.environ.get("RANK", "0") == "0":  # under torchrun: the first process only
+        from .core.tensorboard import TensorBoardLogger  # CatdogError with the pip command if it is missing
+
+        logger = TensorBoardLogger(args.tensorboard)
 
     from tqdm.auto import tqdm
 
@@ -175,6 +184,8 @@ def _cmd_train(args) -> int:
             trainer.cancel()
         signal.signal(signal.SIGINT, on_sigint)
     try:
+        if logger is not None:
+            logger.attach(trainer)
         result = trainer.fit(args.data, args.val, out, resume_from=args.resume)
     finally:
         if threading.current_thread() is threading.main_thread():
