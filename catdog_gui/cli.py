@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     sub.add_parser("models", help="list the architectures")
+
+    x = sub.add_parser("export", help="export a model file to ONNX or TorchScript (class names and preprocessing inside)")
+    x.add_argument("model")
+    x.add_argument("--format", choices=("onnx", "torchscript"),
+                   help="default: from the --out suffix (.onnx: onnx, .pt/.ts: torchscript)")
+    x.add_argument("--out", help="file to write (default: MODEL.onnx or MODEL.torchscript.pt beside the model)")
+    x.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset version (default 17)")
     return p
 
 
@@ -320,8 +327,21 @@ def _cmd_models(_args) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args) -> int:
+    from .core.errors import CatdogError
+    from .core.export import default_export_path, export_model, format_for_path
+
+    fmt = args.format or (format_for_path(args.out) if args.out else None)
+    if fmt is None:
+        raise CatdogError("say --format onnx or --format torchscript (or give --out a .onnx or .pt name)")
+    out = Path(args.out) if args.out else default_export_path(args.model, fmt)
+    path = export_model(args.model, fmt, out, opset=args.opset)
+    print(f"Exported {args.model} to {path} ({fmt}, {path.stat().st_size / 1e6:.1f} MB); outputs class probabilities")
+    return EXIT_OK
+
+
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "info": _cmd_info,
-            "scan": _cmd_scan, "models": _cmd_models}
+            "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
