@@ -246,7 +246,7 @@ class DatasetTab(QWidget):
         self.scan_progress.setAccessibleName("Scan progress")
         row.addWidget(self.scan_progress)
         self.scan_cancel = QPushButton("Cancel")
-        self.scan_cancel.setToolTip("Stop looking at this folder (Esc)")
+        self.scan_cancel.setToolTip("Stop looking at this folder")
         self.scan_cancel.setAccessibleName("Cancel scan")
         self.scan_cancel.clicked.connect(self.cancel_scan)
         row.addWidget(self.scan_cancel)

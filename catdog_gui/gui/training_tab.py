@@ -688,6 +688,8 @@ class TrainingTab(QWidget):
         self._epochs_total = cfg.epochs + (cfg.finetune_epochs if cfg.pretrained and cfg.transfer_mode == "finetune"
                                            else 0)
         self._epoch_t0 = None
+        self._cur_epoch = 0
+        self._epoch_step0 = 0
         self._epoch_images = 0
         self._batch_size = cfg.batch_size
         self._run_mode = ""
@@ -775,22 +777,24 @@ class TrainingTab(QWidget):
             self.batch_y.append(self._ema)
         last = chunk.last
         now = time.monotonic()
-        if self._epoch_t0 is None or last.step <= len(chunk.events) and last.epoch != getattr(self, "_cur_epoch", 0):
+        if self._epoch_t0 is None or last.epoch != self._cur_epoch:  # speed is measured within an epoch
             self._epoch_t0 = now
-            self._epoch_images = 0
             self._cur_epoch = last.epoch
-        self._epoch_images = last.step * self._batch_size
+            self._epoch_step0 = last.step
+        self._epoch_images = (last.step - self._epoch_step0) * self._batch_size
         total_steps = max(self._epochs_total * last.steps, 1)
         done = (last.epoch - 1) * last.steps + last.step
         self.progress.setRange(0, total_steps)
         self.progress.setValue(min(done, total_steps))
         self.progress.setFormat(f"Epoch {last.epoch} of {self._epochs_total} · batch {last.step}/{last.steps}")
         elapsed = now - self._epoch_t0
-        rate = self._epoch_images / elapsed if elapsed > 0.2 else float("nan")
+        rate = self._epoch_images / elapsed if elapsed > 0.2 and self._epoch_images else float("nan")
         if self.epochs_seen:
             per_step = self.epochs_seen[-1].seconds / max(last.steps, 1)
+        elif math.isfinite(rate):
+            per_step = self._batch_size / rate
         else:
-            per_step = elapsed / max(last.step, 1)
+            per_step = float("nan")
         eta = per_step * (total_steps - done)
         rate_s = f"{rate:,.0f} images/s" if math.isfinite(rate) else "measuring speed…"
         if not (self.worker and self.worker.paused):

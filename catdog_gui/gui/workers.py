@@ -27,64 +27,41 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal, SignalInstance
+from PySide6.QtCore import QObject, QThread, Signal
 
 
-def _patch_emit_refcount() -> bool:
-    """Work around a PySide6 bug (seen in 6.12.0): ``SignalInstance.emit`` returns ``True`` without
-    taking a reference, so every emit from Python lowers ``True``'s reference count by one, and after
-    a few thousand emits the interpreter aborts ("deallocating True or False"). If a probe shows the
-    bug, wrap ``emit`` to add the missing reference (an extra reference to a bool singleton is
-    harmless; a missing one is fatal). Idempotent; returns whether the patch is active.
+def _protect_singletons() -> bool:
+    """Work around a PySide6 bug (seen with 6.12.0 on Python 3.11): Qt methods that return nothing
+    return ``None`` without taking a reference, and ``SignalInstance.emit`` does the same with
+    ``True``. (From Python 3.12 these singletons are immortal, so the bug is harmless there.) On 3.11
+    every ``label.setText(...)`` lowers ``None``'s reference count by one, and after a few thousand
+    calls the interpreter aborts ("deallocating None"). If a probe shows the bug, give ``None``,
+    ``True`` and ``False`` a huge extra reference count (2**40): they can then never reach zero, as
+    on 3.12. Returns whether the protection was applied.
     """
     import ctypes
     import sys
 
-    if getattr(SignalInstance.__dict__.get("emit"), "_catdog_refcount_fix", False):
-        return True
-
-    class _Probe(QObject):
-        sig = Signal(int)
-
-    probe = _Probe()
-    probe.sig.connect(lambda _v: None)
-    before = sys.getrefcount(True)
-    r = probe.sig.emit(1)  # noqa: F841 - held on purpose: a correct emit adds one reference
-    leaked = r is True and sys.getrefcount(True) - before < 1
-    del r
-    if not leaked:
+    if sys.version_info >= (3, 12):
         return False
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-    original = SignalInstance.emit
-
-    class _BoundEmit:
-        """``signal.emit`` as a plain callable: ``x.connect(signal.emit)`` keeps working (a Python
-        bound method of a SignalInstance cannot be weak-referenced, which ``connect`` needs)."""
-
-        __slots__ = ("signal", "__weakref__")
-
-        def __init__(self, signal):
-            self.signal = signal
-
-        def __call__(self, *args):
-            r = original(self.signal, *args)
-            if r is True or r is False:
-                incref(r)
-            return r
-
-    class _EmitDescriptor:
-        _catdog_refcount_fix = True
-
-        def __get__(self, obj, objtype=None):
-            return original if obj is None else _BoundEmit(obj)
-
-    SignalInstance.emit = _EmitDescriptor()
+    probe = QObject()
+    before_none, before_true = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(4):
+        probe.setObjectName("probe")  # a void method
+    probe.destroyed.emit()
+    leaks = sys.getrefcount(None) < before_none or sys.getrefcount(True) < before_true
+    if not leaks:
+        return False
+    for obj in (None, True, False):
+        cell = ctypes.c_ssize_t.from_address(id(obj))
+        if cell.value + 1 != sys.getrefcount(obj):  # not the layout we expect (a debug build): leave it
+            return False
+    for obj in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
     return True
 
 
-EMIT_REFCOUNT_FIX = _patch_emit_refcount()
+SINGLETON_FIX = _protect_singletons()
 
 #: tasks whose thread is still running: a QThread must never be garbage-collected while it runs
 _LIVE: set = set()
