@@ -182,21 +182,34 @@ def _cmd_train(args) -> int:
         elif isinstance(ev, Finished):
             close_bar()
 
-    trainer = Trainer(cfg, [on_event])
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(_sig, _frame):
-            print("\nStopping after this batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
-            signal.signal(signal.SIGINT, previous)
+    from .core.distributed import init_from_env, shutdown
+
+    ctx = init_from_env()  # under torchrun: join the other processes; only rank 0 prints and saves
+    if ctx is not None and not ctx.is_main:
+        show = False
+    trainer = Trainer(cfg, [on_event] if ctx is None or ctx.is_main else [], dist=ctx)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in handled}
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        def on_signal(sig, _frame):
+            if ctx is None or ctx.is_main:
+                print("\nStopping after this batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+            signal.signal(sig, previous[sig])
             trainer.cancel()
-        signal.signal(signal.SIGINT, on_sigint)
+        for s in handled:
+            signal.signal(s, on_signal)
     try:
         if logger is not None:
             logger.attach(trainer)
         result = trainer.fit(args.data, args.val, out, resume_from=args.resume)
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous)
+        if in_main:
+            for s in handled:
+                signal.signal(s, previous[s])
+        shutdown()
+    if ctx is not None and not ctx.is_main:
+        return EXIT_OK if result.status != "failed" else (EXIT_USER if result.user_error else EXIT_BUG)
     if result.status == "failed":
         if not result.user_error:
             print(result.traceback, file=sys.stderr)

@@ -18,6 +18,7 @@ Modes, chosen from the config and the model:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -35,6 +36,7 @@ from torch import nn
 from .augment import AugmentSettings, BatchAugmenter
 from .data import Cancelled, Dataset, ImageCache, build_cache, scan_dataset
 from .device import device_name, pick_device
+from .distributed import DistContext
 from .errors import CatdogError, DatasetError
 from .evaluation import compute_metrics
 from .events import BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, RunStarted, StageProgress
@@ -131,9 +133,11 @@ class _Stop(Exception):
 class Trainer:
     """Train one model. Thread-safe controls: :meth:`cancel`, :meth:`pause`, :meth:`resume`."""
 
-    def __init__(self, config: TrainConfig, callbacks: Iterable[Callback] = ()):
+    def __init__(self, config: TrainConfig, callbacks: Iterable[Callback] = (), dist: Optional[DistContext] = None):
         self.config = config
         self.callbacks = list(callbacks)
+        #: set when running under torchrun (see :mod:`.distributed`)
+        self.dist = dist
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -169,7 +173,10 @@ class Trainer:
         """Called after every batch: honour pause and cancel."""
         if not self._running.is_set():
             self._running.wait()
-        if self._cancel.is_set():
+        stop = self._cancel.is_set()
+        if self.dist is not None:  # every rank stops together, whichever one was asked
+            stop = self.dist.max(1.0 if stop else 0.0) > 0
+        if stop:
             raise _Stop("cancelled", "stopped by the user")
 
     # -- the run ---------------------------------------------------------------------------
@@ -238,7 +245,8 @@ class Trainer:
             cfg.image_size = resumed.image_size
         cfg.validate()
         seed_everything(cfg.seed)
-        self.device = device = pick_device(cfg.device)
+        dist = self.dist
+        self.device = device = dist.device if dist is not None else pick_device(cfg.device)
         spec = get_spec(cfg.model)
         size = cfg.image_size or spec.default_image_size
 
@@ -273,16 +281,23 @@ class Trainer:
             self._mean = torch.tensor(resumed.mean, device=device).view(1, 3, 1, 1)
             self._std = torch.tensor(resumed.std, device=device).view(1, 3, 1, 1)
 
-        # 3. decode once
-        train = build_cache(dataset.train, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
-        val = build_cache(dataset.val, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
+        # 3. decode once (under torchrun: only this rank's shard)
+        train_samples, val_samples = dataset.train, dataset.val
+        if dist is not None:
+            train_samples, val_samples = dist.shard(train_samples), dist.shard(val_samples)
+        self.train_samples = train_samples
+        train = build_cache(train_samples, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
+        val = build_cache(val_samples, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
         if train.bad or val.bad:
             dataset.report.bad_files.extend(train.bad + val.bad)
             self._emit(DatasetScanned(dataset.report))
+        counts = [float((train.labels == i).sum()) for i in range(len(classes))] + [float(len(val))]
+        if dist is not None:
+            counts = dist.sum(*counts)
         for i, c in enumerate(classes):
-            if not (train.labels == i).any():
+            if not counts[i]:
                 raise DatasetError(f"class '{c}' has no readable training image left")
-        if len(val) == 0:
+        if not counts[-1]:
             raise DatasetError("no readable validation images left")
         self._train_cache, self._val_cache = train, val
         self._xtrain, self._ytrain = self._to_device(train)
@@ -293,8 +308,12 @@ class Trainer:
         mode = "scratch" if not backbone else ("frozen" if aug else "features")
         self._augmenter = BatchAugmenter(cfg.augment, size) if aug else None
         self._aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self._shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-        self._emit(RunStarted(device_name(device), tuple(classes), len(train), len(val), cfg.to_dict(),
+        self._shuffle_gen = torch.Generator().manual_seed(cfg.seed + (dist.rank if dist else 0))
+        n_train, n_val = len(train), len(val)
+        if dist is not None:
+            n_train, n_val = (int(v) for v in dist.sum(n_train, n_val))
+        where = device_name(device) + (f" x {dist.world} processes ({dist.backend})" if dist else "")
+        self._emit(RunStarted(where, tuple(classes), n_train, n_val, cfg.to_dict(),
                               "finetune" if backbone and cfg.transfer_mode == "finetune" else mode))
         self._run_meta = {"classes": classes, "size": size, "spec": spec,
                           "mean": self._mean.flatten().tolist(), "std": self._std.flatten().tolist()}
@@ -317,6 +336,7 @@ class Trainer:
         self._lowest_loss = self._best_loss
         total_epochs = cfg.epochs + (cfg.finetune_epochs if backbone and cfg.transfer_mode == "finetune" else 0)
         params = model.head.parameters() if backbone else model.parameters()
+        self._wrap(model, backbone)
         opt = self._optimizer(params, cfg.lr)
         status, reason = self._loop(model, mode, opt, loss_fn, 1, cfg.epochs, total_epochs, "train")
 
@@ -325,6 +345,7 @@ class Trainer:
             model.load_state_dict(self._best_state)
             model.set_backbone_trainable("finetune")
             self._ftrain = self._fval = None
+            self._wrap(model, False)
             lr = cfg.lr * cfg.finetune_lr_factor
             opt = self._optimizer([p for p in model.parameters() if p.requires_grad], lr)
             start = (self._history[-1].epoch if self._history else 0) + 1
@@ -333,6 +354,25 @@ class Trainer:
         return status, reason
 
     # -- pieces ----------------------------------------------------------------------------
+    def _wrap(self, model: nn.Module, head_only: bool) -> None:
+        """The modules the training step calls: under torchrun, wrapped in DistributedDataParallel
+        (validation and saving use the plain ones)."""
+        self._train_model, self._train_head = model, getattr(model, "head", None)
+        if self.dist is not None:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            if head_only:
+                self._train_head = DDP(model.head, device_ids=ids)
+            else:
+                self._train_model = DDP(model, device_ids=ids)
+
+    def _autocast(self):
+        """Mixed precision (bfloat16) on CUDA GPUs that support it; full precision elsewhere."""
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _optimizer(self, params, lr):
         cfg = self.config
         if cfg.optimizer == "sgd":
@@ -378,15 +418,17 @@ class Trainer:
 
     def _logits(self, model, mode: str, idx: torch.Tensor, train: bool, which: str) -> torch.Tensor:
         x_all = self._xtrain if which == "train" else self._xval
+        head = self._train_head if train else getattr(model, "head", None)
         if mode == "features":
             feats = self._ftrain if which == "train" else self._fval
-            return model.head(feats[idx.to(feats.device)])
+            return head(feats[idx.to(feats.device)])
         x = self._batch(x_all, idx, augment=train)
-        if mode == "frozen":
-            with torch.no_grad():
-                f = model.backbone(x)
-            return model.head(f)
-        return model(x)
+        with self._autocast():
+            if mode == "frozen":
+                with torch.no_grad():
+                    f = model.backbone(x)
+                return head(f.float()).float()
+            return (self._train_model if train else model)(x).float()
 
     def _set_train_mode(self, model, mode: str, train: bool) -> None:
         if mode == "scratch":
@@ -408,14 +450,20 @@ class Trainer:
             losses += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
             probs.append(torch.softmax(logits.float(), 1))
         p = torch.cat(probs)
-        acc = (p.argmax(1) == self._yval).float().mean().item()
-        return losses / n, acc, p
+        correct = (p.argmax(1) == self._yval).sum().item()
+        if self.dist is not None:
+            losses, correct, n = self.dist.sum(losses, correct, n)
+        return losses / n, correct / n, p
 
     def _loop(self, model, mode, opt, loss_fn, first: int, last: int, total: int, phase: str) -> tuple[str, str]:
         cfg = self.config
         n = len(self._ytrain)
         bs = cfg.batch_size
-        steps = max(1, math.ceil(n / bs))
+        padded = n
+        if self.dist is not None:  # same number of batches on every rank, same global batch size
+            bs = math.ceil(bs / self.dist.world)
+            padded = int(self.dist.max(n))
+        steps = max(1, math.ceil(padded / bs))
         bad_epochs = 0
         self._mode = mode
         epoch_times: list[float] = []
@@ -423,6 +471,8 @@ class Trainer:
             t0 = time.perf_counter()
             self._set_train_mode(model, mode, True)
             order = torch.randperm(n, generator=self._shuffle_gen)
+            if padded > n:
+                order = torch.cat([order, order[: padded - n]])
             seen = correct = 0
             loss_sum = 0.0
             for step in range(steps):
@@ -447,6 +497,8 @@ class Trainer:
                 self._emit(BatchEnd(epoch, step + 1, steps, lv, phase))
                 self._checkpoint()
             train_seconds = time.perf_counter() - t0
+            if self.dist is not None:
+                loss_sum, correct, seen = self.dist.sum(loss_sum, correct, seen)
             val_loss, val_acc, _ = self._validate(model, mode)
             if not math.isfinite(val_loss):
                 raise _Stop("failed", f"training diverged: validation loss is {val_loss} at epoch {epoch}. "
@@ -485,14 +537,18 @@ class Trainer:
         _loss, acc, probs = self._validate(model, self._mode)
         conf, pred = probs.max(1)
         meta = self._run_meta
-        self.metrics = compute_metrics(self._yval.cpu().numpy(), pred.cpu().numpy(), meta["classes"],
-                                       conf.cpu().numpy(), self._val_cache.paths)
-        if self._out_path is None:
+        y, pred, conf, paths = (self._yval.cpu().tolist(), pred.cpu().tolist(), conf.cpu().tolist(),
+                                list(self._val_cache.paths))
+        if self.dist is not None:  # the whole validation set's metrics, from every rank's shard
+            parts = self.dist.gather((y, pred, conf, [str(p) for p in paths]))
+            y, pred, conf, paths = ([v for part in parts for v in part[i]] for i in range(4))
+        self.metrics = compute_metrics(y, pred, meta["classes"], conf, paths)
+        if self._out_path is None or (self.dist is not None and not self.dist.is_main):
             return
         report = self.dataset.report
         metrics = {
             "val_accuracy": acc, "val_loss": self._best_loss, "best_epoch": self._best_epoch,
-            "n_train": len(self._ytrain), "n_val": len(self._yval),
+            "n_train": len(self.dataset.train), "n_val": self.metrics.n,
             "per_class": self.metrics.per_class, "confusion": self.metrics.confusion,
             "history": [asdict(e) for e in self._history],
             "dataset": {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,
