@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# decoded-image disk cache: a fresh folder per test session, never the user's own cache
+os.environ["CATDOG_CACHE_DIR"] = tempfile.mkdtemp(prefix="catdog-test-cache-")
 
 
 def real_data_dir() -> Path | None:

@@ -213,3 +213,34 @@ def test_stratified_split_keeps_groups_together():
         sides = {s.path in {v.path for v in val} for s in samples if s.path in groups}
         assert len(sides) == 1
         assert len(train) + len(val) == 40
+
+
+def test_disk_cache_reused_until_a_file_changes(tmp_path, monkeypatch):
+    import catdog_gui.core.data as data
+
+    make_dataset(tmp_path / "d", 4)
+    _, samples, _ = scan_folder(tmp_path / "d")
+    (tmp_path / "d" / "dog" / "dog_001.jpg").write_bytes(b"broken")
+    first = build_cache(samples, 16, disk_cache=tmp_path / "cache")
+    decoded = []
+    real = data.load_square_array
+    monkeypatch.setattr(data, "load_square_array", lambda *a: decoded.append(a) or real(*a))
+    second = build_cache(samples, 16, disk_cache=tmp_path / "cache")
+    assert decoded == []  # nothing decoded again
+    assert np.array_equal(np.asarray(second.array), first.array) and second.paths == first.paths
+    assert [b.path for b in second.bad] == [b.path for b in first.bad]
+    make_image(samples[0].path, (0, 255, 0), seed=5)  # an edited photo invalidates the cache
+    os.utime(samples[0].path, ns=(1, 1))
+    third = build_cache(samples, 16, disk_cache=tmp_path / "cache")
+    assert len(decoded) == len(samples) and not np.array_equal(np.asarray(third.array[0]), first.array[0])
+
+
+def test_disk_cache_trimmed_to_limit(tmp_path, monkeypatch):
+    import catdog_gui.core.data as data
+
+    make_dataset(tmp_path / "d", 3)
+    _, samples, _ = scan_folder(tmp_path / "d")
+    monkeypatch.setattr(data, "DISK_CACHE_LIMIT", 8000)  # room for the newest entry only
+    build_cache(samples, 16, disk_cache=tmp_path / "c")
+    build_cache(samples, 20, disk_cache=tmp_path / "c")
+    assert [p.stat().st_size for p in (tmp_path / "c").glob("*.u8")] == [6 * 3 * 20 * 20]

@@ -506,14 +506,123 @@ class ImageCache:
             self._tmp = None
 
 
+def default_cache_dir() -> Path:
+    """Where decoded images are kept between runs ($CATDOG_CACHE_DIR, else the user cache folder)."""
+    env = os.environ.get("CATDOG_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.path.join(os.path.expanduser("~"), ".cache"))
+    return Path(base or tempfile.gettempdir()) / "catdog-gui" / "decoded"
+
+
+#: the disk cache of decoded images is trimmed (oldest first) to this many bytes
+DISK_CACHE_LIMIT = int(os.environ.get("CATDOG_DISK_CACHE_MB", "4096")) * 1024 * 1024
+_CACHE_VERSION = 1
+
+
+def _cache_key(samples: Sequence[Sample], size: int) -> Optional[str]:
+    """Identifies a list of files *as they are now*: any changed, added or removed file gives a new key."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"v{_CACHE_VERSION}:{size}:{len(samples)}".encode())
+    for s in samples:
+        try:
+            st = s.path.stat()
+        except OSError:
+            return None  # a file vanished: decode (and report it) instead of trusting the cache
+        h.update(f"\0{s.path}\0{s.label}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: int) -> Optional[ImageCache]:
+    meta_path = folder / f"{key}.json"
+    data_path = folder / f"{key}.u8"
+    try:
+        import json
+
+        meta = json.loads(meta_path.read_text())
+        keep = meta["keep"]
+        expected = len(keep) * 3 * size * size
+        if data_path.stat().st_size != expected:
+            return None
+        arr = np.memmap(data_path, dtype=np.uint8, mode="c", shape=(len(keep), 3, size, size)) if keep else \
+            np.empty((0, 3, size, size), np.uint8)
+        os.utime(meta_path)  # recently used: trimmed last
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    labels = np.array([samples[i].label for i in keep], dtype=np.int64)
+    bad = [BadFile(Path(p), r) for p, r in meta.get("bad", [])]
+    return ImageCache(arr, labels, [samples[i].path for i in keep], bad)
+
+
+def _save_disk_cache(folder: Path, key: str, cache: ImageCache, samples: Sequence[Sample]) -> None:
+    import json
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        index = {p: i for i, p in enumerate(s.path for s in samples)}
+        keep = [index[p] for p in cache.paths]
+        tmp = folder / f".{key}.u8.tmp"
+        np.ascontiguousarray(cache.array).tofile(tmp)
+        os.replace(tmp, folder / f"{key}.u8")
+        tmp = folder / f".{key}.json.tmp"
+        tmp.write_text(json.dumps({"keep": keep, "bad": [[str(b.path), b.reason] for b in cache.bad]}))
+        os.replace(tmp, folder / f"{key}.json")
+        _trim_disk_cache(folder)
+    except OSError:
+        pass  # a cache is an optimisation: a full or read-only disk must not fail training
+
+
+def _trim_disk_cache(folder: Path) -> None:
+    entries = []
+    for meta in folder.glob("*.json"):
+        data = meta.with_suffix(".u8")
+        try:
+            entries.append((meta.stat().st_mtime, meta, data, data.stat().st_size))
+        except OSError:
+            continue
+    total = sum(e[3] for e in entries)
+    for _mtime, meta, data, nbytes in sorted(entries, key=lambda e: e[0]):
+        if total <= DISK_CACHE_LIMIT:
+            break
+        for f in (meta, data):
+            try:
+                f.unlink()
+            except OSError:
+                pass
+        total -= nbytes
+
+
 def build_cache(
     samples: Sequence[Sample],
     size: int,
     progress: Optional[ProgressFn] = None,
     cancel: Optional[threading.Event] = None,
     workers: Optional[int] = None,
+    disk_cache: Optional[Path | str] = None,
 ) -> ImageCache:
-    """Decode every sample once (in parallel threads: PIL releases the GIL while decoding)."""
+    """Decode every sample once (in parallel threads: PIL releases the GIL while decoding).
+
+    With ``disk_cache`` (a folder), the decoded array is also kept on disk, keyed by every file's
+    path, size and modification time, so the next run on unchanged files memory-maps it instead of
+    decoding again.
+    """
+    key = None
+    if disk_cache is not None and samples:
+        key = _cache_key(samples, size)
+        if key is not None:
+            hit = _load_disk_cache(Path(disk_cache), key, samples, size)
+            if hit is not None:
+                if progress:
+                    progress(len(samples), len(samples))
+                return hit
+    cache = _decode_all(samples, size, progress, cancel, workers)
+    if key is not None:
+        _save_disk_cache(Path(disk_cache), key, cache, samples)
+    return cache
+
+
+def _decode_all(samples, size, progress, cancel, workers) -> ImageCache:
     n = len(samples)
     nbytes = n * 3 * size * size
     tmp = None

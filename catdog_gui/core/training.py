@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .augment import AugmentSettings, BatchAugmenter
-from .data import Cancelled, Dataset, ImageCache, build_cache, scan_dataset
+from .data import Cancelled, Dataset, ImageCache, build_cache, default_cache_dir, scan_dataset
 from .device import device_name, pick_device
 from .distributed import DistContext
 from .errors import CatdogError, DatasetError
@@ -72,6 +72,8 @@ class TrainConfig:
     #: CPU threads for the math; 0 = automatic: the model's own hint (1 for LeNet-5, whose tiny
     #: layers lose more to thread synchronisation than they gain), else every core
     threads: int = 0
+    #: keep decoded images on disk (user cache folder) so the next run on unchanged files starts at once
+    disk_cache: bool = True
 
     @classmethod
     def for_model(cls, model: str, **overrides) -> "TrainConfig":
@@ -286,8 +288,10 @@ class Trainer:
         if dist is not None:
             train_samples, val_samples = dist.shard(train_samples), dist.shard(val_samples)
         self.train_samples = train_samples
-        train = build_cache(train_samples, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
-        val = build_cache(val_samples, size, lambda d, t: self._emit(StageProgress("decode", d, t)), self._cancel)
+        folder = default_cache_dir() if cfg.disk_cache else None
+        decode = lambda d, t: self._emit(StageProgress("decode", d, t))  # noqa: E731
+        train = build_cache(train_samples, size, decode, self._cancel, disk_cache=folder)
+        val = build_cache(val_samples, size, decode, self._cancel, disk_cache=folder)
         if train.bad or val.bad:
             dataset.report.bad_files.extend(train.bad + val.bad)
             self._emit(DatasetScanned(dataset.report))
