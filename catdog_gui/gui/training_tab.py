@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -118,6 +118,10 @@ class TrainingTab(QWidget):
         self.plots_ready = False
         self._restoring = False
         self._thumb_task: Optional[Task] = None
+        self._last_batch = None
+        self._x_epochs = 0
+        self._view_timer = QTimer(self, singleShot=True, interval=250)
+        self._view_timer.timeout.connect(self._refresh_view)
         self._reset_run_data()
         self._build()
         self._update_buttons()
@@ -433,9 +437,15 @@ class TrainingTab(QWidget):
         self.epochs_seen: list = []  # EpochEnd events
 
     def _redraw(self) -> None:
+        """Everything from the run data (start and end of a run)."""
         if not self.plots_ready:
             return
         self.curve_batch.setData(self.batch_x, self.batch_y)
+        self._redraw_epochs()
+
+    def _redraw_epochs(self) -> None:
+        if not self.plots_ready:
+            return
         ex = [e.epoch for e in self.epochs_seen]
         self.curve_train_loss.setData(ex, [e.train_loss for e in self.epochs_seen])
         self.curve_val_loss.setData(ex, [e.val_loss for e in self.epochs_seen])
@@ -452,6 +462,15 @@ class TrainingTab(QWidget):
             self.best_point.setData([], [])
             for line in self.best_lines:
                 line.hide()
+
+    def _set_x_range(self, epochs: int) -> None:
+        """A fixed epoch axis for the whole run: the axes do not re-layout on every update."""
+        if not self.plots_ready:
+            return
+        for w in (self.loss_plot, self.acc_plot):
+            vb = w.getPlotItem().getViewBox()
+            vb.enableAutoRange(x=False)
+            vb.setXRange(0 if w is self.loss_plot else 1, max(epochs, 2), padding=0.03)
 
     # ------------------------------------------------------------------------------ backend
     def set_backend(self, specs, device: str) -> None:
@@ -677,6 +696,7 @@ class TrainingTab(QWidget):
             return False
         self.ensure_plots()
         self._reset_run_data()
+        self._last_batch = None
         self._redraw()
         self._show_tables(False)
         self.error_details.hide()
@@ -693,6 +713,8 @@ class TrainingTab(QWidget):
         self._epoch_images = 0
         self._batch_size = cfg.batch_size
         self._run_mode = ""
+        self._x_epochs = self._epochs_total
+        self._set_x_range(self._epochs_total)
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing…")
         self.stats_label.setText("Preparing the photos…")
@@ -781,13 +803,27 @@ class TrainingTab(QWidget):
             self._epoch_t0 = now
             self._cur_epoch = last.epoch
             self._epoch_step0 = last.step
+            self.busy.emit(f"Training: epoch {last.epoch} of {self._epochs_total}")
         self._epoch_images = (last.step - self._epoch_step0) * self._batch_size
+        self._last_batch = last
+        # signals come at up to ~20 Hz; the screen is refreshed at ~4 Hz (plots are costly to repaint)
+        if not self._view_timer.isActive():
+            self._view_timer.start()
+
+    def _refresh_view(self) -> None:
+        import time
+
+        last = self._last_batch
+        if last is None or self.worker is None:
+            return
+        if self.plots_ready:
+            self.curve_batch.setData(self.batch_x, self.batch_y)
         total_steps = max(self._epochs_total * last.steps, 1)
         done = (last.epoch - 1) * last.steps + last.step
         self.progress.setRange(0, total_steps)
         self.progress.setValue(min(done, total_steps))
         self.progress.setFormat(f"Epoch {last.epoch} of {self._epochs_total} · batch {last.step}/{last.steps}")
-        elapsed = now - self._epoch_t0
+        elapsed = time.monotonic() - self._epoch_t0 if self._epoch_t0 is not None else 0.0
         rate = self._epoch_images / elapsed if elapsed > 0.2 and self._epoch_images else float("nan")
         if self.epochs_seen:
             per_step = self.epochs_seen[-1].seconds / max(last.steps, 1)
@@ -797,11 +833,10 @@ class TrainingTab(QWidget):
             per_step = float("nan")
         eta = per_step * (total_steps - done)
         rate_s = f"{rate:,.0f} images/s" if math.isfinite(rate) else "measuring speed…"
-        if not (self.worker and self.worker.paused):
+        eta_s = f"about {fmt_duration(eta)} left" if math.isfinite(eta) else "estimating time left…"
+        if not self.worker.paused:
             self.stats_label.setText(f"Epoch {last.epoch} of {self._epochs_total} · batch {last.step} of {last.steps} · "
-                                     f"{rate_s} · about {fmt_duration(eta)} left · {self.device}")
-        self.busy.emit(f"Training: epoch {last.epoch} of {self._epochs_total}")
-        self._redraw()
+                                     f"{rate_s} · {eta_s} · {self.device}")
 
     def _on_epoch(self, ev) -> None:
         self.epochs_seen.append(ev)
@@ -810,10 +845,17 @@ class TrainingTab(QWidget):
         self.stats_label.setText(
             f"Epoch {ev.epoch} of {ev.epochs}: validation accuracy {ev.val_acc * 100:.1f}% · "
             f"{ev.images_per_s:,.0f} images/s · about {fmt_duration(ev.eta_s)} left · {self.device}")
-        self._redraw()
+        if ev.epochs > self._x_epochs:
+            self._x_epochs = ev.epochs
+            self._set_x_range(ev.epochs)
+        self._redraw_epochs()
 
     def _on_result(self, result) -> None:
         self.last_result = result
+        self._view_timer.stop()
+        if self.plots_ready:  # the run is over: fit the axes to what happened
+            for w in (self.loss_plot, self.acc_plot):
+                w.getPlotItem().getViewBox().enableAutoRange(x=True)
         fin = result.finished
         self.metrics = result.metrics
         self._redraw()

@@ -256,6 +256,8 @@ class TrainingWorker(QObject):
         self._args = (data, val_dir, out_path, resume_from)
         self._pending: list = []
         self._last_batch_emit = 0.0
+        self._last_stage = ""
+        self._last_stage_emit = 0.0
         self.task = Task(self._work, self, name="training")
         self.task.partial.connect(self._dispatch)
         self.task.done.connect(self.result)
@@ -307,7 +309,7 @@ class TrainingWorker(QObject):
             self._last_batch_emit = time.monotonic()
 
     def _on_event(self, ev) -> None:
-        from ..core.events import BatchEnd, Finished
+        from ..core.events import BatchEnd, Finished, StageProgress
 
         state = self.task.state
         if isinstance(ev, BatchEnd):
@@ -317,6 +319,12 @@ class TrainingWorker(QObject):
             return
         if isinstance(ev, Finished):  # delivered through ``result``, with the metrics
             return
+        if isinstance(ev, StageProgress):  # per image while decoding: at most ~20 a second
+            now = time.monotonic()
+            if (ev.stage == self._last_stage and ev.done < ev.total
+                    and now - self._last_stage_emit < self.BATCH_INTERVAL_S):
+                return
+            self._last_stage, self._last_stage_emit = ev.stage, now
         self._flush(state)
         state.emit(ev)
 

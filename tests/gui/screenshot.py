@@ -70,6 +70,7 @@ class Lateness:
 
     def __init__(self):
         self.samples: list[float] = []
+        self.stalls: list[tuple[float, float]] = []  # (seconds since T0, lateness ms) over 100 ms
         self.timer = QTimer(interval=10)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
@@ -78,7 +79,10 @@ class Lateness:
     def _tick(self):
         now = time.perf_counter()
         if self.last is not None:
-            self.samples.append(max(0.0, (now - self.last) * 1000 - 10))
+            late = max(0.0, (now - self.last) * 1000 - 10)
+            self.samples.append(late)
+            if late > 100:
+                self.stalls.append((now - T0, late))
         self.last = now
 
     def start(self):
