@@ -300,3 +300,83 @@ def test_docs_snippets_run(tiny_model, synthetic_photos, tmp_path, fmt):
     pred = Predictor(tiny_model, "cpu").predict(photo)
     assert label == pred.label
     assert abs(float(prob) - pred.confidence) < 0.02  # PIL resize without JPEG draft decoding: near, not equal
+
+
+# ------------------------------------------------------------------------------------------------
+# File > Export (catdog_gui.gui.export_dialog), offscreen
+
+
+class _Boxes:
+    """Stands in for QMessageBox in export_dialog: records what would have been shown."""
+
+    def __init__(self):
+        self.shown: list[tuple[str, str]] = []
+
+    def install(self, monkeypatch, mod):
+        from PySide6.QtWidgets import QMessageBox
+
+        rec = self
+
+        class Box:
+            Icon, StandardButton = QMessageBox.Icon, QMessageBox.StandardButton
+
+            def __init__(self, _icon, title, text, _buttons=None, _parent=None):
+                self.title, self.text, self.info = title, text, ""
+
+            def setInformativeText(self, t):  # noqa: N802
+                self.info = t
+
+            def setDetailedText(self, t):  # noqa: N802
+                pass
+
+            def exec(self):
+                rec.shown.append((self.title, self.text + " " + self.info))
+
+            @staticmethod
+            def information(_parent, title, text):
+                rec.shown.append((title, text))
+
+        monkeypatch.setattr(mod, "QMessageBox", Box)
+        return self
+
+
+def test_export_dialog_exports_in_background_and_reports(qtbot, tiny_model, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QWidget
+
+    from catdog_gui.gui import export_dialog as D
+
+    boxes = _Boxes().install(monkeypatch, D)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    # the save dialog: the user types a name without suffix and picks the TorchScript filter
+    asked = {}
+
+    def fake_dialog(_parent, caption, start, filters, selected):
+        asked.update(caption=caption, start=start, filters=filters)
+        return str(tmp_path / "exported"), D.FORMATS[1][1]
+
+    monkeypatch.setattr(D.QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
+    assert D.choose_export(parent, str(tiny_model)) == ("torchscript", str(tmp_path / "exported.torchscript.pt"))
+    assert asked["start"].endswith("model.onnx") and "ONNX" in asked["filters"]
+
+    results = []
+    D.start_export(parent, str(tiny_model), "onnx", str(tmp_path / "m.onnx"), on_finished=lambda *a: results.append(a))
+    qtbot.waitUntil(lambda: bool(results), timeout=30000)
+    assert results == [(True, str(tmp_path / "m.onnx"))]
+    assert boxes.shown[-1][0] == "Model exported" and "probabilities" in boxes.shown[-1][1]
+    assert E.read_metadata(tmp_path / "m.onnx")["classes"] == ["cat", "dog"]
+
+    # a failure is reported with its reason, and leaves no file
+    results.clear()
+    D.start_export(parent, str(tiny_model), "onnx", str(tmp_path / "missing" / "m.onnx"),
+                   on_finished=lambda *a: results.append(a))
+    qtbot.waitUntil(lambda: bool(results), timeout=30000)
+    assert results[0][0] is False and "does not exist" in results[0][1]
+    assert boxes.shown[-1][0] == "Export failed" and "does not exist" in boxes.shown[-1][1]
+    assert not (tmp_path / "missing").exists()
+
+    # the whole flow, cancelled in the file dialog: nothing happens
+    monkeypatch.setattr(D.QFileDialog, "getSaveFileName", staticmethod(lambda *a: ("", "")))
+    n = len(boxes.shown)
+    assert D.export_model_dialog(parent, str(tiny_model)) is None
+    assert len(boxes.shown) == n
