@@ -43,10 +43,7 @@ def _load_backend(state=None):
     from ..core.models import list_specs
     from ..core import training  # noqa: F401
 
-    try:  # the Prediction tab's module pulls torch in through core.modelfile: import it here, off the GUI thread
-        from . import prediction_tab  # noqa: F401
-    except ImportError:
-        pass
+    from . import prediction_tab  # noqa: F401  (it pulls torch in through core.modelfile: import it off the GUI thread)
     try:
         dev = device_name(pick_device("auto"))
     except Exception:  # pragma: no cover - a broken CUDA install must not stop the app
@@ -219,11 +216,8 @@ class MainWindow(QMainWindow):
         self.backend_ready.emit()
 
     def _create_prediction_tab(self) -> None:
-        try:
-            from .prediction_tab import PredictionTab
-        except ImportError as e:  # the tab is built by another issue; keep the window usable meanwhile
-            self._prediction_placeholder.setText(f"Prediction is not available in this build ({e}).")
-            return
+        from .prediction_tab import PredictionTab
+
         tab = PredictionTab()
         self.prediction_tab = tab
         self._prediction_placeholder.hide()
