@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from .widgets import AugmentModel, CollapsibleBox, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage, set_role
 from .workers import Task
 
-THUMBS_PER_CLASS = 8
+THUMBS_PER_CLASS = 16
 THUMB_SIZE = 84
 PREVIEW_N = 8
 PREVIEW_CELL = 140

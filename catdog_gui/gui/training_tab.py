@@ -379,11 +379,19 @@ class TrainingTab(QWidget):
         c = style.colors()
         self.plot_placeholder.hide()
 
+        bg = self.palette().color(self.backgroundRole())
+
         def make(title, ylabel):
-            w = pg.PlotWidget(background=self.palette().color(self.backgroundRole()))
+            # the legend sits in its own row above the plot: it never hides a curve
+            w = pg.GraphicsLayoutWidget()
+            w.setBackground(bg)
             w.setAccessibleName(title)
-            p = w.getPlotItem()
-            p.setTitle(title, color=c["fg"])
+            w.ci.setContentsMargins(2, 2, 2, 2)
+            w.ci.setSpacing(0)
+            legend = pg.LegendItem(colCount=3, labelTextColor=c["fg"], verSpacing=-4, horSpacing=16)
+            w.addItem(legend, row=0, col=0)
+            p = w.addPlot(row=1, col=0)
+            p.setTitle(title, color=c["fg"], size="11pt")
             p.setLabel("bottom", "epoch", color=c["fg"])
             p.setLabel("left", ylabel, color=c["fg"])
             p.showGrid(x=True, y=True, alpha=0.2)
@@ -391,32 +399,35 @@ class TrainingTab(QWidget):
                 p.getAxis(ax).setTextPen(c["fg"])
                 p.getAxis(ax).setPen(c["muted"])
                 p.getAxis(ax).enableAutoSIPrefix(False)
-            bg = QColor(c["bg"])
-            bg.setAlpha(200)
-            # loss falls and accuracy rises: their legends sit where the curves usually are not
-            p.addLegend(offset=(-8, 8) if "Loss" in title else (-8, -8), labelTextColor=c["fg"], brush=bg,
-                        pen=c["grid"])
             p.setMenuEnabled(False)
+            w.plot_item, w.legend = p, legend
             return w
 
         self.loss_plot = make("Loss (lower is better)", "cross-entropy loss")
         self.acc_plot = make("Accuracy (higher is better)", "accuracy (%)")
-        lp = self.loss_plot.getPlotItem()
+        lp = self.loss_plot.plot_item
         lp.setClipToView(True)
         lp.setDownsampling(auto=True, mode="peak")
-        self.curve_batch = lp.plot([], [], pen=pg.mkPen(c["batch"], width=1), name="training, per batch (smoothed)")
+        self.curve_batch = lp.plot([], [], pen=pg.mkPen(c["batch"], width=1))
         self.curve_train_loss = lp.plot([], [], pen=pg.mkPen(c["train"], width=2), symbol="o", symbolSize=6,
-                                        symbolBrush=c["train"], symbolPen=None, name="training, per epoch")
+                                        symbolBrush=c["train"], symbolPen=None)
         self.curve_val_loss = lp.plot([], [], pen=pg.mkPen(c["val"], width=2), symbol="s", symbolSize=6,
-                                      symbolBrush=c["val"], symbolPen=None, name="validation")
-        ap = self.acc_plot.getPlotItem()
+                                      symbolBrush=c["val"], symbolPen=None)
+        leg = self.loss_plot.legend
+        leg.addItem(self.curve_batch, "per batch (smoothed)")
+        leg.addItem(self.curve_train_loss, "training")
+        leg.addItem(self.curve_val_loss, "validation")
+        ap = self.acc_plot.plot_item
         self.curve_train_acc = ap.plot([], [], pen=pg.mkPen(c["train"], width=2), symbol="o", symbolSize=6,
-                                       symbolBrush=c["train"], symbolPen=None, name="training")
+                                       symbolBrush=c["train"], symbolPen=None)
         self.curve_val_acc = ap.plot([], [], pen=pg.mkPen(c["val"], width=2), symbol="s", symbolSize=6,
-                                     symbolBrush=c["val"], symbolPen=None, name="validation")
+                                     symbolBrush=c["val"], symbolPen=None)
         self.best_point = pg.ScatterPlotItem([], [], symbol="star", size=16, brush=c["best"], pen=None)
         ap.addItem(self.best_point)
-        ap.legend.addItem(self.best_point, "best epoch (kept)")
+        leg = self.acc_plot.legend
+        leg.addItem(self.curve_train_acc, "training")
+        leg.addItem(self.curve_val_acc, "validation")
+        leg.addItem(self.best_point, "best epoch (kept)")
         ap.setYRange(0, 100, padding=0.02)
         self.best_lines = []
         for p in (lp, ap):
@@ -468,7 +479,7 @@ class TrainingTab(QWidget):
         if not self.plots_ready:
             return
         for w in (self.loss_plot, self.acc_plot):
-            vb = w.getPlotItem().getViewBox()
+            vb = w.plot_item.getViewBox()
             vb.enableAutoRange(x=False)
             vb.setXRange(0 if w is self.loss_plot else 1, max(epochs, 2), padding=0.03)
 
@@ -855,7 +866,7 @@ class TrainingTab(QWidget):
         self._view_timer.stop()
         if self.plots_ready:  # the run is over: fit the axes to what happened
             for w in (self.loss_plot, self.acc_plot):
-                w.getPlotItem().getViewBox().enableAutoRange(x=True)
+                w.plot_item.getViewBox().enableAutoRange(x=True)
         fin = result.finished
         self.metrics = result.metrics
         self._redraw()

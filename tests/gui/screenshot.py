@@ -99,9 +99,15 @@ class Lateness:
                   f"p99 {q[int(0.99 * (len(q) - 1))]:.1f} ms, max {q[-1]:.1f} ms")
 
 
-def save(win, name):
+def save(win, name, limit_kb=290):
+    """Grab the window; photos make big PNGs, so squeeze to a 256-colour palette when needed."""
     path = os.path.join(OUT, name)
-    win.grab().save(path, "PNG")
+    win.grab().save(path, "PNG", 0)  # 0: the strongest compression
+    if os.path.getsize(path) > limit_kb * 1024:
+        from PIL import Image
+
+        im = Image.open(path).convert("RGB")
+        im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
     print(f"saved {path} ({os.path.getsize(path) // 1024} KB)")
 
 
