@@ -37,7 +37,7 @@ def test_cli_run_writes_scalars_hparams_and_images(tmp_path, capsys):
             "--lr", "0.002", "--out", str(tmp_path / "m.pt"), "--tensorboard", str(logs)]
     assert main(argv) == 0, capsys.readouterr().err
     runs = [p for p in logs.iterdir() if p.is_dir()]
-    assert len(runs) == 1 and runs[0].name.startswith("lenet5-")
+    assert len(runs) == 1 and runs[0].name.startswith("lenet5-augment-")
     assert list(runs[0].glob("events.out.tfevents.*"))
     ea = _accumulator(runs[0])
     tags = ea.Tags()

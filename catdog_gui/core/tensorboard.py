@@ -163,7 +163,7 @@ def _array(im):
 class TensorBoardLogger:
     """Trainer callback writing TensorBoard event files under ``log_dir/<run_name>``.
 
-    ``run_name`` defaults to ``<model>-<YYYYmmdd-HHMMSS>``. ``images=False`` logs no images.
+    ``run_name`` defaults to :meth:`default_run_name` (``lenet5-augment-<YYYYmmdd-HHMMSS>``). ``images=False`` logs no images.
     Raises :class:`CatdogError` when tensorboard is not installed or ``log_dir`` cannot be created.
     A failure while logging never stops training: the logger warns once and goes quiet.
     """
@@ -229,7 +229,7 @@ class TensorBoardLogger:
         self._config = dict(ev.config)
         self._started = ev
         self._batches = 0
-        name = self.run_name or f"{self._config.get('model', 'model')}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = self.run_name or self.default_run_name(self._config)
         run_dir = self.log_dir / name
         if self.run_name is None:
             i = 2
@@ -245,6 +245,17 @@ class TensorBoardLogger:
         if self.images and self._config.get("augment", {}).get("enabled"):
             self._log_preview()
         self.writer.flush()
+
+    @staticmethod
+    def default_run_name(config: dict) -> str:
+        """``lenet5-augment-20250101-120000``: the model, how it learns, and when (runs sort by time)."""
+        parts = [str(config.get("model", "model"))]
+        if config.get("pretrained"):
+            parts.append("finetune" if config.get("transfer_mode") == "finetune" else "pretrained")
+        if (config.get("augment") or {}).get("enabled"):
+            parts.append("augment")
+        parts.append(time.strftime("%Y%m%d-%H%M%S"))
+        return "-".join(parts)
 
     def _image_size(self) -> int:
         size = self._config.get("image_size")
