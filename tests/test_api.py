@@ -18,7 +18,7 @@ from catdog_gui.core.errors import CatdogError
 from catdog_gui.core.events import BatchEnd, EpochEnd, Finished, RunStarted, StageProgress
 from catdog_gui.core.progress import TqdmProgress
 
-from conftest import make_dataset, make_image, real_data_dir
+from helpers import make_dataset, make_image, real_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "Use from Python or a notebook"

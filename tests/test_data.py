@@ -12,7 +12,7 @@ from PIL import Image
 
 from catdog_gui.core.data import Cancelled, build_cache, class_from_name, scan_dataset, scan_folder, stratified_split, Sample
 from catdog_gui.core.errors import DatasetError
-from conftest import make_dataset, make_image
+from helpers import make_dataset, make_image
 
 
 def test_class_per_folder_layout(tmp_path):

@@ -17,7 +17,7 @@ from catdog_gui.core import export as E
 from catdog_gui.core.errors import CatdogError
 from catdog_gui.core.imageio import load_square_array, is_image_name
 
-from conftest import make_dataset, real_data_dir
+from helpers import make_dataset, real_data_dir
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX tests need onnxruntime (pip install 'catdog-gui[export]')")
 pytest.importorskip("onnx", reason="ONNX tests need onnx (pip install 'catdog-gui[export]')")

@@ -12,7 +12,7 @@ from catdog_gui.core.evaluation import Mistake
 from catdog_gui.core.events import EpochEnd, Finished, RunStarted
 from catdog_gui.core.tensorboard import TensorBoardLogger, confusion_image, mistakes_image
 
-from conftest import make_dataset, make_image
+from helpers import make_dataset, make_image
 
 EPOCH_SCALARS = ["loss/train", "loss/val", "accuracy/train", "accuracy/val", "learning_rate", "speed/images_per_s"]
 FINAL_SCALARS = ["hparam/val_accuracy", "hparam/val_loss", "hparam/train_accuracy", "hparam/best_epoch"]

@@ -161,7 +161,7 @@ def test_resume_continues_from_saved_model(tiny_dataset, tmp_path):
 
 
 def test_resume_with_other_classes_is_refused(tiny_dataset, tmp_path):
-    from conftest import make_dataset
+    from helpers import make_dataset
 
     _, _ = run(tiny_dataset, tmp_path / "a.pt", epochs=1)
     other = make_dataset(tmp_path / "other", 5, classes=("ant", "bee", "cow"))

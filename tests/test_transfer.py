@@ -15,7 +15,7 @@ from catdog_gui.core.training import TrainConfig, Trainer
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
-    from conftest import make_dataset
+    from helpers import make_dataset
 
     return make_dataset(tmp_path_factory.mktemp("tl") / "data", 10)
 
