@@ -163,7 +163,8 @@ def _array(im):
 class TensorBoardLogger:
     """Trainer callback writing TensorBoard event files under ``log_dir/<run_name>``.
 
-    ``run_name`` defaults to :meth:`default_run_name` (``lenet5-augment-<YYYYmmdd-HHMMSS>``). ``images=False`` logs no images.
+    ``run_name`` defaults to :meth:`default_run_name` (``lenet5-augment-<YYYYmmdd-HHMMSS>``).
+    ``images=False`` logs no images.
     Raises :class:`CatdogError` when tensorboard is not installed or ``log_dir`` cannot be created.
     A failure while logging never stops training: the logger warns once and goes quiet.
     """
