@@ -268,7 +268,9 @@ class TrainingTab(QWidget):
         self.plot_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.plot_layout.addWidget(self.plot_placeholder)
         self.right_split.addWidget(self.plot_holder)
-        self.right_split.addWidget(self._build_results())
+        self.results_box = self._build_results()
+        self.results_box.hide()  # until a run ends: the plots get the whole height meanwhile
+        self.right_split.addWidget(self.results_box)
         self.right_split.setStretchFactor(0, 3)
         self.right_split.setStretchFactor(1, 2)
         rl.addWidget(self.right_split, 1)
@@ -650,6 +652,12 @@ class TrainingTab(QWidget):
 
     def set_current_model(self, path: Optional[str]) -> None:
         self.current_model = str(path) if path else None
+        if self.current_model and not self.results_box.isVisible() and not self.is_running():
+            self.result_label.setText(f"Current model: {Path(self.current_model).name}")
+            set_role(self.result_label, "big")
+            self.result_detail.setText("Continue training improves it on this dataset; Try the model classifies "
+                                       "your own photos with it.")
+            self.results_box.show()
         self._update_buttons()
 
     # ------------------------------------------------------------------------------ running
@@ -710,6 +718,7 @@ class TrainingTab(QWidget):
         self._last_batch = None
         self._redraw()
         self._show_tables(False)
+        self.results_box.hide()
         self.error_details.hide()
         self.result_label.setText("")
         set_role(self.result_label, "big")
@@ -869,6 +878,9 @@ class TrainingTab(QWidget):
                 w.plot_item.getViewBox().enableAutoRange(x=True)
         fin = result.finished
         self.metrics = result.metrics
+        self.results_box.show()
+        h = sum(self.right_split.sizes())
+        self.right_split.setSizes([int(h * 0.45), h - int(h * 0.45)])
         self._redraw()
         n_val = self.metrics.n if self.metrics is not None else 0
         if fin.status == "failed":
@@ -910,6 +922,7 @@ class TrainingTab(QWidget):
         self.busy.emit("")
 
     def _show_error(self, message: str, details: str = "") -> None:
+        self.results_box.show()
         self.result_label.setText(f"Training could not run: {message}")
         set_role(self.result_label, "bad")
         self.result_detail.setText("Change the settings or the photos and press Train again."
