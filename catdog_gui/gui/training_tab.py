@@ -652,7 +652,7 @@ class TrainingTab(QWidget):
 
     def set_current_model(self, path: Optional[str]) -> None:
         self.current_model = str(path) if path else None
-        if self.current_model and not self.results_box.isVisible() and not self.is_running():
+        if self.current_model and self.results_box.isHidden() and not self.is_running():
             self.result_label.setText(f"Current model: {Path(self.current_model).name}")
             set_role(self.result_label, "big")
             self.result_detail.setText("Continue training improves it on this dataset; Try the model classifies "
