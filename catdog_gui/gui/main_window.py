@@ -341,13 +341,13 @@ class MainWindow(QMainWindow):
         lines = [f"<b>catdog-gui {__version__}</b>",
                  "Train an image classifier (cats vs dogs, or any classes from folders) without writing code.",
                  "", f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}"]
-        if self._ready:
+        if self._ready:  # through core: the GUI never imports torch itself
             import pyqtgraph
-            import torch
-            import torchvision
 
-            lines.append(f"PyTorch {torch.__version__} · torchvision {torchvision.__version__} · "
-                         f"pyqtgraph {pyqtgraph.__version__}")
+            from ..core.modelfile import library_versions
+
+            v = library_versions()
+            lines.append(f"PyTorch {v['torch']} · torchvision {v['torchvision']} · pyqtgraph {pyqtgraph.__version__}")
         lines.append(f"Compute device: {self.device or 'loading…'}")
         lines.append(f"Models are saved in {self.training_tab.models_folder or _default_models_dir()}")
         return "<br>".join(lines)
