@@ -44,7 +44,7 @@ def subset(real_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp") / "data"
     for c in ("cat", "dog"):
         (root / c).mkdir(parents=True)
-        for p in sorted((real_data / c).iterdir())[:40]:
+        for p in sorted((real_data / c).iterdir())[:30]:
             shutil.copy(p, root / c / p.name)
     return root
 
