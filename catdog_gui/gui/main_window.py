@@ -113,9 +113,12 @@ class MainWindow(QMainWindow):
                                               "Open a model file to classify photos or to train further")
         self.save_model_action = self._action("&Save model as…", self.save_model_as, "Ctrl+S",
                                               "Save a copy of the current model file")
+        self.export_action = self._action("&Export model…", self.export_model, "Ctrl+E",
+                                          "Export the current model to ONNX or TorchScript, to use it elsewhere")
         m.addAction(self.open_dataset_action)
         m.addAction(self.open_model_action)
         m.addAction(self.save_model_action)
+        m.addAction(self.export_action)
         m.addSeparator()
         self.recent_datasets_menu = m.addMenu("Recent &datasets")
         self.recent_models_menu = m.addMenu("Recent mo&dels")
@@ -295,6 +298,14 @@ class MainWindow(QMainWindow):
         if self.prediction_tab is not None and getattr(self.prediction_tab, "model_path", None) != path:
             self.prediction_tab.set_model_path(path)
         self.tabs.setCurrentWidget(self.prediction_page)
+
+    def export_model(self) -> None:
+        from .export_dialog import export_model_dialog
+
+        if not self.model_path:
+            self.show_message("No model yet: train one or open a model file first")
+            return
+        export_model_dialog(self, self.model_path)
 
     def save_model_as(self) -> None:
         src = self.model_path
