@@ -153,6 +153,7 @@ class Settings:
             out["model"] = model
         out["pretrained"] = self.get_bool("train/pretrained", False)
         out["transfer_mode"] = self.get_str("train/transfer_mode", "frozen", ("frozen", "finetune"))
+        out["tensorboard"] = self.get_bool("train/tensorboard", False)
         return out
 
     def set_train_values(self, values: dict) -> None:

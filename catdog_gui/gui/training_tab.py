@@ -171,6 +171,13 @@ class TrainingTab(QWidget):
         ll.addWidget(self.model_note)
         self.augment_check = self.augment.make_checkbox()
         ll.addWidget(self.augment_check)
+        self.tensorboard_check = QCheckBox("Log to TensorBoard")
+        self.tensorboard_check.setAccessibleName("Log to TensorBoard")
+        self.tensorboard_check.setToolTip(
+            "Also write loss, accuracy, settings and images for TensorBoard, in the runs/ folder next to the "
+            "saved models (needs the tensorboard package: pip install tensorboard)")
+        self.tensorboard_check.toggled.connect(self._save_settings)
+        ll.addWidget(self.tensorboard_check)
 
         self.advanced = CollapsibleBox("Advanced")
         form = QFormLayout(self.advanced.content)
@@ -511,6 +518,7 @@ class TrainingTab(QWidget):
         self.transfer_check.setChecked(bool(stored.get("pretrained")) and spec.is_backbone)
         i = self.transfer_mode.findData(stored.get("transfer_mode", "frozen"))
         self.transfer_mode.setCurrentIndex(max(i, 0))
+        self.tensorboard_check.setChecked(bool(stored.get("tensorboard")))
         self._restoring = False
         self.model_note.hide()
         self._update_transfer_widgets()
@@ -613,6 +621,7 @@ class TrainingTab(QWidget):
         vals["model"] = self.model_name()
         vals["pretrained"] = self.transfer_check.isChecked()
         vals["transfer_mode"] = self.transfer_mode.currentData()
+        vals["tensorboard"] = self.tensorboard_check.isChecked()
         self.settings.set_train_values(vals)
 
     def config(self):
@@ -713,6 +722,16 @@ class TrainingTab(QWidget):
         except OSError as e:
             self._show_error(f"cannot create the models folder {folder}: {e.strerror or e}")
             return False
+        logger = None
+        if self.tensorboard_check.isChecked():
+            from ..core.tensorboard import TensorBoardLogger
+
+            try:
+                logger = TensorBoardLogger(folder / "runs")
+            except CatdogError as e:
+                self._show_error(str(e))
+                return False
+        self.tensorboard_dir = str(folder / "runs") if logger is not None else None
         self.ensure_plots()
         self._reset_run_data()
         self._last_batch = None
@@ -740,6 +759,8 @@ class TrainingTab(QWidget):
         self.stats_label.setText("Preparing the photos…")
         worker = TrainingWorker(cfg, self.dataset, str(out), resume_from=self.current_model if resume else None,
                                 parent=self)
+        if logger is not None:
+            logger.attach(worker.trainer)
         w = worker
         worker.stage.connect(lambda ev: w is self.worker and self._on_stage(ev))
         worker.started.connect(lambda ev: w is self.worker and self._on_started(ev))

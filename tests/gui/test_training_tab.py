@@ -191,3 +191,20 @@ def test_task_reports_progress_done_and_failures(qtbot):
         t.start()
     assert b.args == ["the folder is gone"]
     t.wait()
+
+
+def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, make_window):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    t = ready.training_tab
+    t.tensorboard_check.setChecked(True)
+    with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
+        assert t.start_training()
+    assert blocker.args[0].finished.status == "completed"
+    runs = [p for p in (tmp_path / "models" / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    acc = EventAccumulator(str(runs[0]))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("accuracy/val")] == [1, 2]
+    assert make_window().training_tab.tensorboard_check.isChecked()  # remembered for next time
