@@ -106,3 +106,10 @@ def test_atomic_write_keeps_previous_file_on_failure(tmp_path):
 def test_save_into_missing_folder_is_user_error(tmp_path):
     with pytest.raises(CatdogError, match="does not exist"):
         _save(tmp_path / "nope" / "m.pt")
+
+
+def test_saved_file_gets_normal_permissions(tmp_path):
+    _save(tmp_path / "m.pt")
+    from catdog_gui.core.modelfile import _UMASK
+
+    assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o666 & ~_UMASK

@@ -30,6 +30,8 @@ from torch import nn
 from .errors import CatdogError, ModelFileError
 
 FORMAT = "catdog-gui-model"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, at import (umask can only be read by setting it)
 VERSION = 1
 SUFFIX = ".pt"
 
@@ -77,6 +79,13 @@ def atomic_write(path: Path | str, write: Callable[[Any], None], mode: str = "wb
         raise CatdogError(f"cannot save {path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes owner-only files; give the result the permissions a normal new file gets
+        # (or those of the file it replaces)
+        try:
+            perms = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
+            os.chmod(tmp, perms)
+        except OSError:
+            pass
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()

@@ -16,6 +16,13 @@ def main(argv=None) -> int:
     QCoreApplication.setApplicationName("catdog-gui")
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationDisplayName("catdog-gui")
+    from pathlib import Path
+
+    from PySide6.QtGui import QIcon
+
+    icon = Path(__file__).resolve().parent.parent / "resources" / "icon.png"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
 
     from . import style
     from .main_window import MainWindow
