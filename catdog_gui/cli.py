@@ -357,7 +357,19 @@ COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_pred
             "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export}
 
 
+def _printable_streams() -> None:
+    """File names need not be valid UTF-8 (nor fit the console's encoding): print them escaped
+    (``\\udcff``) instead of dying with UnicodeEncodeError on a strict stdout."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a stream that cannot be changed
+                pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    _printable_streams()
     args = build_parser().parse_args(argv)
     from .core.errors import CatdogError
 
