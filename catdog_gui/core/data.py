@@ -193,9 +193,22 @@ def _check_folder(folder: Path, what: str) -> Path:
 
 def _subdirs(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p for p in folder.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and not _links_back(p, folder))
     except OSError as e:
         raise DatasetError(f"cannot list {folder}: {e.strerror or e}") from None
+
+
+def _links_back(d: Path, folder: Path) -> bool:
+    """A symlinked folder pointing at ``folder`` itself or above it: a loop that would list every
+    class again as one more class."""
+    if not d.is_symlink():
+        return False
+    try:
+        target, here = d.resolve(strict=True), folder.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return True
+    return target == here or target in here.parents
 
 
 def _has_images(folder: Path) -> bool:
