@@ -321,6 +321,7 @@ def scan_folder(
     layout, per_class, ignored = list_labeled(folder, cancel)
     all_paths = [p for ps in per_class.values() for p in ps]
     bad = _check_files(all_paths, progress, cancel, 0, len(all_paths)) if check else {}
+    _check_folder(folder, "Folder")  # still there after the check?
     classes = sorted(per_class)
     samples = [Sample(p, i) for i, c in enumerate(classes) for p in per_class[c] if p not in bad]
     report = ScanReport(
@@ -365,6 +366,10 @@ def scan_dataset(
             "(cat/, dog/) or name files like cat.1.jpg and dog.1.jpg"
         )
     bad = _check_files(all_paths, progress, cancel, 0, len(all_paths))
+    # a folder unplugged, moved or deleted during the check: say so (not "only one class")
+    _check_folder(train_dir, "Training folder")
+    if val_dir is not None:
+        _check_folder(val_dir, "Validation folder")
     warnings: list[str] = []
     classes = sorted(c for c, ps in per_class.items() if any(p not in bad for p in ps))
     for c in sorted(set(per_class) - set(classes)):
