@@ -15,6 +15,7 @@ folder and renamed into place: a crash or a full disk never leaves a half-writte
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import pickle
 import platform
@@ -193,7 +194,33 @@ def read_model_file(path: Path | str) -> tuple[ModelInfo, dict]:
     needed = ("model", "classes", "image_size", "mean", "std")
     if not isinstance(meta, dict) or not isinstance(state, dict) or any(k not in meta for k in needed):
         raise ModelFileError(f"{name} is damaged: its description or weights are missing")
+    problem = _meta_problem(meta)
+    if problem:
+        raise ModelFileError(f"{name} is damaged: {problem}")
     return ModelInfo(meta), state
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _meta_problem(meta: dict) -> Optional[str]:
+    """What is wrong with the description prediction relies on (None when it is usable)."""
+    if not isinstance(meta["model"], str) or not meta["model"]:
+        return "its architecture name is missing"
+    classes = meta["classes"]
+    if (not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) and c for c in classes)
+            or len(set(classes)) != len(classes)):
+        return "its class names are missing, not text, or repeated"
+    size = meta["image_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 4096:
+        return f"its input size ({size!r}) is not a size in pixels"
+    for key in ("mean", "std"):
+        v = meta[key]
+        if not isinstance(v, list) or len(v) != 3 or not all(_number(x) for x in v) or (
+                key == "std" and min(v) <= 0):
+            return f"its image normalisation ({key}) is not three numbers"
+    return None
 
 
 def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelInfo]:
