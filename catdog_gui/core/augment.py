@@ -133,7 +133,6 @@ class BatchAugmenter:
     # ------------------------------------------------------------------ entry point
     def __call__(self, x: "torch.Tensor", generator: "torch.Generator | None" = None) -> "torch.Tensor":
         import torch
-        import torch.nn.functional as F
 
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected a batch (N, 3, H, W), got shape {tuple(x.shape)}")
@@ -152,6 +151,7 @@ class BatchAugmenter:
 
         u = torch.rand(n, _NUM_PARAMS, generator=generator, dtype=torch.float64)
 
+        src = x
         if s.geometric:
             x = self._geometry(x, u)
         elif (h, w) != (size, size):
@@ -166,7 +166,8 @@ class BatchAugmenter:
             std = (u[:, _NOISE] * s.noise).float().view(n, 1, 1, 1)
             noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).mul_(std).to(x.device)
             x = x + noise
-        return x.clamp(0.0, 1.0)
+        # never modify the caller's batch in place
+        return x.clamp(0.0, 1.0) if x is src else x.clamp_(0.0, 1.0)
 
     def _resize(self, x: "torch.Tensor") -> "torch.Tensor":
         import torch.nn.functional as F
