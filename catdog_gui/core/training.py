@@ -44,6 +44,8 @@ from .modelfile import load_model, save_model
 from .models import BackboneClassifier, create_model, get_spec
 
 Callback = Callable[[object], None]
+#: raised for GPU (CUDA/MPS) memory; MemoryError for the computer's own
+_OUT_OF_MEMORY = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 TRANSFER_MODES = ("frozen", "finetune")
 
@@ -206,6 +208,8 @@ class Trainer:
             status, reason = "cancelled", "stopped by the user before training began"
         except CatdogError as e:
             return self._finish("failed", str(e))
+        except _OUT_OF_MEMORY:
+            return self._finish("failed", self._out_of_memory())
         except Exception as e:  # a bug: report it, with its traceback, instead of dying silently
             return self._finish("failed", f"internal error: {type(e).__name__}: {e}", user_error=False,
                                 tb=traceback.format_exc())
@@ -219,6 +223,16 @@ class Trainer:
             return self._finish("failed", f"internal error while saving: {e}", user_error=False,
                                 tb=traceback.format_exc())
         return self._finish(status, reason)
+
+    def _out_of_memory(self) -> str:
+        """Free what the failed step held and say what to change."""
+        self._xtrain = self._xval = self._ftrain = self._fval = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        cfg = self.config
+        where = "the GPU" if self.device is not None and self.device.type != "cpu" else "this computer"
+        return (f"out of memory on {where}: try a smaller batch size (now {cfg.batch_size}) or a smaller image "
+                f"size, or close other programs that use {where}")
 
     def _set_threads(self) -> None:
         cfg = self.config
