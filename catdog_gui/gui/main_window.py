@@ -1,4 +1,4 @@
-"""The main window: Dataset, Training and Prediction tabs, menus, status bar, persistence.
+"""The main window: Dataset, Training, Prediction and Network tabs, menus, status bar, persistence.
 
 First paint comes first: the window is built from Qt and the light core modules only (folder
 scanning, augmentation settings). Torch (~3 s to import), the model registry, pyqtgraph and the
@@ -44,6 +44,7 @@ def _load_backend(state=None):
     from ..core import training  # noqa: F401
 
     from . import prediction_tab  # noqa: F401  (it pulls torch in through core.modelfile: import it off the GUI thread)
+    from . import network_tab  # noqa: F401  (torch too, through core.explain)
     try:
         dev = device_name(pick_device("auto"))
     except Exception:  # pragma: no cover - a broken CUDA install must not stop the app
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.model_path: Optional[str] = None
         self.prediction_tab = None
+        self.network_tab = None
         self._pending_model: Optional[str] = None
         self._warmup: Optional[Task] = None
         self._ready = False
@@ -81,9 +83,18 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.dataset_tab, "Dataset")
         self.tabs.addTab(self.training_tab, "Training")
         self.tabs.addTab(self.prediction_page, "Prediction")
+        # Network: a teaching view of the current model (see network_tab's docstring for why a tab)
+        self.network_page = QWidget()
+        self._network_layout = QVBoxLayout(self.network_page)
+        self._network_layout.setContentsMargins(0, 0, 0, 0)
+        self._network_placeholder = muted("Loading…")
+        self._network_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._network_layout.addWidget(self._network_placeholder)
+        self.tabs.addTab(self.network_page, "Network")
         for i, tip in enumerate(("Your photos: what is in the folders, and augmentation (Alt+1)",
                                  "Train a model and watch it learn (Alt+2)",
-                                 "Classify new photos with a model (Alt+3)")):
+                                 "Classify new photos with a model (Alt+3)",
+                                 "Look inside the model: its layers, LeNet-5's drawing, what each layer sees (Alt+4)")):
             self.tabs.setTabToolTip(i, tip)
         self.setCentralWidget(self.tabs)
 
@@ -139,7 +150,7 @@ class MainWindow(QMainWindow):
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         h.addAction(self.about_action)
 
-        for i in range(3):  # Alt+1..3 switch tabs
+        for i in range(4):  # Alt+1..4 switch tabs
             a = QAction(self)
             a.setShortcut(QKeySequence(f"Alt+{i + 1}"))
             a.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
@@ -215,6 +226,7 @@ class MainWindow(QMainWindow):
         self.training_tab.set_backend(specs, device)
         self.training_tab.ensure_plots()
         self._create_prediction_tab()
+        self._create_network_tab()
         self._update_actions()
         self.backend_ready.emit()
 
@@ -232,6 +244,19 @@ class MainWindow(QMainWindow):
         if self._pending_model:
             tab.set_model_path(self._pending_model)
             self._pending_model = None
+
+    def _create_network_tab(self) -> None:
+        from .network_tab import NetworkTab
+
+        tab = NetworkTab()
+        self.network_tab = tab
+        self._network_placeholder.hide()
+        self._network_layout.addWidget(tab)
+        tab.status_message.connect(self.show_message)
+        if self.prediction_tab is not None and hasattr(self.prediction_tab, "image_shown"):
+            self.prediction_tab.image_shown.connect(tab.set_image)
+        if self.model_path or self._pending_model:
+            tab.set_model_path(self.model_path or self._pending_model)
 
     # ------------------------------------------------------------------------------ actions
     def show_message(self, text: str, ms: int = 8000) -> None:
@@ -284,6 +309,8 @@ class MainWindow(QMainWindow):
             self.prediction_tab.set_model_path(self.model_path)
         else:
             self._pending_model = self.model_path
+        if self.network_tab is not None:
+            self.network_tab.set_model_path(self.model_path)
         self._update_title()
         self._update_actions()
 
@@ -291,6 +318,8 @@ class MainWindow(QMainWindow):
         if path != self.model_path:
             self.model_path = path
             self.training_tab.set_current_model(path)
+            if self.network_tab is not None and self.network_tab.model_path != path:
+                self.network_tab.set_model_path(path)
             self._update_title()
             self._update_actions()
 
@@ -410,7 +439,7 @@ class MainWindow(QMainWindow):
         state = s.get_bytes("window/state")
         if state is not None:
             self.restoreState(state)
-        self.tabs.setCurrentIndex(s.get_int("window/tab", 0, 0, 2))
+        self.tabs.setCurrentIndex(s.get_int("window/tab", 0, 0, 3))
         for key, splitter in self._splitters().items():
             v = s.get_bytes(f"splitters/{key}")
             if v is not None:
@@ -440,6 +469,8 @@ class MainWindow(QMainWindow):
         self.dataset_tab.shutdown()
         if self.prediction_tab is not None and hasattr(self.prediction_tab, "shutdown"):
             self.prediction_tab.shutdown()
+        if self.network_tab is not None:
+            self.network_tab.shutdown()
         if self._warmup is not None:
             self._warmup.discard()
             self._warmup.wait()

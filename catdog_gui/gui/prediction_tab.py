@@ -613,6 +613,7 @@ class PredictionTab(QWidget):
     results_ready = Signal()  # a batch of dropped/pasted photos has been classified
     batch_finished = Signal(int)  # number of images classified in folder mode
     feedback_added = Signal(str)  # path of a photo copied into the dataset
+    image_shown = Signal(object)  # the source (path or bytes) of the photo just classified: the Network tab uses it
 
     _ids = itertools.count(1)
 
@@ -985,6 +986,8 @@ class PredictionTab(QWidget):
             self.status_message.emit(res.error)
         else:
             self.status_message.emit(f"{card.item.name}: {res.prediction.describe()}")
+            if card is self.cards[0]:  # the newest photo
+                self.image_shown.emit(card.item.source)
 
     def _remove_card(self, card: ResultCard) -> None:
         if card in self.cards:

@@ -19,7 +19,7 @@ def test_window_is_importable_with_no_arguments(qtbot):
 
     win = MainWindow()
     qtbot.addWidget(win)
-    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Dataset", "Training", "Prediction"]
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Dataset", "Training", "Prediction", "Network"]
     assert win.windowTitle().startswith("catdog-gui")
 
 
