@@ -140,7 +140,7 @@ class LeNetDiagram(QWidget):
             return [], 0.0
         fm = self.fontMetrics()
         top_text = 2 * fm.height() + 10
-        bottom_text = fm.height() + 12
+        bottom_text = 2 * fm.height() + 10
         avail_h = max(60.0, self.height() - top_text - bottom_text - 8)
         max_side = max(b.height for b in self.boxes if not b.flat)
         max_units = max((b.channels for b in self.boxes if b.flat), default=1)
@@ -155,18 +155,28 @@ class LeNetDiagram(QWidget):
                     out.append(b.width * k + self._depth(b, k))
             return out
 
+        def title_w(b) -> float:
+            head, rest = self._title_lines(b)
+            return max(fm.horizontalAdvance(head), fm.horizontalAdvance(rest)) + 4
+
         k = avail_h / (max_side * 1.25)
-        min_gap = max(fm.horizontalAdvance("Convolutions") * 0.75, 56)
+        min_gap = max(fm.horizontalAdvance("Convolutions") + 8, 60)
         while k > 0.5:
-            need = sum(widths(k)) + min_gap * (len(self.boxes) - 1) + 2 * margin
+            ws = widths(k)
+            # the first and last titles may be wider than their volumes: keep them inside the widget
+            extra_l = max(0.0, title_w(self.boxes[0]) / 2 - ws[0] / 2)
+            extra_r = max(0.0, title_w(self.boxes[-1]) / 2 - ws[-1] / 2)
+            need = sum(ws) + min_gap * (len(self.boxes) - 1) + 2 * margin + extra_l + extra_r
             if need <= self.width():
                 break
             k *= 0.93
         ws = widths(k)
-        gap = (self.width() - 2 * margin - sum(ws)) / max(1, len(self.boxes) - 1)
+        extra_l = max(0.0, title_w(self.boxes[0]) / 2 - ws[0] / 2)
+        extra_r = max(0.0, title_w(self.boxes[-1]) / 2 - ws[-1] / 2)
+        gap = (self.width() - 2 * margin - extra_l - extra_r - sum(ws)) / max(1, len(self.boxes) - 1)
         gap = min(gap, 170.0)
-        total = sum(ws) + gap * (len(self.boxes) - 1)
-        x = max(margin, (self.width() - total) / 2)
+        total = sum(ws) + gap * (len(self.boxes) - 1) + extra_l + extra_r
+        x = max(margin, (self.width() - total) / 2) + extra_l
         cy = top_text + avail_h / 2 + 4
         unit_h = min(3.0, (max_side * k * 1.1) / max_units) if max_units else 1.0
         out = []
@@ -185,6 +195,17 @@ class LeNetDiagram(QWidget):
                             "dy": -0.7 * d / max(1, n - 1) if n > 1 else 0.0, "n": n})
             x += w + gap
         return out, k
+
+    @staticmethod
+    def _title_lines(b) -> tuple[str, str]:
+        """The paper's two-line label: "C1: feature maps" / "6@28x28", "F6:" / "layer 84"."""
+        if ": " in b.title:
+            head, rest = b.title.split(": ", 1)
+            if rest.startswith("feature maps "):
+                return f"{head}: feature maps", rest[len("feature maps "):]
+            return head, rest
+        head, _, rest = b.title.partition(" ")
+        return head, rest
 
     @staticmethod
     def _depth(b, k: float) -> float:
@@ -254,9 +275,7 @@ class LeNetDiagram(QWidget):
             if b.layer:
                 self._hit.append((hit, b.layer))
             # the paper's label above: "C1: feature maps" / "6@28x28"
-            head, _, rest = b.title.partition(": ")
-            if not rest:
-                head, _, rest = b.title.partition(" ")
+            head, rest = self._title_lines(b)
             top = min(front.top(), front.top() + (g["n"] - 1) * g["dy"]) - 2 * fm.height() - 6
             cx = front.left() + (front.width() + (g["n"] - 1) * g["dx"]) / 2
             p.setPen(accent if sel else fg)
@@ -300,10 +319,11 @@ class LeNetDiagram(QWidget):
         # what the connection is, under the gap (the paper writes it below the figure)
         x0 = fa.right() + (a["n"] - 1) * a["dx"]
         x1 = fb.left()
-        w = max(x1 - x0, fm.horizontalAdvance(box.connection) + 8)
-        y = self.height() - fm.height() - 6
+        w = max(x1 - x0, fm.horizontalAdvance("Convolutions") + 8)
+        y = self.height() - 2 * fm.height() - 6
         p.setPen(muted_c)
-        p.drawText(QRectF((x0 + x1) / 2 - w / 2, y, w, fm.height() + 2), Qt.AlignmentFlag.AlignHCenter,
+        p.drawText(QRectF((x0 + x1) / 2 - w / 2, y, w, 2 * fm.height() + 2),
+                   Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
                    box.connection)
 
     # interaction ---------------------------------------------------------------------------
@@ -413,7 +433,7 @@ class NetworkTab(QWidget):
     maps_ready = Signal(str)  # the layer whose feature maps are now shown
     status_message = Signal(str)
 
-    COLUMNS = ("Layer", "Type", "Kernel", "Stride", "Output volume (C x H x W)", "Parameters")
+    COLUMNS = ("Layer", "Type", "Kernel", "Stride", "Output (C x H x W)", "Parameters")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -539,6 +559,7 @@ class NetworkTab(QWidget):
         self.bottom_split.addWidget(self.right_scroll)
         self.bottom_split.setStretchFactor(0, 5)
         self.bottom_split.setStretchFactor(1, 6)
+        self.bottom_split.setSizes([560, 700])
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.addWidget(self.diagram_box)
         self.main_split.addWidget(self.bottom_split)
@@ -832,7 +853,7 @@ class NetworkTab(QWidget):
         tile = 96 if n <= 8 else 72 if n <= 24 else 56 if n <= 64 else 40
         images = [_gray_image(m[i]) for i in range(n)]
         self.maps_grid.set_images(images, [f"map {i + 1} of {c} ({h}x{w})" for i in range(n)], tile=tile)
-        shown = f"all {c:,}" if n == c else f"the first {n:,} of {c:,}"
+        shown = f"All {c:,}" if n == c else f"The first {n:,} of {c:,}"
         self.maps_note.setText(
             f"{shown} maps of {h}x{w} for {self.image_name}, each stretched from its darkest (black) to its "
             "brightest (white) value: bright is where the layer's pattern was found.")
