@@ -97,9 +97,11 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "F":
-        arr = np.asarray(im)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = ((arr - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8)
+        arr = np.asarray(im, dtype=np.float64)
+        finite = np.isfinite(arr)  # NaN and infinity (scientific TIFFs) become the darkest value
+        lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
+        arr = np.where(finite, arr, lo)
+        arr = np.clip((arr - lo) / max(hi - lo, 1e-12) * 255, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "P":
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
