@@ -175,6 +175,17 @@ def test_exif_rotated_photo_is_classified_upright(tmp_path, tiny_model):
     assert a.label == b.label and abs(a.confidence - b.confidence) < 1e-3
 
 
+def test_float_image_with_nan_and_infinity_decodes_cleanly():
+    """Found by the property tests: a 32-bit float TIFF holding NaN/inf gave a RuntimeWarning and noise."""
+    arr = np.array([[np.nan, 0.0, 1.0], [np.inf, -np.inf, 0.5]], np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(arr, "F").save(buf, "TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = np.asarray(load_rgb(buf.getvalue()))[..., 0]
+    assert out[0].tolist() == [0, 0, 255] and out[1, :2].tolist() == [0, 0] and abs(int(out[1, 2]) - 128) <= 1
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads files whatever their permissions")
 def test_unreadable_file_is_skipped_with_permission_reason(tmp_path):
     root = make_dataset(tmp_path, 5)
