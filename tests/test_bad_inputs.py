@@ -204,14 +204,16 @@ def test_permission_denied_is_a_listed_skip_even_as_root(tmp_path, monkeypatch):
     """The same path as above, simulated where chmod cannot block (root, Windows)."""
     root = make_dataset(tmp_path, 5)
     locked = make_image(root / "dog" / "locked.jpg", (1, 2, 3))
-    real_open = Image.open
+    import builtins
 
-    def guarded(fp, *a, **k):
-        if Path(str(fp)) == locked:
+    real_open = builtins.open
+
+    def guarded(fp, *a, **k):  # the OS refuses: both the JPEG header probe and PIL see it
+        if isinstance(fp, (str, os.PathLike)) and Path(fp) == locked:
             raise PermissionError(errno.EACCES, "Permission denied", str(fp))
         return real_open(fp, *a, **k)
 
-    monkeypatch.setattr("catdog_gui.core.imageio.Image.open", guarded)
+    monkeypatch.setattr(builtins, "open", guarded)
     ds = scan_dataset(root)
     assert {b.path.name: b.reason for b in ds.report.bad_files} == {"locked.jpg": "locked.jpg: permission denied"}
 
@@ -421,6 +423,22 @@ def test_disk_full_while_saving_keeps_previous_model(tmp_path, monkeypatch):
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "model.pt"]  # no temp file left
     load_model(out)
+
+
+def test_disk_full_while_caching_decoded_images_leaves_no_partial_file(tmp_path, monkeypatch):
+    root = make_dataset(tmp_path / "data", 4)
+    samples = [Sample(p, 0) for p in sorted(root.rglob("*.jpg"))]
+    real_replace = os.replace
+
+    def full(src, dst):
+        if str(src).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(src, dst)
+
+    monkeypatch.setattr("catdog_gui.core.data.os.replace", full)
+    cache = build_cache(samples, 32, disk_cache=tmp_path / "cache")  # the cache is optional: no error
+    assert len(cache) == 8
+    assert list((tmp_path / "cache").iterdir()) == []  # and no half-written (possibly huge) temp file
 
 
 def test_killed_mid_save_leaves_no_partial_model(tmp_path, monkeypatch):

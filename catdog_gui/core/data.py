@@ -576,6 +576,7 @@ def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: in
 def _save_disk_cache(folder: Path, key: str, cache: ImageCache, samples: Sequence[Sample]) -> None:
     import json
 
+    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         index = {p: i for i, p in enumerate(s.path for s in samples)}
@@ -586,9 +587,17 @@ def _save_disk_cache(folder: Path, key: str, cache: ImageCache, samples: Sequenc
         tmp = folder / f".{key}.json.tmp"
         tmp.write_text(json.dumps({"keep": keep, "bad": [[str(b.path), b.reason] for b in cache.bad]}))
         os.replace(tmp, folder / f"{key}.json")
+        tmp = None
         _trim_disk_cache(folder)
     except OSError:
-        pass  # a cache is an optimisation: a full or read-only disk must not fail training
+        # a cache is an optimisation: a full or read-only disk must not fail training, nor keep
+        # a half-written (possibly gigabytes) temp file that the trimming never sees
+        for f in ((tmp, folder / f"{key}.u8") if tmp is not None and tmp.name.endswith(".json.tmp") else (tmp,)):
+            try:
+                if f is not None:
+                    f.unlink()
+            except OSError:
+                pass
 
 
 def _trim_disk_cache(folder: Path) -> None:
