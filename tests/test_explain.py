@@ -78,6 +78,14 @@ def test_every_layer_kind_has_a_caption(name, size):
         assert kind in CAPTIONS
 
 
+def test_depthwise_and_pointwise_captions():
+    from torch import nn
+
+    assert caption_for("Conv2d", module=nn.Conv2d(8, 8, 3, groups=8)) == CAPTIONS["depthwise"]
+    assert caption_for("Conv2d", module=nn.Conv2d(8, 16, 1)) == CAPTIONS["pointwise"]
+    assert caption_for("Conv2d", module=nn.Conv2d(3, 16, 3)) == CAPTIONS["Conv2d"]
+
+
 def test_unknown_kinds_get_a_sensible_caption():
     assert caption_for("DepthwiseConv3d") == CAPTIONS["Conv2d"]
     assert "Frobnicate" in caption_for("Frobnicate")

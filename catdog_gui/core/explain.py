@@ -66,6 +66,10 @@ CAPTIONS: dict[str, str] = {
     "Dropout": ("Dropout: while training, randomly silences some values so the network cannot rely on any single "
                 "one; when predicting it does nothing."),
     "Identity": "Identity: passes its input through unchanged (a placeholder where a layer was removed).",
+    "depthwise": ("Depthwise convolution: each map gets its own small filter and is filtered on its own, without "
+                  "mixing maps; a cheap way to find spatial patterns, used by mobile networks such as EfficientNet."),
+    "pointwise": ("1x1 convolution: at every pixel, each output map is a learned mix of all the input maps; it changes "
+                  "the number of maps without looking at neighbouring pixels."),
     "output": ("Output: one score per class from a fully connected layer; softmax turns the scores into "
                "probabilities that add up to 100%, and the largest one is the answer."),
 }
@@ -73,10 +77,16 @@ CAPTIONS: dict[str, str] = {
 _GENERIC = "A {kind} layer: it transforms the volume it receives into the volume shown in the table."
 
 
-def caption_for(layer: LayerInfo | str, is_output: bool = False) -> str:
-    """The caption of a layer (a :class:`LayerInfo` or a type name); ``is_output`` for the last layer."""
+def caption_for(layer: LayerInfo | str, is_output: bool = False, module: Optional[nn.Module] = None) -> str:
+    """The caption of a layer (a :class:`LayerInfo` or a type name); ``is_output`` for the last layer;
+    with ``module``, depthwise and 1x1 convolutions get their own caption."""
     if is_output or (isinstance(layer, LayerInfo) and layer.name == "output"):
         return CAPTIONS["output"]
+    if isinstance(module, nn.Conv2d) and not hasattr(module, "mask"):
+        if module.groups > 1 and module.groups == module.in_channels:
+            return CAPTIONS["depthwise"]
+        if tuple(module.kernel_size) == (1, 1):
+            return CAPTIONS["pointwise"]
     kind = layer.kind if isinstance(layer, LayerInfo) else str(layer)
     if kind in CAPTIONS:
         return CAPTIONS[kind]

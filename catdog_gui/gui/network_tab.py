@@ -449,6 +449,7 @@ class NetworkTab(QWidget):
         self._model_task: Optional[Task] = None
         self._maps_task: Optional[Task] = None
         self._tasks: set[Task] = set()
+        self._modules: dict = {}
         self._build()
         self._update_model_label()
 
@@ -609,6 +610,7 @@ class NetworkTab(QWidget):
             self._maps_task.discard()
             self._maps_task = None
         self.predictor, self.layers, self.stored_params = res.predictor, res.layers, res.stored
+        self._modules = dict(res.predictor.model.named_modules())
         self.model_path = path
         self._maps = {}
         self._image_array = None
@@ -625,11 +627,13 @@ class NetworkTab(QWidget):
                     kernels[l.name] = 0
             self.diagram.set_boxes(res.boxes, kernels)
             self.diagram.show()
+            self.diagram_box.setMaximumHeight(16777215)
             self.diagram_note.setText("LeNet-5 as drawn in Figure 2 of LeCun et al. (1998), computed from this model; "
                                       "click a volume to see its feature maps.")
         else:
             self.diagram.set_boxes([], {})
             self.diagram.hide()
+            self.diagram_box.setMaximumHeight(self.diagram_note.sizeHint().height() + 12)
             self.diagram_note.setText(
                 f"The Figure 2 style drawing is for LeNet-5 models. This {self._model_title()} has "
                 f"{len(self.layers):,} layers: they are all in the table below.")
@@ -666,6 +670,7 @@ class NetworkTab(QWidget):
                 "its layers, a drawing of LeNet-5 and what each layer sees in a photo appear here.")
             self.diagram_note.setText("")
             self.diagram.hide()
+            self.diagram_box.setMaximumHeight(0)
             return
         info = self.predictor.info
         self.model_label.setText(
@@ -691,7 +696,7 @@ class NetworkTab(QWidget):
                     item.setTextAlignment(right)
                 if c == 0:
                     item.setData(Qt.ItemDataRole.UserRole, l.name)
-                item.setToolTip(explain.caption_for(l, is_output=r == len(self.layers) - 1))
+                item.setToolTip(self._caption(l))
                 t.setItem(r, c, item)
         t.blockSignals(False)
         total = sum(l.params for l in self.layers)
@@ -719,6 +724,10 @@ class NetworkTab(QWidget):
             "zero weight, a colour means that colour at that spot makes the map brighter, its opposite darker.")
 
     # ---- layers -----------------------------------------------------------------------------
+    def _caption(self, l) -> str:
+        module = self._modules.get(l.name)
+        return explain.caption_for(l, is_output=l is self.layers[-1], module=module)
+
     def layer(self, name: str):
         return next((l for l in self.layers if l.name == name), None)
 
@@ -747,10 +756,9 @@ class NetworkTab(QWidget):
             return
         self._show_all = False
         self.diagram.set_selected(name)
-        idx = self.layers.index(l)
         label = explain.PAPER_LABELS.get(name, name) if explain.is_lenet(self.layers) else name
         self.layer_heading.setText(f"{label} · {l.kind} · {_shape_text(l.out_shape)}")
-        self.caption_label.setText(explain.caption_for(l, is_output=idx == len(self.layers) - 1))
+        self.caption_label.setText(self._caption(l))
         self._request_maps(name)
 
     # ---- the image and its feature maps -----------------------------------------------------

@@ -4,7 +4,7 @@
 
 Opens the real window at 1280x800 with MODEL (a LeNet-5 model file), switches to the Network tab,
 shows PHOTO's feature maps for LAYER and saves docs/screenshots/network.png (and network-<layer>.png
-for any other layer given).
+for any other layer given; --name changes the prefix).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("model")
     ap.add_argument("photo")
     ap.add_argument("--layer", action="append", default=None, help="layer(s) to grab (default c1)")
+    ap.add_argument("--name", default="network", help="file name (without .png) of the first screenshot")
     args = ap.parse_args()
     layers = args.layer or ["c1"]
 
@@ -76,7 +77,7 @@ def main() -> int:
         end.timeout.connect(lambda: done.append(1))
         end.start()
         wait(lambda: bool(done))
-        path = os.path.join(OUT, "network.png" if i == 0 else f"network-{layer}.png")
+        path = os.path.join(OUT, f"{args.name}.png" if i == 0 else f"{args.name}-{layer}.png")
         win.grab().save(path)
         print(path, os.path.getsize(path) // 1024, "KB")
     win.close()
