@@ -1,7 +1,7 @@
 """Soak test: the ten-cycle GUI session of issue 10, printing threads and memory per cycle.
 
-Each cycle opens a main window, scans the dataset, trains LeNet-5 (even cycles: a few epochs to the
-end; odd cycles: stopped after the first batches, as a person pressing Stop), opens the new model in
+Each cycle opens a main window, scans the dataset, trains LeNet-5 (odd cycles: a few epochs to the
+end; even cycles: stopped after the first batches, as a person pressing Stop), opens the new model in
 the Prediction tab and classifies photos, then closes the window. A healthy app shows flat thread
 counts, RSS that levels off after the first cycles, no live windows left behind, and no batch
 arriving on the screen after a run has finished ("stale").
@@ -104,7 +104,7 @@ def main() -> int:
     photos.append(work / "broken.jpg")
 
     app = QApplication.instance() or QApplication(sys.argv)
-    print(f"soak: {args.cycles} cycles on {data}, LeNet-5, {args.epochs} epochs (odd cycles stopped early)")
+    print(f"soak: {args.cycles} cycles on {data}, LeNet-5, {args.epochs} epochs (even cycles stopped early)")
     print(f"{'cycle':>5} {'run':>9} {'epochs':>6} {'predicted':>9} {'errors':>6} {'stale':>5} {'seconds':>7} "
           f"{'py threads':>10} {'os threads':>10} {'RSS MB':>8} {'widgets':>7}")
     base = None
