@@ -393,11 +393,14 @@ class Trainer:
 
     def _optimizer(self, params, lr):
         cfg = self.config
+        # fused: one kernel over all parameters instead of ~10 tensor ops per parameter per step
+        # (LeNet-5 on CPU: Adam's step 1.08 -> 0.25 ms of a ~13 ms batch)
+        kw = {"fused": True} if self.device is not None and self.device.type in ("cpu", "cuda") else {}
         if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, **kw)
         if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
-        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+            return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay, **kw)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, **kw)
 
     def _to_device(self, cache: ImageCache):
         """Images stay uint8 (4x smaller than float); on CUDA they move to the GPU once if they fit."""
