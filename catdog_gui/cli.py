@@ -316,7 +316,13 @@ def _cmd_info(args) -> int:
         print(f"Saved by     catdog-gui {v.get('catdog_gui')}, torch {v.get('torch')}, on {info.meta.get('created', '?')}")
     print()
     print("\n".join(format_layers(layers)))
-    print(f"\nTotal parameters: {total:,}")
+    masked = sum(sum(p.numel() for p in m.parameters()) - m.effective_params()
+                 for m in model.modules() if callable(getattr(m, "effective_params", None)))
+    if masked:
+        print(f"\nTotal parameters: {total - masked:,} ({total:,} stored: {masked:,} weights stay zero, "
+              "like the connections C3's table leaves out in LeNet-5)")
+    else:
+        print(f"\nTotal parameters: {total:,}")
     return EXIT_OK
 
 
