@@ -113,3 +113,10 @@ def test_saved_file_gets_normal_permissions(tmp_path):
     from catdog_gui.core.modelfile import _UMASK
 
     assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o666 & ~_UMASK
+
+
+@pytest.mark.parametrize("version", [0, -3, "1", True])
+def test_invalid_format_versions_are_damaged(tmp_path, version):
+    torch.save({"format": FORMAT, "version": version, "meta": {}, "state_dict": {}}, tmp_path / "v.pt")
+    with pytest.raises(ModelFileError, match="format version"):
+        read_model_file(tmp_path / "v.pt")

@@ -183,7 +183,8 @@ def _check_folder(folder: Path, what: str) -> Path:
     if not folder.is_dir():
         raise DatasetError(f"{what} {folder} is a file, not a folder")
     try:
-        next(os.scandir(folder), None)
+        with os.scandir(folder) as entries:
+            next(entries, None)
     except PermissionError:
         raise DatasetError(f"{what} {folder} cannot be read (permission denied)") from None
     except OSError as e:

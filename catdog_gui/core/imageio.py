@@ -75,9 +75,13 @@ def check_header(source: Source) -> tuple[int, int]:
         _check_size(*size, source)
         return size
     im = _open(source)
-    w, h = im.size
-    _check_size(w, h, source)
-    return w, h
+    try:
+        w, h = im.size
+        _check_size(w, h, source)
+        return w, h
+    finally:
+        if im is not source:
+            im.close()
 
 
 #: JPEG markers a well-formed header holds before its first scan: SOFn, DHT, DAC, DQT, DRI, APPn, COM
@@ -171,7 +175,7 @@ def load_rgb(source: Source, draft_size: int | None = None) -> Image.Image:
     ``draft_size`` lets JPEG decoding skip detail that a later resize to that size would drop
     (DCT scaling), which makes building a small cache several times faster.
     """
-    im = _open(source)
+    opened = im = _open(source)
     try:
         _check_size(im.width, im.height, source)
         if getattr(im, "is_animated", False):
@@ -183,12 +187,16 @@ def load_rgb(source: Source, draft_size: int | None = None) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
             im = ImageOps.exif_transpose(im)
-        return _to_rgb(im)
+        out = _to_rgb(im)
+        return out.copy() if out is opened and opened is not source else out
     except ImageError:
         raise
     except Exception as e:  # PIL raises many types for corrupt data
         name = Path(source).name if isinstance(source, (str, os.PathLike)) else "image"
         raise ImageError(f"{name}: not a readable image ({_why(e)})") from None
+    finally:
+        if opened is not source:  # we opened it: release the file now, not when garbage is collected
+            opened.close()
 
 
 def to_square(im: Image.Image, size: int) -> Image.Image:

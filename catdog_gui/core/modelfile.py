@@ -185,7 +185,9 @@ def read_model_file(path: Path | str) -> tuple[ModelInfo, dict]:
             "open a model trained with catdog-gui"
         )
     version = payload.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{name} is damaged: its format version {version!r} is not valid")
+    if version > VERSION:
         raise ModelFileError(
             f"{name} was saved by a newer catdog-gui (model format {version}); this version reads "
             f"format {VERSION}. Update catdog-gui to open it"
