@@ -37,7 +37,7 @@ from catdog_gui.core.modelfile import FORMAT, VERSION, load_model, read_model_fi
 from catdog_gui.core.models import create_model
 from catdog_gui.core.training import TrainConfig, Trainer
 
-from conftest import make_dataset, make_image
+from helpers import make_dataset, make_image
 
 # ------------------------------------------------------------------------------------------------
 # building bad files
