@@ -13,6 +13,7 @@ from .device import pick_device
 from .errors import ImageError
 from .imageio import Source, load_square_array
 from .modelfile import ModelInfo, load_model
+from .models import BackboneClassifier
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class Predictor:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.path = Path(model_path)
         self.model, self.info = load_model(model_path, self.device)
+        # channels_last: 1.5-1.9x faster convolutions for the deep backbones on CPU (not for LeNet-5)
+        self._channels_last = isinstance(self.model, BackboneClassifier)
+        if self._channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self._mean = torch.tensor(self.info.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.info.std, device=self.device).view(1, 3, 1, 1)
 
@@ -62,9 +67,10 @@ class Predictor:
         x = torch.as_tensor(arrays).to(self.device).float().div_(255.0)
         if x.dim() == 3:
             x = x.unsqueeze(0)
-        return (x - self._mean) / self._std
+        x = (x - self._mean) / self._std
+        return x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def probabilities(self, arrays: np.ndarray | torch.Tensor) -> np.ndarray:
         """Class probabilities (N, K) for uint8 images (N, 3, S, S)."""
         return torch.softmax(self.model(self.to_input(arrays)).float(), 1).cpu().numpy()

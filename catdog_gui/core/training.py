@@ -289,7 +289,13 @@ class Trainer:
             model = create_model(cfg.model, len(classes), size, pretrained=cfg.pretrained,
                                  weights_path=cfg.weights_path,
                                  progress=lambda d, t: self._emit(StageProgress("weights", d, t)))
+        # deep convolutional backbones run 1.5-1.9x faster on CPU in channels_last (NHWC) memory
+        # layout (bench: EfficientNet-Lite0 1.49x, ResNet-18 1.89x, MobileNetV3-Large 1.50x);
+        # LeNet-5 keeps the default layout (its 5x5 convolutions on 32x32 are not the cost)
+        self._channels_last = isinstance(model, BackboneClassifier)
         model.to(device)
+        if self._channels_last:
+            model.to(memory_format=torch.channels_last)
         self.model = model
         self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
@@ -421,7 +427,8 @@ class Trainer:
         xb = xb.to(self.device, non_blocking=True).float().div_(255.0)
         if augment and self._augmenter is not None:
             xb = self._augmenter(xb, self._aug_gen)
-        return (xb - self._mean) / self._std
+        xb = (xb - self._mean) / self._std
+        return xb.contiguous(memory_format=torch.channels_last) if self._channels_last else xb
 
     @torch.no_grad()
     def _features(self, x_all: torch.Tensor, stage: str) -> torch.Tensor:
