@@ -366,3 +366,11 @@ def test_validate_accepts_edges():
     AugmentSettings(crop_scale_min=1.0, hue=0.5, rotation=180, brightness=0, noise=0, blur=0).validate()
     AugmentSettings(crop_scale_min=0.01, rotation=0, brightness=1, contrast=1, saturation=1).validate()
     AugmentSettings(rotation=15).validate()  # ints are fine for floats
+
+
+def test_recommended_epochs():
+    assert AugmentSettings(enabled=False).recommended_epochs(30, 8) == (30, 8)
+    epochs, patience = AugmentSettings(enabled=True).recommended_epochs(30, 8)
+    assert epochs > 30 and patience >= 8 and patience <= epochs
+    assert AugmentSettings(enabled=True).recommended_epochs(30, 0)[1] == 0  # early stopping stays off
+    assert AugmentSettings(enabled=True).recommended_epochs(1, 1)[0] >= 1
