@@ -44,7 +44,7 @@ def subset(real_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp") / "data"
     for c in ("cat", "dog"):
         (root / c).mkdir(parents=True)
-        for p in sorted((real_data / c).iterdir())[:30]:
+        for p in sorted((real_data / c).iterdir())[:40]:
             shutil.copy(p, root / c / p.name)
     return root
 
@@ -53,7 +53,7 @@ def subset(real_data, tmp_path_factory):
 def test_two_processes_shard_and_match_single_process(subset, tmp_path):
     from catdog_gui.core.training import TrainConfig, Trainer
 
-    cfg = TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=2, batch_size=16, patience=0, seed=0)
+    cfg = TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=15, batch_size=16, patience=0, seed=0)
     mp.spawn(_worker, args=(2, _free_port(), str(subset), str(tmp_path), cfg.to_dict()), nprocs=2, join=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert all(r["status"] == "completed" for r in ranks), ranks
@@ -66,7 +66,8 @@ def test_two_processes_shard_and_match_single_process(subset, tmp_path):
     model, info = load_model(tmp_path / "ddp.pt")
     assert info.classes == ["cat", "dog"] and not any(k.startswith("module.") for k in model.state_dict())
     single = Trainer(cfg).fit(subset)
-    assert abs(single.best_val_acc - ranks[0]["val_acc"]) <= 0.1
+    # 15 cheap epochs of the head on cached features: both runs have converged, so they should agree
+    assert abs(single.best_val_acc - ranks[0]["val_acc"]) <= 0.1, (single.best_val_acc, ranks[0]["val_acc"])
     from catdog_gui.core.inference import Predictor
 
     pred = Predictor(tmp_path / "ddp.pt", "cpu").predict(sorted((subset / "dog").iterdir())[0])
