@@ -168,12 +168,13 @@ def train(
         if unknown:
             raise CatdogError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                               f"TrainConfig has {', '.join(sorted(known))}")
-        cfg = TrainConfig.for_model(name, epochs=epochs, **settings)
+        # augmentation on: epochs and patience not given follow AugmentSettings.recommended_epochs
+        cfg = TrainConfig.for_model(name, epochs=epochs, augment=_augment_settings(augment), **settings)
     if pretrained:
         cfg.pretrained = True
     if finetune:
         cfg.transfer_mode = "finetune"
-    if augment is not False or config is None:
+    if config is not None and augment is not False:
         cfg.augment = _augment_settings(augment)
 
     if out is None:

@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val", help="validation folder (default: hold out --val-fraction of the training folder)")
     t.add_argument("--out", required=True, help="model file to write (e.g. model.pt)")
     t.add_argument("--model", default=None, help="architecture (see `catdog models`); default lenet5")
-    t.add_argument("--augment", action="store_true", help="random crops, flips, rotation and colour shifts")
+    t.add_argument("--augment", action="store_true",
+                   help="random crops, flips, small turns, brightness and contrast changes (default epochs x4)")
     t.add_argument("--pretrained", action="store_true", help="transfer learning from ImageNet weights (default model then: efficientnet_lite0)")
     t.add_argument("--finetune", action="store_true",
                    help="with --pretrained: after the new head converges, also train the backbone's last blocks")
@@ -123,8 +124,12 @@ def _cmd_train(args) -> int:
         overrides["pretrained"] = True
     if args.finetune:
         overrides["transfer_mode"] = "finetune"
-    cfg = TrainConfig.for_model(model, **overrides)
-    cfg.augment.enabled = args.augment
+    from .core.augment import AugmentSettings
+
+    cfg = TrainConfig.for_model(model, augment=AugmentSettings(enabled=args.augment), **overrides)
+    if args.augment and args.epochs is None:
+        print(f"Augmentation on: {cfg.epochs} epochs, early-stopping patience {cfg.patience} (augmented training "
+              "learns more slowly; --epochs and --patience change this)", flush=True)
     out = Path(args.out)
     if not out.parent.exists():
         print(f"catdog: error: cannot write {out}: folder {out.parent} does not exist", file=sys.stderr)

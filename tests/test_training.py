@@ -202,3 +202,16 @@ def test_augmented_training_runs_and_never_augments_validation(tiny_dataset, mon
     assert result.status == "completed"
     n_train = len(trainer.dataset.train)
     assert sum(calls) == 2 * n_train  # every training image once per epoch, no validation image ever
+
+
+def test_augmentation_gets_more_epochs_unless_given():
+    from catdog_gui.core.augment import AugmentSettings
+
+    plain = TrainConfig.for_model("lenet5")
+    aug = TrainConfig.for_model("lenet5", augment=AugmentSettings(enabled=True))
+    assert (aug.epochs, aug.patience) == AugmentSettings(enabled=True).recommended_epochs(plain.epochs, plain.patience)
+    assert aug.epochs > plain.epochs
+    fixed = TrainConfig.for_model("lenet5", augment=AugmentSettings(enabled=True), epochs=7, patience=2)
+    assert (fixed.epochs, fixed.patience) == (7, 2)
+    off = TrainConfig.for_model("lenet5", augment=AugmentSettings(enabled=False))
+    assert (off.epochs, off.patience) == (plain.epochs, plain.patience)

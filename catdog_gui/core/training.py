@@ -79,10 +79,24 @@ class TrainConfig:
 
     @classmethod
     def for_model(cls, model: str, **overrides) -> "TrainConfig":
-        """A config with the defaults that fit ``model`` (see ``ModelSpec.defaults``)."""
+        """A config with the defaults that fit ``model`` (see ``ModelSpec.defaults``).
+
+        With augmentation on (``augment=AugmentSettings(enabled=True)``), epochs and patience that
+        were not given explicitly follow :meth:`AugmentSettings.recommended_epochs`: augmented
+        training learns more slowly.
+        """
         spec = get_spec(model)
         values = {k: v for k, v in spec.defaults.items() if k in {f.name for f in fields(cls)}}
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+        aug = values.get("augment")
+        if isinstance(aug, AugmentSettings) and aug.enabled:
+            epochs, patience = aug.recommended_epochs(values.get("epochs", cls.epochs),
+                                                      values.get("patience", cls.patience))
+            if "epochs" not in given:
+                values["epochs"] = epochs
+            if "patience" not in given:
+                values["patience"] = patience
         return cls(model=model, **values)
 
     def validate(self) -> "TrainConfig":
