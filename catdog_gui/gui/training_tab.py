@@ -170,6 +170,7 @@ class TrainingTab(QWidget):
         self.model_note.hide()
         ll.addWidget(self.model_note)
         self.augment_check = self.augment.make_checkbox()
+        self.augment.enabled_changed.connect(self._on_augment_toggled)
         ll.addWidget(self.augment_check)
         self.tensorboard_check = QCheckBox("Log to TensorBoard")
         self.tensorboard_check.setAccessibleName("Log to TensorBoard")
@@ -579,6 +580,37 @@ class TrainingTab(QWidget):
             if key in spec.defaults:
                 w.setValue(spec.defaults[key])
         self.hyper["image_size"].setValue(spec.default_image_size)
+        self._apply_augment_epochs()
+
+    def _apply_augment_epochs(self, only_if_default: bool = False) -> Optional[tuple[int, int]]:
+        """Epochs and patience for the model's defaults, scaled up when augmentation is on
+        (AugmentSettings.recommended_epochs: augmented training learns more slowly).
+        ``only_if_default``: leave a field the user changed alone."""
+        from dataclasses import replace
+
+        from ..core.training import TrainConfig
+
+        spec = self.specs.get(self.model_name())
+        if spec is None:
+            return None
+        plain = (spec.defaults.get("epochs", TrainConfig.epochs), spec.defaults.get("patience", TrainConfig.patience))
+        s = self.augment.settings
+        new = s.recommended_epochs(*plain)
+        old = replace(s, enabled=not s.enabled).recommended_epochs(*plain)
+        for key, value, before in (("epochs", new[0], old[0]), ("patience", new[1], old[1])):
+            if not only_if_default or self.hyper[key].value() == before:
+                self.hyper[key].setValue(value)
+        return self.hyper["epochs"].value(), self.hyper["patience"].value()
+
+    def _on_augment_toggled(self, on: bool) -> None:
+        if self._restoring or not self.specs:
+            return
+        values = self._apply_augment_epochs(only_if_default=True)
+        if on and values:
+            self._note(f"Augmentation on: {values[0]} epochs, stopping early after {values[1]} without "
+                       "improvement. Augmented training learns more slowly (see Advanced).")
+        else:
+            self.model_note.hide()
 
     def _on_transfer_toggled(self, on: bool) -> None:
         if self._restoring:

@@ -208,3 +208,27 @@ def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, 
     acc.Reload()
     assert [e.step for e in acc.Scalars("accuracy/val")] == [1, 2]
     assert make_window().training_tab.tensorboard_check.isChecked()  # remembered for next time
+
+
+def test_augmentation_checkbox_sets_recommended_epochs(window):
+    from catdog_gui.core.augment import AugmentSettings
+    from catdog_gui.core.models import get_spec
+
+    t = window.training_tab
+    t.select_model("lenet5")
+    d = get_spec("lenet5").defaults
+    t.augment_check.setChecked(True)
+    want = AugmentSettings(enabled=True).recommended_epochs(d["epochs"], d["patience"])
+    assert (t.hyper["epochs"].value(), t.hyper["patience"].value()) == want
+    assert t.config().epochs == want[0] and t.config().augment.enabled
+    assert "Augmentation on" in t.model_note.text()
+    t.augment_check.setChecked(False)
+    assert (t.hyper["epochs"].value(), t.hyper["patience"].value()) == (d["epochs"], d["patience"])
+
+
+def test_augmentation_checkbox_keeps_epochs_the_user_chose(window):
+    t = window.training_tab
+    t.select_model("lenet5")
+    t.hyper["epochs"].setValue(7)
+    t.augment_check.setChecked(True)
+    assert t.hyper["epochs"].value() == 7
