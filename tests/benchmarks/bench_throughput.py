@@ -31,14 +31,16 @@ their ImageNet weights, which this offline machine cannot: they run with **rando
 a local file and passed as ``weights_path`` (identical compute, meaningless accuracy).
 
 The reference loop uses torch's default thread count; catdog uses each model's thread hint
-(LeNet-5: 1 thread). Both use ``torch.inference_mode``-free plain training code, same optimizer
-(Adam, lr 1e-3), same batch size.
+(LeNet-5: 1 thread). Same optimizer (Adam, lr 1e-3) and batch size.
 
-Profile notes (py-spy, one LeNet-5 epoch, 2 CPU cores): the plain loop spends ~90% of its time in
-PIL decode + resize inside the DataLoader every epoch; catdog's later epochs are dominated by the
-model's own forward/backward and Adam's step (the uint8 cache gather + normalise is a few %). For
-backbones in features mode the cost is one backbone forward per image, once; the head's epochs are
-milliseconds.
+Profile notes (cProfile of a 4-epoch LeNet-5 Trainer.fit on catdog-1800, 2 shared cores): the later
+epochs are the model's own work (``run_backward``, ``conv2d``, ``tanh``, ``avg_pool2d``); the uint8
+cache gather + normalise (``Trainer._batch``) is ~4% of the loop; Adam's unfused per-parameter step
+was the largest remaining overhead (fused since 11131cf). The reference decodes every JPEG in every
+epoch: its later epochs take as long as its first, and 2 loader workers do not help on 2 busy cores.
+The first optimizer of a process imports ``torch._dynamo`` (~2-3 s here), in both pipelines.
+For backbones in features mode the cost is one backbone forward per image, once; the head's epochs
+are milliseconds.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ def main():
     ap.add_argument("--backbone-epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--workers", default="0,2", help="reference DataLoader worker counts (best one is compared)")
+    ap.add_argument("--backbone-workers", default="2", help="the same for backbones (0 workers is never faster)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="catdog-bench-tp-"))
@@ -211,7 +214,7 @@ def main():
             o = ours(data, model, epochs, args.batch_size, wp)
             print(f"  {model}: catdog done (epoch 1 {o['first']:.1f}s, later {o['later']:.2f}s)", flush=True)
             refs = []
-            for w in [int(v) for v in args.workers.split(",")]:
+            for w in [int(v) for v in (args.workers if lenet else args.backbone_workers).split(",")]:
                 r = reference(data, model, epochs, args.batch_size, w, wp, tp, vp)
                 r["workers"] = w
                 refs.append(r)
