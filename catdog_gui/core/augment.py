@@ -234,7 +234,7 @@ class BatchAugmenter:
         theta = torch.stack([
             torch.stack([cos * sx, -sin * sy, cx], dim=1),
             torch.stack([sin * sx, cos * sy, cy], dim=1),
-        ], dim=1).to(device=x.device, dtype=x.dtype)
+        ], dim=1).to(x.dtype).to(x.device)  # float64 never reaches the device (MPS lacks it)
 
         size = self.out_size
         src = x
@@ -268,7 +268,7 @@ class BatchAugmenter:
             return None
         n = x.shape[0]
         dev, dt = x.device, x.dtype  # composed on the batch's device: no sync, tiny tensors
-        uu = u.to(dev, dt)
+        uu = u.to(dt).to(dev)
         eye = torch.eye(3, device=dev, dtype=dt)
         m = eye.repeat(n, 1, 1)                                 # (N, 3, 3)
         b = torch.zeros(n, 3, 1, device=dev, dtype=dt)          # (N, 3, 1)
@@ -296,7 +296,7 @@ class BatchAugmenter:
             cos, sin = torch.cos(a), torch.sin(a)
             zero, one = torch.zeros_like(a), torch.ones_like(a)
             rot = torch.stack([one, zero, zero, zero, cos, -sin, zero, sin, cos], dim=1).view(n, 3, 3)
-            to_yiq, from_yiq = (t.to(dev, dt) for t in _yiq())
+            to_yiq, from_yiq = (t.to(dt).to(dev) for t in _yiq())
             hue = from_yiq @ rot @ to_yiq
             m, b = hue @ m, hue @ b
         if s.channel_shift > 0:
