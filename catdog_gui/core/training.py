@@ -151,6 +151,10 @@ class _Stop(Exception):
 class Trainer:
     """Train one model. Thread-safe controls: :meth:`cancel`, :meth:`pause`, :meth:`resume`."""
 
+    #: CPU threads while a frozen backbone's head trains on cached features: its ops are so small
+    #: that a second thread only adds waiting, and on busy shared cores a lot of it
+    head_threads = 1
+
     def __init__(self, config: TrainConfig, callbacks: Iterable[Callback] = (), dist: Optional[DistContext] = None):
         self.config = config
         self.callbacks = list(callbacks)
@@ -376,7 +380,13 @@ class Trainer:
         params = model.head.parameters() if backbone else model.parameters()
         self._wrap(model, backbone)
         opt = self._optimizer(params, cfg.lr)
-        status, reason = self._loop(model, mode, opt, loss_fn, 1, cfg.epochs, total_epochs, "train")
+        threads = torch.get_num_threads()
+        if mode == "features" and device.type == "cpu" and not cfg.threads:
+            torch.set_num_threads(self.head_threads)  # a linear layer on cached features: tiny ops
+        try:
+            status, reason = self._loop(model, mode, opt, loss_fn, 1, cfg.epochs, total_epochs, "train")
+        finally:
+            torch.set_num_threads(threads)
 
         if backbone and cfg.transfer_mode == "finetune" and cfg.finetune_epochs > 0 and status != "cancelled":
             # head has converged (or stopped improving): now let the later blocks learn, gently
