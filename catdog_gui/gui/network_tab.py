@@ -654,14 +654,9 @@ class NetworkTab(QWidget):
         self.model_failed.emit(msg)
 
     def _model_title(self) -> str:
-        if self.predictor is None:
-            return ""
-        try:
-            from ..core.models import get_spec
+        from ..core.models import title_of
 
-            return get_spec(self.predictor.info.model_name).title
-        except CatdogError:
-            return self.predictor.info.model_name
+        return title_of(self.predictor.info.model_name) if self.predictor is not None else ""
 
     def _update_model_label(self) -> None:
         if self.predictor is None:

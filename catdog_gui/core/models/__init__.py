@@ -9,4 +9,5 @@ from .registry import (  # noqa: F401
     list_specs,
     register,
     summary,
+    title_of,
 )

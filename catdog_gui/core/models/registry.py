@@ -84,6 +84,14 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
+def title_of(name: str) -> str:
+    """The human title of a registered model, or the name itself for an unknown one."""
+    try:
+        return get_spec(name).title
+    except CatdogError:
+        return name
+
+
 def create_model(
     name: str,
     num_classes: int,
