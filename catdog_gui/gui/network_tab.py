@@ -42,7 +42,6 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import explain
-from ..core.errors import CatdogError
 from ..core.imageio import IMAGE_EXTS
 from . import style
 from .widgets import heading, muted
