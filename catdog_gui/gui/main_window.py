@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore()
+        self._report_settings_problems()
         self._update_title()
 
     # ------------------------------------------------------------------------------ building
@@ -259,6 +260,16 @@ class MainWindow(QMainWindow):
             tab.set_model_path(self.model_path or self._pending_model)
 
     # ------------------------------------------------------------------------------ actions
+    def _report_settings_problems(self) -> None:
+        """A settings file that could not be read (defaults used) or cannot be written (changes
+        will be lost) is said once in the status bar, instead of failing silently."""
+        s = self.settings
+        if not s.q.isWritable():
+            self.show_message(f"Settings cannot be saved to {s.path} (read-only or no permission): "
+                              "changes will be lost when you quit", 20000)
+        elif s.corrupt:
+            self.show_message(f"The settings file {s.path} could not be read: starting from the defaults", 20000)
+
     def show_message(self, text: str, ms: int = 8000) -> None:
         self.statusBar().showMessage(text, ms)
 

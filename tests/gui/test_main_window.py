@@ -157,3 +157,13 @@ def test_open_model_reaches_prediction_and_title(qtbot, window, tmp_path):
     assert window.save_model_action.isEnabled()
     if window.prediction_tab is not None:
         assert getattr(window.prediction_tab, "model_path", str(src)) in (str(src), None)
+
+
+def test_settings_that_cannot_be_saved_are_reported(make_window, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the settings folder should be")
+    win = make_window(path=blocker / "settings.ini")
+    msg = win.statusBar().currentMessage()
+    assert "Settings cannot be saved" in msg and "settings.ini" in msg
+    win.training_tab.hyper["epochs"].setValue(9)  # still usable: nothing raises
+    win.close()
