@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import AugmentModel, CollapsibleBox, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage, set_role
+from .widgets import (AugmentModel, CollapsibleBox, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage,
+                      set_role, file_url, shown_path)
 from .workers import Task
 
 THUMBS_PER_CLASS = 16
@@ -522,12 +523,13 @@ class DatasetTab(QWidget):
             self.bad_label.setText(f"⚠ {_plural(len(r.bad_files), 'file')} could not be read ({detail}). "
                                    "They were skipped; fix or delete them if they should be used.")
             self.bad_list.clear()
-            for b in r.bad_files:
+            self._bad_paths = [b.path for b in r.bad_files]  # real paths stay in Python (see shown_path)
+            for i, b in enumerate(r.bad_files):
                 reason = b.reason.split(": ", 1)[1] if b.reason.startswith(b.path.name + ":") else b.reason
-                item = QTreeWidgetItem([str(b.path), reason])
-                item.setToolTip(0, str(b.path))
-                item.setToolTip(1, b.reason)
-                item.setData(0, Qt.ItemDataRole.UserRole, str(b.path))
+                item = QTreeWidgetItem([shown_path(b.path), shown_path(reason)])
+                item.setToolTip(0, shown_path(b.path))
+                item.setToolTip(1, shown_path(b.reason))
+                item.setData(0, Qt.ItemDataRole.UserRole, i)
                 self.bad_list.addTopLevelItem(item)
             self.bad_list.resizeColumnToContents(1)
         self.bad_label.setVisible(bool(r.bad_files))
@@ -554,9 +556,10 @@ class DatasetTab(QWidget):
         self.warn_label.setVisible(bool(warns))
 
     def _reveal(self, item) -> None:
-        path = item.data(0, Qt.ItemDataRole.UserRole)
-        if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+        i = item.data(0, Qt.ItemDataRole.UserRole)
+        paths = getattr(self, "_bad_paths", [])
+        if isinstance(i, int) and 0 <= i < len(paths):
+            QDesktopServices.openUrl(file_url(Path(paths[i]).parent))
 
     # ------------------------------------------------------------------------------ thumbnails
     def _load_thumbnails(self, dataset) -> None:

@@ -44,6 +44,7 @@ from ..core.imageio import IMAGE_EXTS, is_image_name, load_rgb, to_square
 from ..core.modelfile import SUFFIX as MODEL_SUFFIX
 from ..core.modelfile import atomic_write
 from .style import colors
+from .widgets import file_url, shown_path
 from .workers import Task, TaskState
 
 #: longest side of the picture shown on a card (pixels, before high-DPI scaling)
@@ -1262,10 +1263,10 @@ class PredictionTab(QWidget):
             shown = str(path.relative_to(self.batch_folder)) if self.batch_folder else path.name
         except ValueError:
             shown = path.name
+        shown = shown_path(shown)  # the real path stays in self.batch_predictions (same row order)
         f = QStandardItem(shown)
         f.setData(shown.lower(), Qt.ItemDataRole.UserRole)
-        f.setData(str(path), Qt.ItemDataRole.UserRole + 1)
-        f.setToolTip(str(path))
+        f.setToolTip(shown_path(path))
         if thumb is not None:
             f.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
         elif not pred.ok:
@@ -1342,9 +1343,8 @@ class PredictionTab(QWidget):
 
     def _open_row(self, index) -> None:
         src = self.batch_proxy.mapToSource(index)
-        path = self.batch_model.item(src.row(), 0).data(Qt.ItemDataRole.UserRole + 1)
-        if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+        if 0 <= src.row() < len(self.batch_predictions):
+            QDesktopServices.openUrl(file_url(self.batch_predictions[src.row()].source))
 
     def export_csv(self, path: str) -> int:
         """Write the folder results to ``path`` (atomically); returns the number of rows."""

@@ -290,3 +290,24 @@ class FlowGrid(QWidget):
             w.move((i % cols) * step, (i // cols) * step)
         self.setMinimumHeight(self.heightForWidth(max(self.width(), self._cell)))
         self.updateGeometry()
+
+
+def shown_path(path) -> str:
+    """A path as text Qt can show: bytes that are not valid UTF-8 (kept by Python as surrogates,
+    which Qt silently drops) become U+FFFD. Keep the real path on the Python side; never round-trip
+    it through a Qt string."""
+    import os
+
+    return os.fsencode(str(path)).decode("utf-8", "replace")
+
+
+def file_url(path):
+    """A file:// QUrl for ``path`` that keeps bytes which are not UTF-8 (percent-encoded), so
+    opening a photo or its folder works whatever its name is."""
+    import os
+    import urllib.parse
+
+    from PySide6.QtCore import QByteArray, QUrl
+
+    raw = os.fsencode(os.path.abspath(os.fspath(path)))
+    return QUrl.fromEncoded(QByteArray(b"file://" + urllib.parse.quote_from_bytes(raw).encode("ascii")))

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import warnings
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -267,3 +268,27 @@ def test_feedback_copies_without_overwriting(qtbot, tab, trained, tmp_path):
     tab.set_dataset_root(str(tmp_path / "gone"))
     assert tab.give_feedback(card, wrong) is None
     assert "does not exist" in card.message.text()
+
+
+def test_folder_mode_keeps_non_utf8_file_names(qtbot, tab, trained, tmp_path, monkeypatch):
+    """Qt drops bytes that are not UTF-8 from strings: the table shows a replacement character and
+    opening the row still opens the real file."""
+    import os
+    import shutil
+
+    from PySide6.QtGui import QDesktopServices
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    src = next(p for p in Path(trained["samples"]).iterdir() if p.suffix == ".png" or p.suffix == ".jpg")
+    weird = os.fsdecode(b"photo-\xff\xfe.jpg")
+    shutil.copy(src, folder / weird)
+    with qtbot.waitSignal(tab.batch_finished, timeout=30000):
+        tab.classify_folder(str(folder))
+    shown = tab.batch_model.item(0, 0).text()
+    assert "\ufffd" in shown and shown.startswith("photo-")
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url))
+    tab._open_row(tab.batch_proxy.index(0, 0))
+    assert opened and bytes(opened[0].toEncoded()).endswith(b"/photo-%FF%FE.jpg")
+    assert tab.batch_predictions[0].source == str(folder / weird)
