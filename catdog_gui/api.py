@@ -24,7 +24,7 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Union
 
 from .core.augment import AugmentSettings
 from .core.errors import CatdogError, DatasetError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ import torch
 from .device import pick_device
 from .errors import CatdogError, ImageError
 from .imageio import Source, load_square_array
-from .modelfile import ModelInfo, load_model
+from .modelfile import load_model
 from .models import BackboneClassifier, get_spec
 
 

@@ -64,7 +64,7 @@ def child_bare() -> None:
 
 
 def child_app(data: str, epochs: int, drops: int, full: bool) -> None:
-    from PySide6.QtCore import QEvent, QEventLoop, QMimeData, QObject, QPoint, QPointF, QStandardPaths, Qt, QTimer, QUrl
+    from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QPointF, QStandardPaths, Qt, QTimer, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
@@ -91,22 +91,11 @@ def child_app(data: str, epochs: int, drops: int, full: bool) -> None:
     win.resize(1280, 800)
     win.show()
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gui"))
+    from eventloop import wait_until
+
     def wait(cond, timeout=900.0, what="condition"):
-        if cond():
-            return
-        loop = QEventLoop()
-        poll = QTimer(interval=20)
-        poll.timeout.connect(lambda: cond() and loop.quit())
-        expired = []
-        deadline = QTimer(singleShot=True, interval=int(timeout * 1000))
-        deadline.timeout.connect(lambda: (expired.append(1), loop.quit()))
-        poll.start()
-        deadline.start()
-        loop.exec()
-        poll.stop()
-        deadline.stop()
-        if expired and not cond():
-            raise TimeoutError(f"timed out waiting for {what}")
+        wait_until(cond, timeout, what)
 
     wait(lambda: bool(painted), 60, "first paint")
     out: dict = {"paint": painted[0], "torch_at_paint": "torch" in sys.modules}

@@ -22,12 +22,14 @@ import time
 
 T0 = time.perf_counter()
 
-from PySide6.QtCore import QEvent, QEventLoop, QObject, QStandardPaths, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 OUT = os.path.join(ROOT, "docs", "screenshots")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eventloop import wait_until  # noqa: E402
 
 
 class FirstPaint(QObject):
@@ -43,21 +45,7 @@ class FirstPaint(QObject):
 
 def wait(app, cond, timeout=600.0, what="condition"):
     """Run the real event loop (no sleeps) until ``cond()`` holds."""
-    if cond():
-        return
-    loop = QEventLoop()
-    poll = QTimer(interval=20)
-    poll.timeout.connect(lambda: cond() and loop.quit())
-    expired = []
-    deadline = QTimer(singleShot=True, interval=int(timeout * 1000))
-    deadline.timeout.connect(lambda: (expired.append(1), loop.quit()))
-    poll.start()
-    deadline.start()
-    loop.exec()
-    poll.stop()
-    deadline.stop()
-    if expired and not cond():
-        raise TimeoutError(f"timed out waiting for {what}")
+    wait_until(cond, timeout, what)
 
 
 def settle(app, seconds=0.3):
