@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import torch
 
 from .errors import CatdogError
@@ -34,3 +37,39 @@ def device_name(device: torch.device) -> str:
         return "Apple MPS"
     n = torch.get_num_threads()
     return f"CPU ({n} thread{'s' if n != 1 else ''})"
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_base = 0
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Run a block with ``n`` torch CPU threads (0: leave as is), safely across threads.
+
+    torch's thread count is process-wide, and the trainer and the predictor may both change it at
+    once (the GUI predicts while it trains). The count the process had before the first of them
+    started is restored when the last one ends, whatever the order they finish in (a block nested
+    in another, on the same thread, gives the outer one its count back).
+    """
+    global _threads_users, _threads_base
+    if not n:
+        yield
+        return
+    with _threads_lock:
+        prev = torch.get_num_threads()
+        if _threads_users == 0:
+            _threads_base = prev
+        _threads_users += 1
+        if prev != n:
+            torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            # the last one out restores the process's own count; a nested block restores its outer one
+            target = _threads_base if _threads_users == 0 else prev
+            if torch.get_num_threads() != target:
+                torch.set_num_threads(target)

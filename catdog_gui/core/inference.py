@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .device import pick_device
+from .device import cpu_threads, pick_device
 from .errors import CatdogError, ImageError
 from .imageio import Source, load_square_array
 from .modelfile import load_model
@@ -79,20 +79,13 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, arrays: np.ndarray | torch.Tensor) -> np.ndarray:
         """Class probabilities (N, K) for uint8 images (N, 3, S, S)."""
-        before = torch.get_num_threads()
         # a few images: one thread. Their small ops gain little from a second thread on an idle
         # machine, and on busy shared cores every op waits for the slower thread: ResNet-18 on 1
         # image, 2 shared cores at load ~3: 1.8 img/s on 2 threads, 18.6 on 1 (MobileNetV3: 1017 ms
         # vs 17 ms); at 32 images 1 thread still won, 14.4 vs 19.6 img/s, but that one can go either way
         want = self._threads or (1 if len(arrays) < 8 else 0)
-        hint = want if self.device.type == "cpu" and want and want != before else 0
-        if hint:
-            torch.set_num_threads(hint)
-        try:
+        with cpu_threads(want if self.device.type == "cpu" else 0):
             return torch.softmax(self.model(self.to_input(arrays)).float(), 1).cpu().numpy()
-        finally:
-            if hint:
-                torch.set_num_threads(before)
 
     def _prediction(self, name: str, probs: np.ndarray) -> Prediction:
         order = np.argsort(-probs)

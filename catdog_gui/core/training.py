@@ -35,7 +35,7 @@ from torch import nn
 
 from .augment import AugmentSettings, BatchAugmenter
 from .data import Cancelled, Dataset, ImageCache, build_cache, default_cache_dir, scan_dataset
-from .device import device_name, pick_device
+from .device import cpu_threads, device_name, pick_device
 from .distributed import DistContext
 from .errors import CatdogError, DatasetError
 from .evaluation import compute_metrics
@@ -216,10 +216,9 @@ class Trainer:
         self._best_val_acc = float("nan")
         self._out_path = Path(out_path).expanduser() if out_path else None
         self._saved_path: Optional[str] = None
-        threads_before = torch.get_num_threads()
         try:
-            self._set_threads()
-            status, reason = self._fit(data, val_dir, resume_from)
+            with cpu_threads(self._thread_hint()):
+                status, reason = self._fit(data, val_dir, resume_from)
         except _Stop as stop:
             status, reason = stop.status, stop.reason
         except Cancelled:
@@ -231,8 +230,6 @@ class Trainer:
         except Exception as e:  # a bug: report it, with its traceback, instead of dying silently
             return self._finish("failed", f"internal error: {type(e).__name__}: {e}", user_error=False,
                                 tb=traceback.format_exc())
-        finally:
-            torch.set_num_threads(threads_before)
         try:
             self._save_best()
         except CatdogError as e:
@@ -252,16 +249,15 @@ class Trainer:
         return (f"out of memory on {where}: try a smaller batch size (now {cfg.batch_size}) or a smaller image "
                 f"size, or close other programs that use {where}")
 
-    def _set_threads(self) -> None:
+    def _thread_hint(self) -> int:
+        """CPU threads for this run: the config's, else the model's hint, else 0 (leave as is)."""
         cfg = self.config
-        n = cfg.threads
-        if not n:
-            try:
-                n = int(get_spec(cfg.model).defaults.get("threads", 0))
-            except CatdogError:
-                n = 0
-        if n:
-            torch.set_num_threads(n)
+        if cfg.threads:
+            return cfg.threads
+        try:
+            return int(get_spec(cfg.model).defaults.get("threads", 0))
+        except CatdogError:
+            return 0
 
     def _finish(self, status: str, reason: str, user_error: bool = True, tb: str = "") -> Finished:
         ev = Finished(status, reason, self._saved_path, self._best_epoch, self._best_val_acc,
@@ -380,13 +376,10 @@ class Trainer:
         params = model.head.parameters() if backbone else model.parameters()
         self._wrap(model, backbone)
         opt = self._optimizer(params, cfg.lr)
-        threads = torch.get_num_threads()
-        if mode == "features" and device.type == "cpu" and not cfg.threads:
-            torch.set_num_threads(self.head_threads)  # a linear layer on cached features: tiny ops
-        try:
+        # a linear layer on cached features: tiny ops, best on one thread
+        head_only = mode == "features" and device.type == "cpu" and not cfg.threads
+        with cpu_threads(self.head_threads if head_only else 0):
             status, reason = self._loop(model, mode, opt, loss_fn, 1, cfg.epochs, total_epochs, "train")
-        finally:
-            torch.set_num_threads(threads)
 
         if backbone and cfg.transfer_mode == "finetune" and cfg.finetune_epochs > 0 and status != "cancelled":
             # head has converged (or stopped improving): now let the later blocks learn, gently
