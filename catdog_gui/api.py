@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
 from .core.augment import AugmentSettings
-from .core.errors import CatdogError, DatasetError
+from .core.errors import CatdogError
 
 __all__ = ["scan", "train", "evaluate", "predict", "load", "preview_augmentation", "Run", "TrainConfig",
            "AugmentSettings", "CatdogError", "models"]
@@ -273,21 +273,9 @@ def predict(model_path: PathLike, images, device: str = "auto"):
 
 
 def _evaluate(predictor, folder: PathLike):
-    from .core.data import scan_folder
-    from .core.evaluation import compute_metrics
+    from .core.evaluation import evaluate_folder
 
-    classes, samples, _report = scan_folder(Path(folder).expanduser())
-    unknown = sorted(set(classes) - set(predictor.classes))
-    if unknown:
-        raise DatasetError(f"{folder} has classes the model does not know: {', '.join(unknown)} "
-                           f"(the model knows {', '.join(predictor.classes)})")
-    if not samples:
-        raise DatasetError(f"no readable images in {folder}")
-    index = {c: i for i, c in enumerate(predictor.classes)}
-    preds = predictor.predict_many([s.path for s in samples])
-    ok = [(s, p) for s, p in zip(samples, preds) if p.ok]
-    return compute_metrics([index[classes[s.label]] for s, _ in ok], [index[p.label] for _, p in ok],
-                           predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])
+    return evaluate_folder(predictor, folder)[0]
 
 
 def evaluate(model_path: PathLike, folder: PathLike, device: str = "auto"):

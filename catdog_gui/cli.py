@@ -231,26 +231,10 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .core.data import scan_folder
-    from .core.evaluation import compute_metrics
-    from .core.errors import DatasetError
+    from .core.evaluation import evaluate_folder
     from .core.inference import Predictor
 
-    predictor = Predictor(args.model, args.device)
-    classes, samples, report = scan_folder(args.data)
-    unknown = sorted(set(classes) - set(predictor.classes))
-    if unknown:
-        raise DatasetError(f"{args.data} has classes the model does not know: {', '.join(unknown)} "
-                           f"(the model knows {', '.join(predictor.classes)})")
-    if not samples:
-        raise DatasetError(f"no readable images in {args.data}")
-    index = {c: i for i, c in enumerate(predictor.classes)}
-    preds = predictor.predict_many([s.path for s in samples])
-    ok = [(s, p) for s, p in zip(samples, preds) if p.ok]
-    y_true = [index[classes[s.label]] for s, _ in ok]
-    y_pred = [index[p.label] for _, p in ok]
-    metrics = compute_metrics(y_true, y_pred, predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])
-    skipped = len(report.bad_files) + sum(1 for p in preds if not p.ok)
+    metrics, skipped = evaluate_folder(Predictor(args.model, args.device), args.data)
     if args.json:
         d = metrics.to_dict()
         d["skipped"] = skipped

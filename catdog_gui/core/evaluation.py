@@ -80,3 +80,24 @@ def compute_metrics(
                                     float(confidence[i]) if confidence is not None else float("nan")))
         mistakes.sort(key=lambda m: -m.confidence)
     return Metrics(list(classes), n, acc, per_class, conf.tolist(), mistakes)
+
+
+def evaluate_folder(predictor, folder) -> tuple[Metrics, int]:
+    """Score a model (a :class:`~.inference.Predictor`) on a labelled folder in any layout the scan
+    accepts: (metrics, number of files skipped as unreadable). Its classes must be the model's."""
+    from .data import scan_folder
+    from .errors import DatasetError
+
+    classes, samples, report = scan_folder(Path(folder).expanduser())
+    unknown = sorted(set(classes) - set(predictor.classes))
+    if unknown:
+        raise DatasetError(f"{folder} has classes the model does not know: {', '.join(unknown)} "
+                           f"(the model knows {', '.join(predictor.classes)})")
+    if not samples:
+        raise DatasetError(f"no readable images in {folder}")
+    index = {c: i for i, c in enumerate(predictor.classes)}
+    preds = predictor.predict_many([s.path for s in samples])
+    ok = [(s, p) for s, p in zip(samples, preds) if p.ok]
+    metrics = compute_metrics([index[classes[s.label]] for s, _ in ok], [index[p.label] for _, p in ok],
+                              predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])
+    return metrics, len(report.bad_files) + (len(preds) - len(ok))
