@@ -19,28 +19,19 @@ Problems with the input (a missing folder, an unreadable photo, a bad setting) r
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
 from .core.augment import AugmentSettings
+from .core.config import TrainConfig
 from .core.errors import CatdogError
 
 __all__ = ["scan", "train", "evaluate", "predict", "load", "preview_augmentation", "Run", "TrainConfig",
            "AugmentSettings", "CatdogError", "models"]
 
 PathLike = Union[str, os.PathLike]
-
-
-def __getattr__(name):  # TrainConfig without importing torch until it is asked for
-    if name == "TrainConfig":
-        from .core.training import TrainConfig
-
-        return TrainConfig
-    raise AttributeError(name)
 
 
 def models() -> list[str]:
@@ -149,8 +140,7 @@ def train(
     the best epoch so far (``status == "cancelled"``); a second interrupt aborts. Raises
     ``CatdogError`` when the data or a setting is unusable.
     """
-    from .core.data import Dataset
-    from .core.training import TrainConfig, Trainer
+    from .core import run
 
     if config is not None:
         cfg = TrainConfig.from_dict(config.to_dict() if isinstance(config, TrainConfig) else config)
@@ -161,74 +151,38 @@ def train(
                 if not hasattr(cfg, k):
                     raise CatdogError(f"unknown setting {k!r}")
                 setattr(cfg, k, v)
+        if pretrained:
+            cfg.pretrained = True
+        if finetune:
+            cfg.transfer_mode = "finetune"
+        if augment is not False:
+            cfg.augment = _augment_settings(augment)
     else:
-        name = model or ("efficientnet_lite0" if pretrained else "lenet5")
-        known = set(TrainConfig.__dataclass_fields__)
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise CatdogError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                              f"TrainConfig has {', '.join(sorted(known))}")
         # augmentation on: epochs and patience not given follow AugmentSettings.recommended_epochs
-        cfg = TrainConfig.for_model(name, epochs=epochs, augment=_augment_settings(augment), **settings)
-    if pretrained:
-        cfg.pretrained = True
-    if finetune:
-        cfg.transfer_mode = "finetune"
-    if config is not None and augment is not False:
-        cfg.augment = _augment_settings(augment)
+        cfg = run.make_config(model, pretrained=pretrained, finetune=finetune, augment=_augment_settings(augment),
+                              epochs=epochs, **settings)
 
     if out is None:
         out = Path(tempfile.mkdtemp(prefix="catdog-")) / f"{cfg.model}.pt"
-    out = Path(out).expanduser()
-    if not out.parent.exists():
-        raise CatdogError(f"cannot write {out}: folder {out.parent} does not exist")
-
-    cbs = list(callbacks)
-    if progress:
-        from .core.progress import TqdmProgress
-
-        cbs.append(TqdmProgress())
-    trainer = Trainer(cfg, cbs)
     logger = None
     if tensorboard is not None:
         from .core.tensorboard import TensorBoardLogger
 
-        logger = TensorBoardLogger(tensorboard).attach(trainer)
-
-    data = folder if isinstance(folder, Dataset) else Path(folder).expanduser()
-    finished = _fit_interruptible(trainer, data, val, out)
+        logger = TensorBoardLogger(tensorboard)
+    finished = run.train(cfg, folder, out, val_dir=val, callbacks=callbacks, progress=bool(progress),
+                         tensorboard=logger)
     if finished.status == "failed":
         if finished.user_error:
             raise CatdogError(finished.reason)
         raise RuntimeError(f"training failed with an internal error (a bug):\n{finished.traceback}")
+    m = finished.metrics
     return Run(
-        status=finished.status, reason=finished.reason, model_path=finished.best_path,
+        status=str(finished.status), reason=finished.reason, model_path=finished.best_path,
         best_epoch=finished.best_epoch, val_accuracy=finished.best_val_acc,
-        history=[asdict(e) for e in finished.history], metrics=trainer.metrics, config=cfg,
-        classes=list(trainer.dataset.classes) if trainer.dataset is not None else [],
+        history=[asdict(e) for e in finished.history], metrics=m, config=cfg,
+        classes=list(m.classes) if m is not None else [],
         tensorboard_dir=str(logger.run_dir) if logger is not None and logger.run_dir else None,
     )
-
-
-def _fit_interruptible(trainer, data, val, out):
-    """First SIGINT: cancel after this batch (the best epoch is still saved); second: abort."""
-    if threading.current_thread() is not threading.main_thread():
-        return trainer.fit(data, val, out)
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(_sig, _frame):
-        print("\nStopping after this batch (interrupt again to abort)...", flush=True)
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-        trainer.cancel()
-
-    try:
-        signal.signal(signal.SIGINT, on_sigint)
-    except (ValueError, TypeError):  # not allowed here (embedded interpreters)
-        return trainer.fit(data, val, out)
-    try:
-        return trainer.fit(data, val, out)
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 # ------------------------------------------------------------------------------------------------

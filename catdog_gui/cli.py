@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -35,13 +32,6 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -49,27 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"catdog {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    from .core.config import add_cli_arguments
+
     t = sub.add_parser("train", help="train a model on image folders")
     t.add_argument("data", help="training folder: one subfolder per class, or files named like cat.1.jpg")
     t.add_argument("--val", help="validation folder (default: hold out --val-fraction of the training folder)")
     t.add_argument("--out", required=True, help="model file to write (e.g. model.pt)")
-    t.add_argument("--model", default=None, help="architecture (see `catdog models`); default lenet5")
     t.add_argument("--augment", action="store_true",
                    help="random crops, flips, small turns, brightness and contrast changes (default epochs x4)")
-    t.add_argument("--pretrained", action="store_true", help="transfer learning from ImageNet weights (default model then: efficientnet_lite0)")
-    t.add_argument("--finetune", action="store_true",
-                   help="with --pretrained: after the new head converges, also train the backbone's last blocks")
-    t.add_argument("--weights", help="local file with the backbone's pretrained weights (torchvision models)")
-    t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--lr", type=_float, help="learning rate")
-    t.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
-    t.add_argument("--weight-decay", type=_float)
-    t.add_argument("--image-size", type=_positive_int)
-    t.add_argument("--seed", type=_positive_int, default=0)
-    t.add_argument("--val-fraction", type=_float)
-    t.add_argument("--patience", type=_positive_int, help="stop after N epochs without better validation loss (0: never)")
-    t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    add_cli_arguments(t)  # every TrainConfig setting with a flag: --model, --epochs, --lr, --pretrained, ...
     t.add_argument("--resume", metavar="MODEL", help="continue training from this model file")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--tensorboard", metavar="DIR",
@@ -111,123 +89,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args) -> int:
-    from .core.events import BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, RunStarted, StageProgress
-    from .core.training import TrainConfig, Trainer
-
-    # --pretrained alone means transfer learning from the bundled backbone (LeNet-5 has no pretrained weights)
-    model = args.model or ("efficientnet_lite0" if args.pretrained else "lenet5")
-    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                     weight_decay=args.weight_decay, image_size=args.image_size, seed=args.seed,
-                     val_fraction=args.val_fraction, patience=args.patience, device=args.device,
-                     weights_path=args.weights)
-    if args.pretrained:
-        overrides["pretrained"] = True
-    if args.finetune:
-        overrides["transfer_mode"] = "finetune"
+    from .core import run
     from .core.augment import AugmentSettings
+    from .core.config import overrides_from_cli
+    from .core.distributed import init_from_env, shutdown
+    from .core.events import Status
+    from .core.progress import TqdmProgress
 
-    cfg = TrainConfig.for_model(model, augment=AugmentSettings(enabled=args.augment), **overrides)
-    if args.augment and args.epochs is None:
+    given = overrides_from_cli(args)
+    cfg = run.make_config(augment=AugmentSettings(enabled=args.augment), **given)
+    if args.augment and "epochs" not in given:
         print(f"Augmentation on: {cfg.epochs} epochs, early-stopping patience {cfg.patience} (augmented training "
               "learns more slowly; --epochs and --patience change this)", flush=True)
-    out = Path(args.out)
-    if not out.parent.exists():
-        print(f"catdog: error: cannot write {out}: folder {out.parent} does not exist", file=sys.stderr)
-        return EXIT_USER
-
-    logger = None
-    if args.tensorboard and os.environ.get("RANK", "0") == "0":  # under torchrun: the first process only
-        from .core.tensorboard import TensorBoardLogger  # CatdogError with the pip command if it is missing
-
-        logger = TensorBoardLogger(args.tensorboard)
-
-    from tqdm.auto import tqdm
-
-    state = {"bar": None, "stage": None}
-    show = not args.quiet
-
-    def close_bar():
-        if state["bar"] is not None:
-            state["bar"].close()
-            state["bar"] = None
-
-    def on_event(ev):
-        if isinstance(ev, DatasetScanned):
-            close_bar()
-            print("\n".join(ev.report.lines()), flush=True)
-        elif isinstance(ev, StageProgress) and show:
-            if state["stage"] != ev.stage or state["bar"] is None:
-                close_bar()
-                names = {"scan": "checking files", "decode": "decoding images", "weights": "downloading weights",
-                         "features": "computing features"}
-                state["bar"] = tqdm(total=ev.total, desc=names.get(ev.stage, ev.stage), leave=False, unit="img",
-                                    disable=None)
-                state["stage"] = ev.stage
-            state["bar"].n = ev.done
-            state["bar"].refresh()
-        elif isinstance(ev, RunStarted):
-            close_bar()
-            print(f"Training {cfg.model} ({ev.mode}) on {ev.device}: {ev.n_train} training, "
-                  f"{ev.n_val} validation images, classes {', '.join(ev.classes)}", flush=True)
-        elif isinstance(ev, BatchEnd) and show:
-            if state["stage"] != ("epoch", ev.epoch):
-                close_bar()
-                state["bar"] = tqdm(total=ev.steps, desc=f"epoch {ev.epoch}", leave=False, unit="batch", disable=None)
-                state["stage"] = ("epoch", ev.epoch)
-            state["bar"].update(1)
-            state["bar"].set_postfix(loss=f"{ev.loss:.3f}", refresh=False)
-        elif isinstance(ev, EpochEnd):
-            close_bar()
-            star = " *" if ev.is_best else ""
-            print(f"epoch {ev.epoch:3d}/{ev.epochs}  train loss {ev.train_loss:.4f} acc {ev.train_acc * 100:5.1f}%  "
-                  f"val loss {ev.val_loss:.4f} acc {ev.val_acc * 100:5.1f}%  {ev.images_per_s:7.0f} img/s  "
-                  f"{ev.seconds:5.1f}s{star}", flush=True)
-        elif isinstance(ev, CheckpointSaved):
-            print(f"Saved {ev.path} (epoch {ev.epoch}, validation accuracy {ev.val_acc * 100:.1f}%)", flush=True)
-        elif isinstance(ev, Finished):
-            close_bar()
-
-    from .core.distributed import init_from_env, shutdown
+    out = run.check_output(args.out)
 
     ctx = init_from_env()  # under torchrun: join the other processes; only rank 0 prints and saves
-    if ctx is not None and not ctx.is_main:
-        show = False
-    trainer = Trainer(cfg, [on_event] if ctx is None or ctx.is_main else [], dist=ctx)
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.getsignal(s) for s in handled}
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        def on_signal(sig, _frame):
-            if ctx is None or ctx.is_main:
-                print("\nStopping after this batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
-            signal.signal(sig, previous[sig])
-            trainer.cancel()
-        for s in handled:
-            signal.signal(s, on_signal)
+    main = ctx is None or ctx.is_main
     try:
-        if logger is not None:
-            logger.attach(trainer)
-        result = trainer.fit(args.data, args.val, out, resume_from=args.resume)
+        result = run.train(cfg, args.data, out, val_dir=args.val, resume_from=args.resume,
+                           progress=TqdmProgress(bars=not args.quiet) if main else None,
+                           tensorboard=args.tensorboard if main and args.tensorboard else None, dist=ctx)
     finally:
-        if in_main:
-            for s in handled:
-                signal.signal(s, previous[s])
         shutdown()
-    if ctx is not None and not ctx.is_main:
-        return EXIT_OK if result.status != "failed" else (EXIT_USER if result.user_error else EXIT_BUG)
-    if result.status == "failed":
+    if not main:
+        return EXIT_OK if result.ok else (EXIT_USER if result.user_error else EXIT_BUG)
+    if result.status is Status.FAILED:
         if not result.user_error:
             print(result.traceback, file=sys.stderr)
             return EXIT_BUG
         print(f"catdog: error: {result.reason}", file=sys.stderr)
         return EXIT_USER
-    if trainer.metrics is not None:
-        m = trainer.metrics
-        print(f"{result.status.replace('_', ' ')}: {result.reason}. Best epoch {result.best_epoch}: validation accuracy "
+    m = result.metrics
+    if m is not None:
+        print(f"{result.status.words}: {result.reason}. Best epoch {result.best_epoch}: validation accuracy "
               f"{m.accuracy * 100:.1f}% on {m.n} images the model did not train on")
-    if result.status == "cancelled":
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_INTERRUPTED if result.cancelled else EXIT_OK
 
 
 def _cmd_evaluate(args) -> int:

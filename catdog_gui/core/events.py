@@ -6,8 +6,26 @@ saved, and the run always finishes with exactly one :class:`Finished`, whatever 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Optional
+
+
+class Status(str, enum.Enum):
+    """How a run ended. A ``str`` enum: ``Status.COMPLETED == "completed"`` (model files and JSON keep the text)."""
+
+    COMPLETED = "completed"
+    STOPPED_EARLY = "stopped_early"  # early stopping: validation stopped improving
+    CANCELLED = "cancelled"  # the user stopped it; the best epoch so far is kept
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def words(self) -> str:
+        """"stopped early": for sentences."""
+        return self.value.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,7 @@ class CheckpointSaved:
 
 @dataclass(frozen=True)
 class Finished:
-    status: str  # "completed", "cancelled", "stopped_early", "failed"
+    status: Status
     reason: str
     best_path: Optional[str] = None
     best_epoch: int = 0
@@ -76,7 +94,16 @@ class Finished:
     history: tuple = field(default_factory=tuple)  # the EpochEnd events
     user_error: bool = True  # False: a bug; ``traceback`` says where
     traceback: str = ""
+    #: the best epoch's catdog_gui.core.evaluation.Metrics on the validation images (None if no epoch ended)
+    metrics: object = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Status(self.status))
 
     @property
     def ok(self) -> bool:
-        return self.status in ("completed", "stopped_early", "cancelled")
+        return self.status is not Status.FAILED
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is Status.CANCELLED

@@ -17,7 +17,7 @@ The learning rate is not in :class:`~.events.EpochEnd`; the trainer has no sched
 config's ``lr``, times ``finetune_lr_factor`` in the fine-tuning phase, which is exactly what the
 optimizer uses.
 
-The confusion matrix and the mistakes come from ``trainer.metrics`` and the preview photos from
+The confusion matrix and the mistakes come from ``Finished.metrics`` and the preview photos from
 ``trainer.dataset``: :meth:`TensorBoardLogger.attach` adds the logger to a trainer and remembers
 it. Without a trainer, the preview uses the first photo under the scanned folder and the
 confusion matrix and mistakes are left out.
@@ -344,7 +344,7 @@ class TensorBoardLogger:
             w.file_writer.add_summary(summary)
         for tag, value in metrics.items():
             w.add_scalar(tag, value, step)
-        m = getattr(self.trainer, "metrics", None)
+        m = ev.metrics
         if self.images and m is not None:
             w.add_image("evaluation/confusion_matrix", _array(confusion_image(m.confusion, m.classes)), step,
                         dataformats="HWC")

@@ -3,11 +3,15 @@
 from .registry import (  # noqa: F401
     BackboneClassifier,
     LayerInfo,
+    ModelInput,
     ModelSpec,
+    TrainPhase,
     create_model,
     get_spec,
     list_specs,
+    prefers_channels_last,
     register,
     summary,
     title_of,
+    training_phases,
 )

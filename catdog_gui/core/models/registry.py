@@ -114,6 +114,65 @@ def create_model(
     )
 
 
+@dataclass
+class TrainPhase:
+    """One phase of training, as the model describes it (after minGPT's ``configure_optimizers``).
+
+    The trainer knows nothing about model classes: it asks :func:`training_phases` and runs each
+    phase in turn. ``params`` are what the phase's optimizer updates (every other parameter is
+    frozen); ``learning`` is the module that switches between train and eval mode (the whole model,
+    or only a new head, so a pretrained backbone keeps its BatchNorm statistics). With ``frozen``
+    set, the phase's inputs go through that fixed feature extractor and then ``head``: the trainer
+    may compute the features once and train ``head`` on them.
+    """
+
+    name: str  # "train", or "finetune" for a second, gentler phase
+    epochs: int
+    lr: float
+    params: list
+    learning: nn.Module
+    frozen: Optional[nn.Module] = None
+    head: Optional[nn.Module] = None
+
+
+def training_phases(model: nn.Module, config) -> list[TrainPhase]:
+    """The phases ``model`` trains in under ``config`` (a TrainConfig): the model's own
+    ``training_phases(config)`` if it has one, else one phase in which every weight learns."""
+    hook = getattr(model, "training_phases", None)
+    if callable(hook):
+        return hook(config)
+    return [TrainPhase("train", config.epochs, config.lr, list(model.parameters()), model)]
+
+
+def prefers_channels_last(model: nn.Module) -> bool:
+    """Whether ``model`` runs faster with NHWC (channels_last) inputs on CPU (its ``channels_last`` flag)."""
+    return bool(getattr(model, "channels_last", False))
+
+
+class ModelInput:
+    """Images as the model sees them, for training, validation and prediction alike: uint8
+    (N, 3, S, S) -> float in [0, 1] on the device (:meth:`to_unit`) -> normalised with the model's
+    mean and std, in the model's preferred memory layout (:meth:`normalize`). Augmentation runs
+    between the two steps."""
+
+    def __init__(self, mean, std, device: torch.device, channels_last: bool = False):
+        self.mean = torch.tensor(list(mean), dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.device = device
+        self.channels_last = channels_last
+
+    def to_unit(self, x) -> torch.Tensor:
+        x = torch.as_tensor(x).to(self.device, non_blocking=True).float().div_(255.0)
+        return x.unsqueeze(0) if x.dim() == 3 else x
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __call__(self, x) -> torch.Tensor:
+        return self.normalize(self.to_unit(x))
+
+
 class BackboneClassifier(nn.Module):
     """A pretrained feature extractor followed by a new K-way linear head.
 
@@ -127,6 +186,24 @@ class BackboneClassifier(nn.Module):
         self.feature_dim = feature_dim
         self.head = nn.Linear(feature_dim, num_classes)
         self._finetune = finetune_modules  # plain list: not registered twice
+
+    #: deep convolutional backbones run 1.5-1.9x faster on CPU in channels_last (NHWC) layout
+    #: (bench: EfficientNet-Lite0 1.49x, ResNet-18 1.89x, MobileNetV3-Large 1.50x)
+    channels_last = True
+
+    def training_phases(self, config) -> list[TrainPhase]:
+        """From scratch: every weight learns. Pretrained: the new head learns on the frozen
+        backbone's features; with ``transfer_mode="finetune"`` a second phase then lets the later
+        blocks learn too, at ``lr * finetune_lr_factor``."""
+        if not config.pretrained:
+            return [TrainPhase("train", config.epochs, config.lr, list(self.parameters()), self)]
+        head = list(self.head.parameters())
+        phases = [TrainPhase("train", config.epochs, config.lr, head, self.head, frozen=self.backbone,
+                             head=self.head)]
+        if config.transfer_mode == "finetune" and config.finetune_epochs > 0:
+            phases.append(TrainPhase("finetune", config.finetune_epochs, config.lr * config.finetune_lr_factor,
+                                     head + self.finetune_parameters(), self.head))
+        return phases
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
