@@ -438,6 +438,7 @@ class DatasetTab(QWidget):
         task.progress.connect(self._on_scan_progress)
         task.done.connect(self._on_scan_done)
         task.failed.connect(self._on_scan_failed)
+        task.cancelled.connect(self._on_scan_cancelled)
         task.finished.connect(lambda: self.busy.emit(""))
         self._scan_task = task
         self.scan_progress.setRange(0, 0)
@@ -469,17 +470,22 @@ class DatasetTab(QWidget):
         self.scan_label.setText(f"Checking photo {_fmt(done)} of {_fmt(total)}…")
         self.busy.emit(f"Scanning photos: {done * 100 // max(total, 1)}%")
 
+    def _on_scan_cancelled(self) -> None:
+        self.error = ""
+        self.error_label.hide()
+        self.status_message.emit("Scan cancelled")
+        self._scan_ended()
+
     def _on_scan_failed(self, message: str) -> None:
+        self.error = message
+        self.error_label.setText(f"This folder cannot be used yet: {message}")
+        self.error_label.show()
+        self.status_message.emit("The folder cannot be used: see the Dataset tab")
+        self._scan_ended()
+
+    def _scan_ended(self) -> None:
+        """No dataset (failed or cancelled scan): back to the empty state."""
         self.dataset = None
-        if message == "cancelled" or message.startswith("scan cancelled"):
-            self.error = ""
-            self.error_label.hide()
-            self.status_message.emit("Scan cancelled")
-        else:
-            self.error = message
-            self.error_label.setText(f"This folder cannot be used yet: {message}")
-            self.error_label.show()
-            self.status_message.emit("The folder cannot be used: see the Dataset tab")
         self.stack.setCurrentIndex(0)
         self.dataset_changed.emit(None)
         self.scan_finished.emit(None)

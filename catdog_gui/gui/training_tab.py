@@ -99,7 +99,7 @@ class TrainingTab(QWidget):
     model_saved = Signal(str)  # path of the new model file
     try_model_requested = Signal(str)
     image_size_changed = Signal(int)
-    run_finished = Signal(object)  # RunResult
+    run_finished = Signal(object)  # the Finished event (with metrics)
     running_changed = Signal(bool)
 
     def __init__(self, augment: Optional[AugmentModel] = None, settings: Optional[Settings] = None,
@@ -791,8 +791,7 @@ class TrainingTab(QWidget):
         self.stats_label.setText("Preparing the photos…")
         worker = TrainingWorker(cfg, self.dataset, str(out), resume_from=self.current_model if resume else None,
                                 parent=self)
-        if logger is not None:
-            logger.attach(worker.trainer)
+        worker.tensorboard = logger
         w = worker
         worker.stage.connect(lambda ev: w is self.worker and self._on_stage(ev))
         worker.started.connect(lambda ev: w is self.worker and self._on_started(ev))
@@ -929,7 +928,7 @@ class TrainingTab(QWidget):
         if self.plots_ready:  # the run is over: fit the axes to what happened
             for w in (self.loss_plot, self.acc_plot):
                 w.plot_item.getViewBox().enableAutoRange(x=True)
-        fin = result.finished
+        fin = result
         self.metrics = result.metrics
         self.results_box.show()
         h = sum(self.right_split.sizes())

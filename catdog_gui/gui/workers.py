@@ -4,7 +4,8 @@ ConcurrentWidgetMixin).
 A :class:`Task` runs ``fn(state)`` on its own QThread. ``fn`` reports through the small
 :class:`TaskState` it receives (progress, partial results) and polls ``state.cancelled()``. The
 task's signals arrive on the GUI thread: ``progress``, ``partial``, then ``done`` (the return
-value) or ``failed`` (a message for the user), and always ``finished`` last. :meth:`Task.cancel`
+value), ``cancelled`` (the function stopped because it was asked to) or ``failed`` (a message for
+the user), and always ``finished`` last. :meth:`Task.cancel`
 asks the function to stop and disconnects nothing by itself; :meth:`Task.discard` also blocks
 every later signal, so a stale run's results never reach the screen.
 
@@ -14,8 +15,9 @@ was already queued when :meth:`Task.discard` ran is dropped too, not delivered l
 
 Progress is throttled: at most one progress signal per ~50 ms (the last one always passes).
 
-:class:`TrainingWorker` runs :meth:`catdog_gui.core.training.Trainer.fit` on a Task and turns the
-trainer's events into Qt signals carrying the event dataclasses (batch events batched at ~20 Hz).
+:class:`TrainingWorker` runs the one training harness (:func:`catdog_gui.core.run.train`) on a Task
+and turns the trainer's events into Qt signals carrying the event dataclasses (batch events batched
+at ~20 Hz).
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class Task(QObject):
     progress = Signal(int, int)
     partial = Signal(object)
     done = Signal(object)
+    cancelled = Signal()
     failed = Signal(str)
     finished = Signal()
     #: worker thread -> GUI thread (queued): (signal name, args)
@@ -155,7 +158,7 @@ class Task(QObject):
         self.cancel()
         with warnings.catch_warnings():  # PySide warns when nothing was connected
             warnings.simplefilter("ignore", RuntimeWarning)
-            for sig in (self.progress, self.partial, self.done, self.failed, self.finished):
+            for sig in (self.progress, self.partial, self.done, self.cancelled, self.failed, self.finished):
                 try:
                     sig.disconnect()
                 except (RuntimeError, TypeError):  # nothing connected
@@ -194,7 +197,7 @@ class Task(QObject):
         try:
             result = self._fn(self.state)
         except Cancelled:
-            self._send("failed", "cancelled")
+            self._send("cancelled")
         except CatdogError as e:
             self._send("failed", str(e))
         except Exception as e:  # a bug: show it, keep the traceback
@@ -221,19 +224,14 @@ class BatchChunk:
         return self.events[-1]
 
 
-@dataclass(frozen=True)
-class RunResult:
-    finished: object  # catdog_gui.core.events.Finished
-    metrics: object  # catdog_gui.core.evaluation.Metrics or None
-
-
 class TrainingWorker(QObject):
     """Runs one ``Trainer.fit`` on a :class:`Task`; the trainer's events arrive as Qt signals.
 
     Signals carry the core event dataclasses: ``stage`` (StageProgress), ``scanned``
     (DatasetScanned), ``started`` (RunStarted), ``batches`` (:class:`BatchChunk`), ``epoch``
-    (EpochEnd), ``checkpoint`` (CheckpointSaved), ``result`` (:class:`RunResult`, after success,
-    cancel and failure alike: a failed run has ``finished.status == "failed"``) and ``ended`` last.
+    (EpochEnd), ``checkpoint`` (CheckpointSaved), ``result`` (the ``Finished`` event with the
+    metrics, after success, cancel and failure alike: a failed run has ``status is Status.FAILED``)
+    and ``ended`` last.
     """
 
     stage = Signal(object)
@@ -254,6 +252,7 @@ class TrainingWorker(QObject):
         self.config = config
         self.trainer = Trainer(config, [self._on_event])
         self._args = (data, val_dir, out_path, resume_from)
+        self.tensorboard = None  # a folder to log the run for TensorBoard, set before start()
         self._pending: list = []
         self._last_batch_emit = 0.0
         self._last_stage = ""
@@ -261,6 +260,7 @@ class TrainingWorker(QObject):
         self.task = Task(self._work, self, name="training")
         self.task.partial.connect(self._dispatch)
         self.task.done.connect(self.result)
+        self.task.cancelled.connect(self._on_cancelled_early)
         self.task.failed.connect(self._on_failed)
         self.task.finished.connect(self.ended)
 
@@ -296,11 +296,14 @@ class TrainingWorker(QObject):
         return self.task.wait(ms)
 
     # -- worker thread -----------------------------------------------------------------------
-    def _work(self, state: TaskState) -> RunResult:
+    def _work(self, state: TaskState):
+        from ..core import run
+
         data, val_dir, out_path, resume_from = self._args
-        finished = self.trainer.fit(data, val_dir=val_dir, out_path=out_path, resume_from=resume_from)
+        finished = run.train(self.config, data, out_path, val_dir=val_dir, resume_from=resume_from,
+                             tensorboard=self.tensorboard, interruptible=False, trainer=self.trainer)
         self._flush(state)
-        return RunResult(finished, self.trainer.metrics)
+        return finished
 
     def _flush(self, state: TaskState) -> None:
         if self._pending:
@@ -345,8 +348,17 @@ class TrainingWorker(QObject):
         elif isinstance(obj, E.CheckpointSaved):
             self.checkpoint.emit(obj)
 
+    def _on_cancelled_early(self) -> None:
+        from ..core.events import Finished, Status
+
+        self.result.emit(Finished(Status.CANCELLED, "stopped by the user before training began"))
+
     def _on_failed(self, message: str) -> None:
-        # Trainer.fit never raises for training problems; this is a bug in the worker itself
+        # Trainer.fit never raises for training problems: this is a setting the harness refused
+        # before starting (a CatdogError: user_error) or a bug in the worker itself
         from ..core.events import Finished
 
-        self.result.emit(RunResult(Finished("failed", message, user_error=False, traceback=self.task.traceback), None))
+        from ..core.events import Status
+
+        self.result.emit(Finished(Status.FAILED, message, user_error=self.task.traceback == "",
+                                  traceback=self.task.traceback))

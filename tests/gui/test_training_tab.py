@@ -36,7 +36,7 @@ def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
         assert not t.train_button.isEnabled() and t.stop_button.isEnabled()
         assert not t.start_training()  # no second run while one is going
     result = blocker.args[0]
-    fin = result.finished
+    fin = result
     assert fin.status == "completed", fin.reason
     qtbot.waitUntil(lambda: t.train_button.isEnabled(), timeout=10000)
     # plots: curves created once, with data
@@ -63,7 +63,7 @@ def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
     # a second run never overwrites the first model
     with qtbot.waitSignal(t.run_finished, timeout=60000) as b2:
         assert t.start_training(resume=True)  # Continue training, from the current model
-    assert b2.args[0].finished.best_path != str(path) and path.exists()
+    assert b2.args[0].best_path != str(path) and path.exists()
 
 
 def test_stop_mid_run_keeps_train_usable(qtbot, ready):
@@ -73,7 +73,7 @@ def test_stop_mid_run_keeps_train_usable(qtbot, ready):
         t.train_button.click()
         _wait_batches(qtbot, t)
         ready.training_tab.stop_action.trigger()  # Esc
-    assert blocker.args[0].finished.status == "cancelled"
+    assert blocker.args[0].status == "cancelled"
     qtbot.waitUntil(lambda: t.train_button.isEnabled() and not t.stop_button.isEnabled(), timeout=10000)
     assert not t.is_running()
 
@@ -105,7 +105,7 @@ def test_error_in_training_is_shown_and_train_comes_back(qtbot, ready, monkeypat
     t = ready.training_tab
     with qtbot.waitSignal(t.run_finished, timeout=30000) as blocker:
         t.train_button.click()
-    assert blocker.args[0].finished.status == "failed"
+    assert blocker.args[0].status == "failed"
     assert "simulated failure" in t.result_label.text()
     assert t.error_details.isVisibleTo(t) and "RuntimeError" in t.error_details.toPlainText()
     qtbot.waitUntil(lambda: t.train_button.isEnabled(), timeout=10000)
@@ -201,7 +201,7 @@ def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, 
     t.tensorboard_check.setChecked(True)
     with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
         assert t.start_training()
-    assert blocker.args[0].finished.status == "completed"
+    assert blocker.args[0].status == "completed"
     runs = [p for p in (tmp_path / "models" / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1
     acc = EventAccumulator(str(runs[0]))
