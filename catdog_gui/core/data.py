@@ -29,6 +29,7 @@ import numpy as np
 
 from .errors import CatdogError, DatasetError, ImageError
 from .imageio import check_header, is_image_name, load_square_array
+from .files import walk_files
 
 ProgressFn = Callable[[int, int], None]
 VAL_NAMES = ("val", "valid", "validation")
@@ -69,6 +70,14 @@ class ScanReport:
     removed_from_val: int = 0  # validation images identical to a training image, dropped
     ignored: int = 0  # files that are not images by extension
     warnings: list[str] = field(default_factory=list)
+    #: the split that made the validation set (val_source "split"): TrainConfig's val_fraction and seed
+    val_fraction: Optional[float] = None
+    split_seed: Optional[int] = None
+
+    def split_matches(self, val_fraction: float, seed: int) -> bool:
+        """Whether this scan's validation set is the one ``val_fraction`` and ``seed`` give
+        (always true for a separate validation folder)."""
+        return self.val_source != "split" or (self.val_fraction == val_fraction and self.split_seed == seed)
 
     @property
     def n_train(self) -> int:
@@ -166,14 +175,9 @@ def class_from_name(name: str) -> Optional[str]:
 
 
 def _walk_files(folder: Path, cancel: Optional[threading.Event]) -> Iterable[Path]:
-    """All files below ``folder`` (sorted, hidden skipped, symlinked folders not followed: no loops)."""
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False, onerror=None):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("scan cancelled")
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            if not f.startswith("."):
-                yield Path(dirpath) / f
+    """All files below ``folder`` (sorted, hidden skipped, symlinked folders not followed: no loops);
+    the one walk of :func:`catdog_gui.core.files.walk_files`."""
+    return walk_files(folder, cancel)
 
 
 def _check_folder(folder: Path, what: str) -> Path:
@@ -439,6 +443,8 @@ def scan_dataset(
         train_counts={c: train_counts[c] for c in classes}, val_counts={c: val_counts[c] for c in classes},
         val_source=val_source, bad_files=[BadFile(p, r) for p, r in sorted(bad.items())],
         duplicate_groups=groups, removed_from_val=removed, ignored=ignored, warnings=warnings,
+        val_fraction=val_fraction if val_source == "split" else None,
+        split_seed=seed if val_source == "split" else None,
     )
     return Dataset(classes, train_samples, val_samples, report)
 

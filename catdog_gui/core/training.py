@@ -238,10 +238,13 @@ class Trainer:
         spec = get_spec(cfg.model)
         size = cfg.image_size or spec.default_image_size
 
-        # 1. data
-        if isinstance(data, Dataset):
+        # 1. data (a scanned Dataset split with other settings than the config's is scanned again:
+        # the split is a setting like any other, and the model file records the one used)
+        if isinstance(data, Dataset) and data.report.split_matches(cfg.val_fraction, cfg.seed):
             dataset = data
         else:
+            if isinstance(data, Dataset):
+                data, val_dir = data.report.root, data.report.val_root
             dataset = scan_dataset(data, val_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
                                    progress=lambda d, t: self._emit(StageProgress("scan", d, t)),
                                    cancel=self._cancel)
@@ -552,7 +555,8 @@ class Trainer:
             "per_class": self.metrics.per_class, "confusion": self.metrics.confusion,
             "history": [asdict(e) for e in run.history],
             "dataset": {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,
-                        "val_source": report.val_source},
+                        "val_source": report.val_source, "val_fraction": report.val_fraction,
+                        "split_seed": report.split_seed},
         }
         path = save_model(run.out_path, model, model_name=run.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
