@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# GPU smoke check, for a session that is lent a CUDA machine (the `device` tool): one short script,
+# run by hand, that prints what happened. Not part of the test suite (CI has no GPU).
+#
+#   bash tests/benchmarks/gpu_smoke.sh [DATA]
+#
+# 1. LeNet-5 trains on CUDA (2 epochs) and predicts; 2. EfficientNet-Lite0 transfer learning (the
+# default pretrained model) trains on CUDA and predicts; 3. a 1-process torchrun with NCCL trains.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+data="${1:-${CATDOG_TEST_DATA:-../shared/datasets/catdog-1800}}"
+out="$(mktemp -d)"
+python - <<'EOF'
+import torch
+print("torch", torch.__version__, "cuda available:", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+EOF
+cat_img="$(ls "$data"/cat/* | head -1)"
+dog_img="$(ls "$data"/dog/* | head -1)"
+echo "== LeNet-5 on CUDA"
+python -m catdog_gui.cli train "$data" --model lenet5 --epochs 2 --device cuda --quiet --out "$out/lenet.pt" | tail -4
+python -m catdog_gui.cli predict "$out/lenet.pt" "$cat_img" "$dog_img" --device cuda
+echo "== EfficientNet-Lite0 transfer learning on CUDA"
+python -m catdog_gui.cli train "$data" --pretrained --epochs 3 --device cuda --quiet --out "$out/lite.pt" | tail -4
+python -m catdog_gui.cli predict "$out/lite.pt" "$cat_img" "$dog_img" --device cuda
+echo "== torchrun, 1 process, NCCL"
+torchrun --standalone --nproc_per_node=1 -m catdog_gui.cli train "$data" --pretrained --epochs 2 --quiet \
+    --out "$out/ddp.pt" 2>&1 | grep -E "Training|epoch|Saved|error" | tail -5
+rm -rf "$out"
