@@ -51,6 +51,7 @@ class Setting:
     #: command-line flag ("" = none); for bools a plain switch, for ``cli_const`` a switch that sets it
     cli: str = ""
     cli_const: Any = None
+    cli_help: str = ""  # the flag's help when it differs from ``help`` (a switch that turns a default off)
     #: shown in the GUI's Advanced form
     form: bool = False
 
@@ -164,7 +165,8 @@ class TrainConfig:
                            cli="--threads")
     #: keep decoded images on disk (user cache folder) so the next run on unchanged files starts at once
     disk_cache: bool = setting(True, "Disk cache", "keep decoded photos in the user cache folder so the next "
-                               "run starts at once", cli="--no-disk-cache")
+                               "run starts at once", cli="--no-disk-cache",
+                               cli_help="do not keep decoded photos in the user cache folder")
 
     # -- the declaration, as data -----------------------------------------------------------
     @classmethod
@@ -256,22 +258,29 @@ def _cli_type(s: Setting):
     return parse
 
 
+def _num(v: float, kind: type) -> str:
+    return f"{int(v):,}" if kind is int else f"{v:g}"
+
+
 def add_cli_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One flag per :class:`Setting` with a ``cli`` name (defaults None: "not given")."""
     for s in TrainConfig.settings():
         if not s.cli or s.name in skip:
             continue
-        dest = s.name
+        dest, text = s.name, s.cli_help or s.help
         if s.kind is bool:
             action = "store_false" if s.default else "store_true"
-            parser.add_argument(s.cli, dest=dest, action=action, default=None, help=s.help)
+            parser.add_argument(s.cli, dest=dest, action=action, default=None, help=text)
         elif s.cli_const is not None:
-            parser.add_argument(s.cli, dest=dest, action="store_const", const=s.cli_const, default=None,
-                                help=s.help)
+            parser.add_argument(s.cli, dest=dest, action="store_const", const=s.cli_const, default=None, help=text)
         else:
             extra = {"choices": s.choices} if s.choices else {"type": _cli_type(s)}
-            rng = f" ({s.min:g} to {s.max:g})" if s.min is not None and s.max is not None and s.kind is not str else ""
-            parser.add_argument(s.cli, dest=dest, default=None, help=f"{s.help}{rng}", **extra)
+            if s.kind in (int, float) and s.min is not None and s.max is not None:
+                text += f" ({_num(s.min, s.kind)} to {_num(s.max, s.kind)})"
+            metavar = {int: "N", float: "X"}.get(s.kind, "FILE" if s.name.endswith("_path") else None)
+            if s.choices:
+                metavar = None
+            parser.add_argument(s.cli, dest=dest, default=None, help=text, metavar=metavar, **extra)
 
 
 def overrides_from_cli(args: argparse.Namespace) -> dict:
