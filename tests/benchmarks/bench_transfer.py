@@ -53,8 +53,8 @@ def main():
         r = trainer.fit(ds)
         wall = time.perf_counter() - t
         epochs = len(r.history)
-        rows.append((name, r.status, epochs, r.best_epoch, trainer.metrics.accuracy if trainer.metrics else float("nan"),
-                     trainer.metrics.n if trainer.metrics else 0, wall))
+        rows.append((name, r.status, epochs, r.best_epoch, r.metrics.accuracy if r.metrics else float("nan"),
+                     r.metrics.n if r.metrics else 0, wall))
         print(f"  done {name}: {r.status} ({r.reason}) in {wall:.1f}s", flush=True)
     print()
     print(f"{'run':<16} {'epochs':>6} {'best':>5} {'val acc':>8} {'val n':>6} {'wall s':>8}  status")

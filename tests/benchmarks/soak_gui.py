@@ -130,23 +130,23 @@ def main() -> int:
                 t.stop()
 
         (result,) = wait_for(app, t.run_finished, 300, start)
-        status = result.finished.status
+        status = result.status
         seen = len(t.batch_x)
         spin(app, 0.3)
         stale = len(t.batch_x) - seen  # batches that reached the screen after the run ended
         predicted = failed = 0
         pt = win.prediction_tab
-        model = result.finished.best_path or last_model
+        model = result.best_path or last_model
         if model:  # a new model reaches the Prediction tab by itself; after a Stop, open the last one
             last_model = model
-            if not result.finished.best_path:
+            if not result.best_path:
                 win.set_model(model)
             spin(app, 60, until=lambda: pt.predictor is not None and pt.model_path == model)
             wait_for(app, pt.results_ready, 60, lambda: pt.classify_paths([str(p) for p in photos]))
             spin(app, 30, until=lambda: not pt.is_busy())
             predicted = sum(1 for c in pt.cards if c.prediction is not None)
             failed = sum(1 for c in pt.cards if c.error)
-        epochs = len(result.finished.history)
+        epochs = len(result.history)
         win.close()
         win.deleteLater()
         del win, ds, t, pt, start
