@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from catdog_gui.cli import main
+from helpers import make_dataset
 
 
 def test_train_then_info_predict_evaluate(tiny_dataset, tmp_path, capsys):
@@ -29,11 +30,13 @@ def test_train_then_info_predict_evaluate(tiny_dataset, tmp_path, capsys):
     assert abs(sum(pred["probabilities"].values()) - 1) < 1e-5
     assert pred["label"] == max(pred["probabilities"], key=pred["probabilities"].get)
 
-    assert main(["evaluate", str(out), str(tiny_dataset), "--json"]) == 0
+    heldout = make_dataset(tmp_path / "heldout", 50, seed=7)  # photos the model never saw
+    assert main(["evaluate", str(out), str(heldout), "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert {"accuracy", "n", "per_class", "confusion", "classes"} <= set(ev)
-    assert ev["n"] == 40 and sum(map(sum, ev["confusion"])) == 40
-    assert ev["accuracy"] > 0.8
+    assert ev["n"] == 100 and sum(map(sum, ev["confusion"])) == 100
+    # chance (0.5) or an untrained network (~0.05 here) would be far below
+    assert ev["accuracy"] >= 0.95 and all(row[i] >= 45 for i, row in enumerate(ev["confusion"]))
 
 
 def test_predict_reports_bad_image_and_exits_2(tiny_model, tmp_path, capsys):
@@ -76,3 +79,113 @@ def test_models_lists_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "lenet5" in out and "lenet5_modern" in out
+
+
+# ------------------------------------------------------------------------------------------------
+# exit 130 (interrupted) and exit 1 (a bug)
+
+
+def test_ctrl_c_stops_training_exits_130_and_keeps_the_best_model(tmp_path):
+    import signal
+    import threading
+
+    from catdog_gui.core.modelfile import read_model_file
+
+    data = make_dataset(tmp_path / "data", 20)
+    out = tmp_path / "m.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "catdog_gui.cli", "train", str(data), "--out", str(out),
+                             "--epochs", "1000", "--patience", "0", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, proc.kill)  # a hung run fails the test instead of hanging the suite
+    watchdog.start()
+    try:
+        seen = []
+        for line in proc.stdout:  # wait for the first epoch's line, then press Ctrl-C
+            seen.append(line)
+            if line.startswith("epoch   1/1000"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, err = proc.communicate()
+    finally:
+        watchdog.cancel()
+    text = "".join(seen) + rest
+    assert proc.returncode == 130, (text, err)
+    assert "Stopping after this batch" in err and "Traceback" not in err
+    epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
+    assert 1 <= len(epochs) < 1000  # it stopped long before the end
+    info, _ = read_model_file(out)  # the best epoch so far is saved, as a complete model file
+    assert 1 <= info.metrics["best_epoch"] <= len(epochs) and len(info.metrics["history"]) == len(epochs)
+    assert not [p.name for p in tmp_path.iterdir() if p.name not in ("data", "m.pt")]  # no temp file left
+
+
+def test_a_bug_during_training_exits_1_with_its_traceback(tiny_dataset, tmp_path, capsys, monkeypatch):
+    from catdog_gui.core.models import lenet
+
+    def broken(self, x):
+        raise RuntimeError("planted bug in forward")
+
+    monkeypatch.setattr(lenet.LeNet5, "forward", broken)
+    out = tmp_path / "m.pt"
+    assert main(["train", str(tiny_dataset), "--epochs", "1", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "RuntimeError: planted bug in forward" in err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# transfer learning flags: --pretrained, --val, --finetune, --weights
+
+
+def test_train_pretrained_with_a_validation_folder(tmp_path, capsys):
+    from catdog_gui.core.modelfile import read_model_file
+
+    train = make_dataset(tmp_path / "train", 10)
+    val = make_dataset(tmp_path / "val", 7, seed=1)
+    out = tmp_path / "m.pt"
+    assert main(["train", str(train), "--val", str(val), "--pretrained", "--epochs", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    # --pretrained alone: the bundled EfficientNet-Lite0, its head trained on cached features
+    assert "Training efficientnet_lite0 (features)" in text
+    assert "20 training, 14 validation" in text and "on 14 images the model did not train on" in text
+    info, _ = read_model_file(out)
+    assert info.model_name == "efficientnet_lite0" and info.config["pretrained"] is True
+    assert info.metrics["n_val"] == 14 and info.metrics["n_train"] == 20
+    assert info.metrics["dataset"]["val_source"] == "folder"
+    assert info.metrics["dataset"]["val_root"] == str(val)
+
+
+def test_train_finetune(tmp_path, capsys):
+    from catdog_gui.core.modelfile import read_model_file
+
+    data = make_dataset(tmp_path / "data", 6)
+    out = tmp_path / "m.pt"
+    assert main(["train", str(data), "--pretrained", "--finetune", "--finetune-epochs", "1", "--epochs", "1",
+                 "--batch-size", "8", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "Training efficientnet_lite0 (finetune)" in text
+    assert [line[:11] for line in text.splitlines() if line.startswith("epoch ")] == ["epoch   1/2", "epoch   2/2"]
+    info, _ = read_model_file(out)
+    assert info.config["transfer_mode"] == "finetune" and info.config["pretrained"] is True
+    assert [h["phase"] for h in info.metrics["history"]] == ["train", "finetune"]
+
+
+def test_train_with_a_local_torchvision_weights_file(tmp_path, capsys):
+    import torch
+    import torchvision
+
+    from catdog_gui.core.modelfile import read_model_file
+
+    torch.manual_seed(123)
+    weights = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(weights, tmp_path / "resnet18-local.pth")
+    data = make_dataset(tmp_path / "data", 6)
+    out = tmp_path / "m.pt"
+    assert main(["train", str(data), "--model", "resnet18", "--pretrained", "--weights",
+                 str(tmp_path / "resnet18-local.pth"), "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert "Training resnet18 (features)" in capsys.readouterr().out
+    info, state = read_model_file(out)
+    assert info.config["weights_path"] == str(tmp_path / "resnet18-local.pth")
+    # the frozen backbone is exactly the file's weights (nothing downloaded, nothing trained)
+    assert torch.equal(state["backbone.conv1.weight"], weights["conv1.weight"])
+    assert torch.equal(state["backbone.layer4.1.bn2.running_mean"], weights["layer4.1.bn2.running_mean"])

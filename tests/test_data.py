@@ -120,6 +120,66 @@ def test_split_is_seeded_and_stratified(tmp_path):
     assert a.report.val_counts == {"cat": 5, "dog": 5}
 
 
+def _val_names(ds) -> set[str]:
+    return {s.path.name for s in ds.val}
+
+
+def test_default_split_is_20_percent_of_each_class_seeded(tmp_path):
+    make_dataset(tmp_path, 30, classes=("cat",))
+    make_dataset(tmp_path, 17, classes=("dog",), seed=1)
+    make_dataset(tmp_path, 8, classes=("fox",), seed=2)
+    ds = scan_dataset(tmp_path)  # the defaults: 20%, seed 0
+    assert ds.report.val_counts == {"cat": 6, "dog": 3, "fox": 2}  # round(30 * .2), round(3.4), round(1.6)
+    assert ds.report.train_counts == {"cat": 24, "dog": 14, "fox": 6}
+    assert [s.path for s in ds.val] == [s.path for s in scan_dataset(tmp_path, val_fraction=0.2, seed=0).val]
+    for c in ds.classes:  # every class is split: validation holds each class's own share
+        assert {s.path.parent.name for s in ds.val if ds.classes[s.label] == c} == {c}
+    other = scan_dataset(tmp_path, val_fraction=0.5, seed=3)
+    assert other.report.val_counts == {"cat": 15, "dog": 8, "fox": 4}  # round() rounds half to even: 8.5 -> 8
+    assert sorted(s.path for s in other.train + other.val) == sorted(s.path for s in ds.train + ds.val)
+    assert not {s.path for s in other.train} & {s.path for s in other.val}
+
+
+def test_duplicate_groups_move_together_and_split_sizes_hold(tmp_path):
+    """Copies move as one unit: validation still gets its 20% share of each class, and no copy of a
+    validation photo is left in training (moving copies afterwards would shrink validation)."""
+    make_dataset(tmp_path, 40)
+    for i in range(12):  # 12 cat photos with one extra copy each, 4 dog photos with two extra copies
+        shutil.copy(tmp_path / "cat" / f"cat_{i:03d}.jpg", tmp_path / "cat" / f"copy_{i}.jpg")
+    for i in range(4):
+        for k in range(2):
+            shutil.copy(tmp_path / "dog" / f"dog_{i:03d}.jpg", tmp_path / "dog" / f"copy_{i}_{k}.jpg")
+    groups_in_val = 0
+    for seed in range(8):
+        ds = scan_dataset(tmp_path, seed=seed)
+        assert len(ds.report.duplicate_groups) == 16
+        # 52 cats -> round(10.4) = 10 in validation, 48 dogs -> round(9.6) = 10
+        assert ds.report.val_counts == {"cat": 10, "dog": 10}, seed
+        val = _val_names(ds)
+        for g in ds.report.duplicate_groups:
+            sides = {p.name in val for p in g}
+            assert len(sides) == 1, (seed, [p.name for p in g])
+            groups_in_val += sides == {True}
+    assert groups_in_val >= 8  # groups do reach validation (not all parked in training)
+
+
+def test_same_photo_under_two_classes_stays_on_one_side(tmp_path):
+    make_dataset(tmp_path, 25)
+    for i in range(6):  # six photos filed as a cat and, again, as a dog
+        shutil.copy(tmp_path / "cat" / f"cat_{i:03d}.jpg", tmp_path / "dog" / f"also_a_dog_{i}.jpg")
+    for seed in range(10):
+        ds = scan_dataset(tmp_path, seed=seed)
+        assert len(ds.report.duplicate_groups) == 6
+        assert sum("filed under different classes (cat, dog)" in w for w in ds.report.warnings) == 6
+        val = _val_names(ds)
+        train = {s.path.name for s in ds.train}
+        for i in range(6):
+            names = {f"cat_{i:03d}.jpg", f"also_a_dog_{i}.jpg"}
+            assert names <= train | val
+            assert names <= train or names <= val, (seed, i)  # never one copy on each side
+        assert len(ds.train) + len(ds.val) == 56
+
+
 def _unreadable_class(p):
     (p / "cat").mkdir()
     (p / "cat" / "x.jpg").write_text("nope")

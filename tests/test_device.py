@@ -11,11 +11,29 @@ from catdog_gui.core.device import cpu_threads, device_name, pick_device
 from catdog_gui.core.errors import CatdogError
 
 
-def test_auto_is_cpu_here_and_named():
-    dev = pick_device("auto")
-    assert dev.type in ("cpu", "cuda", "mps")
-    if dev.type == "cpu":
-        assert device_name(dev).startswith("CPU (")
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def test_auto_picks_what_this_machine_has_and_cpu_is_cpu():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if _mps_available() else "cpu")
+    assert pick_device("auto").type == expected
+    assert pick_device(None).type == expected and pick_device("AUTO").type == expected
+    cpu = pick_device("cpu")
+    assert cpu == torch.device("cpu")
+    n = torch.get_num_threads()
+    assert device_name(cpu) == f"CPU ({n} thread{'s' if n != 1 else ''})"
+
+
+@pytest.mark.parametrize("cuda,mps,expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    if hasattr(torch.backends, "mps"):
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    elif mps:
+        pytest.skip("this torch has no torch.backends.mps")
+    assert pick_device("auto") == torch.device(expected)
 
 
 def test_unavailable_device_is_a_user_error():

@@ -136,7 +136,11 @@ def test_onnx_metadata_props_are_readable_without_catdog(tiny_model, tmp_path):
 
     import onnx
 
-    out = E.export_model(tiny_model, "onnx", tmp_path / "m.onnx", opset=13)
+    before = os.umask(0o022)  # the usual umask, whatever this session's is
+    try:
+        out = E.export_model(tiny_model, "onnx", tmp_path / "m.onnx", opset=13)
+    finally:
+        os.umask(before)
     proto = onnx.load(str(out))
     props = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(props["classes"]) == ["cat", "dog"]
@@ -146,7 +150,8 @@ def test_onnx_metadata_props_are_readable_without_catdog(tiny_model, tmp_path):
     # the batch axis is symbolic
     dim0 = proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert dim0.dim_param and not dim0.dim_value
-    assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # shareable, not the temp file's owner-only mode
+    # shareable: what a new file gets under umask 022, not the temporary file's owner-only 0600
+    assert oct(out.stat().st_mode & 0o777) == oct(0o644)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Property tests (hypothesis): whatever bytes or small images reach the image loader or the
-model-file loader, the answer is a result or one of our own errors (CatdogError), never another
-exception. Kept small (a few hundred examples in all) so the file runs in seconds."""
+model-file loader, the answer is a result or one of our own errors (ImageError, ModelFileError),
+never another exception. Kept small (a few hundred examples in all) so the file runs in seconds."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from catdog_gui.core.errors import CatdogError  # noqa: E402
+from catdog_gui.core.errors import ImageError, ModelFileError  # noqa: E402
 from catdog_gui.core.imageio import load_rgb, load_square_array  # noqa: E402
 from catdog_gui.core.modelfile import FORMAT, VERSION, read_model_file  # noqa: E402
 from catdog_gui.core.models import create_model  # noqa: E402
@@ -72,14 +72,16 @@ def damaged_images(draw) -> bytes:
     return bytes(data)
 
 
-def _image_result_or_our_error(data: bytes, size: int) -> None:
+def _image_result_or_our_error(data: bytes, size: int) -> bool:
+    """True when the data decoded (and the result is sound), False for an ImageError."""
     try:
         im = load_rgb(data)
-    except CatdogError:
-        return
+    except ImageError:
+        return False
     assert im.mode == "RGB" and im.width >= 1 and im.height >= 1
     arr = load_square_array(data, size)
     assert arr.shape == (size, size, 3) and arr.dtype == np.uint8
+    return True
 
 
 @FAST
@@ -127,14 +129,16 @@ def _model_bytes() -> bytes:
     return _MODEL_BYTES
 
 
-def _model_result_or_our_error(tmp_path_factory, data: bytes) -> None:
+def _model_result_or_our_error(tmp_path_factory, data: bytes) -> bool:
+    """True when the file loaded (and the result is sound), False for a ModelFileError."""
     path = tmp_path_factory.mktemp("model") / "m.pt"
     path.write_bytes(data)
     try:
         info, state = read_model_file(path)
-    except CatdogError:
-        return
+    except ModelFileError:
+        return False
     assert isinstance(state, dict) and len(info.classes) >= 2
+    return True
 
 
 @FAST
@@ -167,7 +171,15 @@ def test_random_pickle_inside_a_model_archive(tmp_path_factory, pickled):
     with torch.serialization._open_zipfile_writer(str(path)) as zf:
         zf.write_record("data.pkl", pickled, len(pickled))
     assert zipfile.is_zipfile(path)
-    try:
+    with pytest.raises(ModelFileError):  # junk is never a model: refused with our own error
         read_model_file(path)
-    except CatdogError:
-        pass
+
+
+def test_both_outcomes_are_reachable(tmp_path_factory):
+    """The properties above are not met by refusing everything: sound inputs (even with junk after
+    their end) give results, broken ones our own errors."""
+    png = _encoded("PNG", "RGB", 8, 8, 0)
+    assert _image_result_or_our_error(png, 16) and _image_result_or_our_error(png + b"trailing junk", 16)
+    assert not _image_result_or_our_error(_encoded("JPEG", "RGB", 30, 30, 0)[:40], 16)
+    assert _model_result_or_our_error(tmp_path_factory, _model_bytes())
+    assert not _model_result_or_our_error(tmp_path_factory, _model_bytes()[:200])

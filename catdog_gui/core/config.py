@@ -157,7 +157,8 @@ class TrainConfig:
     device: str = setting("auto", "Device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps",
                           cli="--device")
     weights_path: Optional[str] = setting(None, "Pretrained weights file", "local file with a torchvision "
-                                          "backbone's pretrained weights, for computers without internet",
+                                          "backbone's pretrained weights, for computers without internet "
+                                          "(implies --pretrained)",
                                           optional=True, cli="--weights")
     #: CPU threads for the math; 0 = automatic: the model's own hint (1 for LeNet-5, whose tiny
     #: layers lose more to thread synchronisation than they gain), else every core

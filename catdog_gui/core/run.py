@@ -35,7 +35,8 @@ def make_config(model: Optional[str] = None, *, pretrained: bool = False, finetu
     if unknown:
         raise CatdogError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                           f"TrainConfig has {', '.join(sorted(known | {'augment'}))}")
-    if pretrained:
+    # a pretrained-weights file means transfer learning from it (not training every weight from there)
+    if pretrained or settings.get("weights_path"):
         settings["pretrained"] = True
     if finetune:
         settings["transfer_mode"] = "finetune"

@@ -528,7 +528,8 @@ class Trainer:
             if cfg.patience and bad_epochs >= cfg.patience and epoch < last:
                 return Status.STOPPED_EARLY, (f"validation loss and accuracy did not improve for {cfg.patience} "
                                               f"epochs; kept epoch {run.best_epoch}")
-        return Status.COMPLETED, f"trained {len(run.history)} epochs"
+        n = len(run.history)
+        return Status.COMPLETED, f"trained {n} epoch{'s' if n != 1 else ''}"
 
     def _save_best(self) -> None:
         """Restore the best epoch's weights, measure them, and write the model file."""
