@@ -195,9 +195,9 @@ def load(model_path: PathLike, device: str = "auto"):
 
 
 def _image_paths(folder: Path) -> list[Path]:
-    from .core.imageio import is_image_name
+    from .core.files import list_images
 
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p))
+    return list_images(folder)[0]
 
 
 def _predict(predictor, images):

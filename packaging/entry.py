@@ -110,16 +110,16 @@ def smoke_test(photo: str | None = None) -> int:
     pred = Predictor(model_path, "cpu").predict(photo)
     _log(f"core Predictor: {Path(photo).name}: {pred.label} ({pred.describe()})")
 
-    win.set_model(str(model_path))
     tab = win.prediction_tab
     if tab is None:
         _log("FAIL: no Prediction tab")
         return 1
     loaded: list = []
-    tab.model_loaded.connect(loaded.append)
+    win.current.changed.connect(loaded.append)
     failed: list = []
-    tab.model_failed.connect(failed.append)
-    _wait(tab.model_loaded, lambda: bool(loaded or failed), 60)
+    win.current.failed.connect(lambda _path, msg: failed.append(msg))
+    win.set_model(str(model_path))
+    _wait(win.current.changed, lambda: bool(loaded or failed), 60)
     if failed:
         _log(f"FAIL: the Prediction tab could not open the model: {failed[0]}")
         return 1

@@ -1,5 +1,10 @@
 """The main window: Dataset, Training, Prediction and Network tabs, menus, status bar, persistence.
 
+The window owns the app's models and hands them to the views: :class:`CurrentModel` (the open model
+file and its one Predictor) goes to the Prediction and Network tabs. A model file (``.pt``)
+dropped anywhere on the window opens it, and the model opened last is opened again at the next
+start.
+
 First paint comes first: the window is built from Qt and the light core modules only (folder
 scanning, augmentation settings). Torch (~3 s to import), the model registry, pyqtgraph and the
 Prediction tab (whose module needs torch) are loaded by a background "warm-up" :class:`Task`
@@ -14,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .current_model import CurrentModel
 from .dataset_tab import DatasetTab
 from .settings import Settings
 from .training_tab import TrainingTab
@@ -33,6 +39,7 @@ from .widgets import AugmentModel, muted
 from .workers import Task
 
 APP_TITLE = "catdog-gui"
+MODEL_SUFFIX = ".pt"  # core.modelfile.SUFFIX (not imported: it pulls torch in before the first paint)
 
 
 def _load_backend(state=None):
@@ -61,10 +68,11 @@ class MainWindow(QMainWindow):
         self.augment = AugmentModel(self.settings.augment_settings(), parent=self)
         self.augment.changed.connect(lambda s: self.settings.set_augment_settings(s))
         self.device = ""
-        self.model_path: Optional[str] = None
+        self.current = CurrentModel(parent=self)
         self.prediction_tab = None
         self.network_tab = None
-        self._pending_model: Optional[str] = None
+        self._open_when_ready: Optional[str] = None  # a model asked for before the engine was loaded
+        self._reopening: Optional[str] = None  # the last session's model, being opened again
         self._warmup: Optional[Task] = None
         self._ready = False
         self._closing = False
@@ -72,7 +80,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.dataset_tab = DatasetTab(self.augment)
-        self.training_tab = TrainingTab(self.augment, self.settings,
+        self.training_tab = TrainingTab(self.augment, self.settings, self.current,
                                         models_folder=Path(models_folder) if models_folder else None)
         self.prediction_page = QWidget()
         self._prediction_layout = QVBoxLayout(self.prediction_page)
@@ -97,6 +105,7 @@ class MainWindow(QMainWindow):
                                  "Look inside the model: its layers, LeNet-5's drawing, what each layer sees (Alt+4)")):
             self.tabs.setTabToolTip(i, tip)
         self.setCentralWidget(self.tabs)
+        self.setAcceptDrops(True)  # model files dropped anywhere (tabs that take other drops come first)
 
         self._build_menus()
         self._build_status_bar()
@@ -180,10 +189,15 @@ class MainWindow(QMainWindow):
         d.folder_opened.connect(self._on_folder_opened)
         d.train_requested.connect(lambda: self.tabs.setCurrentWidget(self.training_tab))
         t.image_size_changed.connect(d.set_preview_size)
-        t.model_saved.connect(self.set_model)
+        d.set_split(*t.split())  # the stored split, before the first scan
+        t.split_changed.connect(d.set_split)
         t.try_model_requested.connect(self._try_model)
         t.save_button.clicked.connect(self.save_model_as)
         t.running_changed.connect(lambda _r: self._update_actions())
+        c = self.current
+        c.loading.connect(self._on_model_loading)
+        c.changed.connect(self._on_model_changed)
+        c.failed.connect(self._on_model_failed)
         self._update_actions()
 
     # ------------------------------------------------------------------------------ backend
@@ -229,35 +243,33 @@ class MainWindow(QMainWindow):
         self._create_prediction_tab()
         self._create_network_tab()
         self._update_actions()
+        if self._open_when_ready:
+            path, self._open_when_ready = self._open_when_ready, None
+            self.current.open(path)
+        elif self.current.path is None and not self.current.is_loading():
+            self._reopen_last_model()
         self.backend_ready.emit()
 
     def _create_prediction_tab(self) -> None:
         from .prediction_tab import PredictionTab
 
-        tab = PredictionTab()
+        tab = PredictionTab(self.current)
         self.prediction_tab = tab
         self._prediction_placeholder.hide()
         self._prediction_layout.addWidget(tab)
         tab.status_message.connect(self.show_message)
-        tab.model_loaded.connect(self._on_prediction_model_loaded)
-        if hasattr(tab, "set_dataset_root") and self.dataset_tab.dataset is not None:
+        if self.dataset_tab.dataset is not None:
             tab.set_dataset_root(str(self.dataset_tab.dataset.report.root))
-        if self._pending_model:
-            tab.set_model_path(self._pending_model)
-            self._pending_model = None
 
     def _create_network_tab(self) -> None:
         from .network_tab import NetworkTab
 
-        tab = NetworkTab()
+        tab = NetworkTab(self.current)
         self.network_tab = tab
         self._network_placeholder.hide()
         self._network_layout.addWidget(tab)
         tab.status_message.connect(self.show_message)
-        if self.prediction_tab is not None and hasattr(self.prediction_tab, "image_shown"):
-            self.prediction_tab.image_shown.connect(tab.set_image)
-        if self.model_path or self._pending_model:
-            tab.set_model_path(self.model_path or self._pending_model)
+        self.prediction_tab.image_shown.connect(tab.set_image)
 
     # ------------------------------------------------------------------------------ actions
     def _report_settings_problems(self) -> None:
@@ -300,7 +312,7 @@ class MainWindow(QMainWindow):
 
     def _on_dataset_changed(self, dataset) -> None:
         self._update_title()
-        if dataset is not None and self.prediction_tab is not None and hasattr(self.prediction_tab, "set_dataset_root"):
+        if dataset is not None and self.prediction_tab is not None:
             self.prediction_tab.set_dataset_root(str(dataset.report.root))
 
     def open_model(self) -> None:
@@ -309,35 +321,93 @@ class MainWindow(QMainWindow):
         if path:
             self.set_model(path)
 
+    # ------------------------------------------------------------------------------ the current model
+    @property
+    def model_path(self) -> Optional[str]:
+        """The current model file (kept by :attr:`current`), or None."""
+        return self.current.path
+
     def set_model(self, path: str) -> None:
-        """Use ``path`` as the current model: Prediction tab, Continue training, Save as, title."""
-        self.model_path = str(path)
-        self.training_tab.set_current_model(self.model_path)
-        self.settings.set("paths/last_model_dir", str(Path(path).parent))
-        self.settings.add_recent("models", self.model_path)
-        self._refresh_recent()
-        if self.prediction_tab is not None:
-            self.prediction_tab.set_model_path(self.model_path)
-        else:
-            self._pending_model = self.model_path
-        if self.network_tab is not None:
-            self.network_tab.set_model_path(self.model_path)
+        """Open ``path`` as the current model (in the background): Prediction and Network tabs,
+        Continue training, Save as, title. A file that cannot be opened leaves the current model."""
+        path = str(path)
+        if not self._ready:  # the engine (torch) is still loading on the warm-up thread
+            self._open_when_ready = path
+            self.show_message(f"Opening model {Path(path).name} as soon as the engine is loaded…")
+            return
+        self.current.open(path)
+
+    def _reopen_last_model(self) -> None:
+        """Open the model of the last session again (say so); a file that has moved is said, not fatal."""
+        last = self.settings.get_str("paths/last_model", "")
+        if not last:
+            return
+        if not Path(last).is_file():
+            self.show_message(f"The model you used last time, {last}, is no longer there (moved or deleted?): "
+                              "open it again with File > Open model…", 20000)
+            return
+        self._reopening = last
+        self.current.open(last)
+
+    def _on_model_loading(self, path: str) -> None:
+        what = "the model you used last time, " if path == self._reopening else "model "
+        self.show_message(f"Opening {what}{Path(path).name}…")
+
+    def _on_model_changed(self, predictor) -> None:
+        path = self.current.path
+        reopened, self._reopening = path is not None and path == self._reopening, None
+        if path:
+            self.settings.set("paths/last_model", path)
+            self.settings.set("paths/last_model_dir", str(Path(path).parent))
+            self.settings.add_recent("models", path)
+            self._refresh_recent()
+            classes = ", ".join(self.current.classes)
+            if reopened:
+                self.show_message(f"Opened {Path(path).name} again, the model you used last time ({classes})", 15000)
+            else:
+                self.show_message(f"Using model {Path(path).name}: {classes}")
         self._update_title()
         self._update_actions()
 
-    def _on_prediction_model_loaded(self, path: str) -> None:
-        if path != self.model_path:
-            self.model_path = path
-            self.training_tab.set_current_model(path)
-            if self.network_tab is not None and self.network_tab.model_path != path:
-                self.network_tab.set_model_path(path)
-            self._update_title()
-            self._update_actions()
+    def _on_model_failed(self, path: str, message: str) -> None:
+        what = "the model you used last time, " if path == self._reopening else ""
+        self._reopening = None
+        keep = f" Still using {self.current.file_name}." if self.current.path else ""
+        self.show_message(f"Could not open {what}{Path(path).name}: {message}.{keep}".replace("..", "."), 15000)
 
     def _try_model(self, path: str) -> None:
-        if self.prediction_tab is not None and getattr(self.prediction_tab, "model_path", None) != path:
-            self.prediction_tab.set_model_path(path)
+        if path and self.current.path != path and self.current.pending != path:
+            self.set_model(path)
         self.tabs.setCurrentWidget(self.prediction_page)
+
+    # drops: a model file anywhere on the window opens it (the Prediction tab takes its own drops,
+    # the Dataset tab takes folders; everything else comes here)
+    @staticmethod
+    def _model_files(mime: QMimeData) -> list[str]:
+        if not mime.hasUrls():
+            return []
+        return [u.toLocalFile() for u in mime.urls()
+                if u.isLocalFile() and u.toLocalFile().lower().endswith(MODEL_SUFFIX)]
+
+    def dragEnterEvent(self, e):  # noqa: N802
+        if self._model_files(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dragMoveEvent(self, e):  # noqa: N802
+        if self._model_files(e.mimeData()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):  # noqa: N802
+        files = self._model_files(e.mimeData())
+        if not files:
+            e.ignore()
+            return
+        e.acceptProposedAction()
+        if len(files) > 1:
+            self.show_message(f"{len(files)} model files dropped: opening the first, {Path(files[0]).name}")
+        self.set_model(files[0])
 
     def export_model(self) -> None:
         from .export_dialog import export_model_dialog
@@ -478,10 +548,11 @@ class MainWindow(QMainWindow):
             pass
         self.training_tab.shutdown()
         self.dataset_tab.shutdown()
-        if self.prediction_tab is not None and hasattr(self.prediction_tab, "shutdown"):
+        if self.prediction_tab is not None:
             self.prediction_tab.shutdown()
         if self.network_tab is not None:
             self.network_tab.shutdown()
+        self.current.shutdown()
         if self._warmup is not None:
             self._warmup.discard()
             self._warmup.wait()

@@ -152,7 +152,7 @@ def main() -> None:
     lat = Lateness()
     assert tt.start_training()
     lat.start()
-    wait(app, lambda: len(tt.epochs_seen) >= max(2, args.epochs // 2), 600, "half the epochs")
+    wait(app, lambda: tt.run is not None and len(tt.run.epochs) >= max(2, args.epochs // 2), 600, "half the epochs")
     lat.stop()  # grabbing the window takes a while: not the training's fault
     settle(app, 0.3)
     save(win, "training-running.png")
@@ -161,7 +161,7 @@ def main() -> None:
     lat.stop()
     lat.report("LeNet-5 training (whole run: decode, epochs, evaluation, saving)")
     print(tt.result_label.text())
-    m = tt.metrics
+    m = tt.run.metrics
     if m is not None:  # open the off-diagonal cell with the most mistakes
         k = len(m.classes)
         cells = [(m.confusion[i][j], i, j) for i in range(k) for j in range(k) if i != j]
@@ -183,7 +183,8 @@ def main() -> None:
 
     win.tabs.setCurrentIndex(2)
     pt = win.prediction_tab
-    wait(app, lambda: pt is not None and getattr(pt, "model_path", None) == win.model_path, 120, "model in Prediction")
+    wait(app, lambda: pt is not None and win.model_path is not None and not win.current.is_loading(), 120,
+         "model in Prediction")
     val = d.dataset.val  # photos the model never trained on: two dogs and a cat
     photos = [str(s.path) for s in val if d.dataset.classes[s.label] == "dog"][3:5] + \
         [str(s.path) for s in val if d.dataset.classes[s.label] == "cat"][7:8]

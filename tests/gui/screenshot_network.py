@@ -50,8 +50,10 @@ def main() -> int:
     win.show()
     win.ensure_backend()
     tab = win.network_tab
+    shown = []
+    tab.model_shown.connect(shown.append)
     win.set_model(args.model)
-    wait(lambda: tab.model_path == args.model, what="the model")
+    wait(lambda: bool(shown), what="the model")
     win.tabs.setCurrentWidget(win.network_page)
     tab.set_image(args.photo)
     os.makedirs(OUT, exist_ok=True)

@@ -1,13 +1,17 @@
 """The main window: tabs, menus and shortcuts, settings that persist (and survive corruption),
-first paint before torch, Save model as, About."""
+first paint before torch, Save model as, About, the current model (one for every tab, dropped
+anywhere, opened again at the next start)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import warnings
 
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication
 
 
 def _actions(menu):
@@ -138,25 +142,103 @@ def test_corrupt_or_out_of_range_settings_fall_back_to_defaults(make_window, set
     win.close()  # and it can be written again
 
 
-def test_save_model_as_copies_atomically(window, tmp_path):
-    src = tmp_path / "m.pt"
-    src.write_bytes(b"model bytes" * 1000)
-    window.model_path = str(src)
+def test_save_model_as_copies_atomically(window, tiny_model, tmp_path):
+    src = tiny_model
+    window.current.open_now(src)
+    assert window.model_path == str(src)
     out = window.save_model_to(str(tmp_path / "copy"))
     assert out is not None and out.name == "copy.pt"
     assert out.read_bytes() == src.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_open_model_reaches_prediction_and_title(qtbot, window, tmp_path):
+def test_open_model_reaches_prediction_and_title(qtbot, window, tiny_model, tmp_path):
     src = tmp_path / "some-model.pt"
-    src.write_bytes(b"not really a model")
-    window.set_model(str(src))
+    src.write_bytes(tiny_model.read_bytes())
+    with qtbot.waitSignal(window.current.changed, timeout=20000):
+        window.set_model(str(src))
     assert "some-model.pt" in window.windowTitle()
-    assert window.training_tab.current_model == str(src)
+    assert window.training_tab.current is window.current  # "Continue training" continues this model
     assert window.save_model_action.isEnabled()
-    if window.prediction_tab is not None:
-        assert getattr(window.prediction_tab, "model_path", str(src)) in (str(src), None)
+    assert window.prediction_tab.model_path == str(src) and "some-model.pt" in window.prediction_tab.model_label.text()
+    assert window.prediction_tab.predictor is window.current.predictor is not None
+    assert window.settings.get_str("paths/last_model", "") == str(src)
+    assert window.recent_models_menu.actions()[0].toolTip() == str(src)
+    # a file that is not a model: said in the status bar and in the tab; the model stays
+    bad = tmp_path / "notes.pt"
+    bad.write_bytes(b"not really a model")
+    with qtbot.waitSignal(window.current.failed, timeout=20000):
+        window.set_model(str(bad))
+    assert "notes.pt" in window.statusBar().currentMessage() and "Still using some-model.pt" in \
+        window.statusBar().currentMessage()
+    assert "some-model.pt" in window.windowTitle() and "notes.pt" not in window.windowTitle()
+    assert window.model_path == str(src) and window.settings.get_str("paths/last_model", "") == str(src)
+    assert not window.prediction_tab.model_error.isHidden()
+
+
+def _drag_and_drop(widget, mime: QMimeData) -> bool:
+    """Drag ``mime`` onto ``widget`` and drop it there, as Qt delivers it; returns whether the drop was taken."""
+    with warnings.catch_warnings():  # PySide6 marks the QPoint constructor deprecated; it is the only one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
+
+
+def _urls(*paths) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return mime
+
+
+def test_a_model_file_dropped_on_the_dataset_tab_opens_it(qtbot, window, tiny_model, tmp_path):
+    window.show()
+    window.tabs.setCurrentWidget(window.dataset_tab)
+    target = window.dataset_tab.childAt(20, 20) or window.dataset_tab  # a widget in the Dataset tab's area
+    with qtbot.waitSignal(window.current.changed, timeout=20000):
+        assert _drag_and_drop(target, _urls(tiny_model))
+    assert window.model_path == str(tiny_model)
+    assert window.tabs.currentWidget() is window.dataset_tab  # where the user was: nothing else moved
+    # the same predictor in every tab that shows a model
+    assert window.prediction_tab.predictor is window.network_tab.current.predictor is window.current.predictor
+    # a photo is not for the window to take there
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(photo)
+    assert not _drag_and_drop(target, _urls(photo))
+
+
+def test_the_last_model_opens_again_at_start(qtbot, make_window, tiny_model, tmp_path):
+    src = tmp_path / "last.pt"
+    src.write_bytes(tiny_model.read_bytes())
+    w1 = make_window()
+    w1.current.open_now(src)
+    w1.close()
+
+    w2 = make_window(ready=False)
+    with qtbot.waitSignal(w2.current.changed, timeout=60000):
+        w2.ensure_backend()
+    assert w2.model_path == str(src) and "last.pt" in w2.windowTitle()
+    msg = w2.statusBar().currentMessage()
+    assert "last.pt" in msg and "last time" in msg
+    assert w2.prediction_tab.predictor is w2.current.predictor
+    w2.close()
+
+    # the file has moved: said in the status bar, nothing else happens, nothing is lost
+    src.rename(tmp_path / "moved.pt")
+    w3 = make_window()
+    msg = w3.statusBar().currentMessage()
+    assert "last.pt" in msg and "no longer there" in msg
+    assert w3.model_path is None and not w3.current.is_loading()
+    assert w3.settings.get_str("paths/last_model", "") == str(src)  # kept: the drive may come back
+    w3.close()
 
 
 def test_settings_that_cannot_be_saved_are_reported(make_window, tmp_path):

@@ -9,14 +9,23 @@ from helpers import make_image
 
 
 @pytest.fixture
-def tab(qtbot, tiny_model):
+def current():
+    from catdog_gui.gui.current_model import CurrentModel
+
+    c = CurrentModel()
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture
+def tab(qtbot, tiny_model, current):
     from catdog_gui.gui.network_tab import NetworkTab
 
-    t = NetworkTab()
+    t = NetworkTab(current)
     qtbot.addWidget(t)
     t.resize(1200, 760)
-    with qtbot.waitSignal(t.model_loaded, timeout=20000):
-        t.set_model_path(str(tiny_model))
+    with qtbot.waitSignal(t.model_shown, timeout=20000):
+        current.open(tiny_model)
     yield t
     t.shutdown()
 
@@ -104,9 +113,9 @@ def test_bad_model_file_keeps_the_previous_one(qtbot, tab, tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"garbage, not a model")
     before = tab.model_path
-    with qtbot.waitSignal(tab.model_failed, timeout=20000):
-        tab.set_model_path(str(bad))
-    assert tab.model_path == before and tab.table.rowCount() == 7
+    with qtbot.waitSignal(tab.current.failed, timeout=20000):
+        tab.current.open(bad)
+    assert tab.model_path == before == tab.current.path and tab.table.rowCount() == 7
     assert tab.model_error.isVisibleTo(tab)
     assert "broken.pt" in tab.model_error.text() and "Still showing" in tab.model_error.text()
 
@@ -117,12 +126,38 @@ def test_main_window_keeps_the_tab_in_sync(qtbot, make_window, tiny_model, tmp_p
     win = make_window()
     assert win.tabs.tabText(3) == "Network" and win.network_tab is not None
     assert any(a.shortcut() == QKeySequence("Alt+4") for a in win.actions())
-    with qtbot.waitSignal(win.network_tab.model_loaded, timeout=20000):
+    with qtbot.waitSignal(win.network_tab.model_shown, timeout=20000):
         win.set_model(str(tiny_model))
     assert win.network_tab.model_path == str(tiny_model)
-    # a photo classified in the Prediction tab shows up here
+    # one model in the whole window: both tabs show the same Predictor
+    assert win.network_tab.predictor is win.prediction_tab.predictor is win.current.predictor is not None
+    # a photo classified in the Prediction tab shows up here, as the model saw it (not decoded again)
     photo = make_image(tmp_path / "p.jpg", (90, 90, 90))
     with qtbot.waitSignal(win.network_tab.maps_ready, timeout=20000):
         win.prediction_tab.classify_paths([str(photo)])
-    assert win.network_tab.image_source == str(photo)
+    net = win.network_tab
+    assert net.image_source == str(photo)
+    assert (net._image_array == win.prediction_tab.cards[0].result.model_input).all()
     win.close()
+
+
+def test_one_predictor_shared_with_the_prediction_tab(qtbot, tiny_model, current, tmp_path):
+    from catdog_gui.gui.network_tab import NetworkTab
+    from catdog_gui.gui.prediction_tab import PredictionTab
+
+    net, pred = NetworkTab(current), PredictionTab(current)
+    qtbot.addWidget(net)
+    qtbot.addWidget(pred)
+    with qtbot.waitSignal(net.model_shown, timeout=20000):
+        current.open(tiny_model)
+    assert net.current.predictor is pred.current.predictor is net.predictor is pred.predictor
+    # a later model reaches both; the tabs load nothing themselves
+    other = tmp_path / "copy.pt"
+    other.write_bytes(tiny_model.read_bytes())
+    first = current.predictor
+    with qtbot.waitSignal(net.model_shown, timeout=20000):
+        current.open(other)
+    assert current.predictor is not first and net.predictor is pred.predictor is current.predictor
+    assert "copy.pt" in pred.model_label.text() and "copy.pt" in net.model_label.text()
+    net.shutdown()
+    pred.shutdown()
