@@ -11,6 +11,8 @@ import numpy as np
 
 @dataclass
 class Mistake:
+    """One validation image's verdict (a mistake when ``true != predicted``)."""
+
     path: str
     true: str
     predicted: str
@@ -24,7 +26,15 @@ class Metrics:
     accuracy: float
     per_class: dict[str, dict[str, float]]
     confusion: list[list[int]]  # rows: true class, columns: predicted class
-    mistakes: list[Mistake] = field(default_factory=list)
+    mistakes: list[Mistake] = field(default_factory=list)  # most confident first
+    #: the images predicted right, least confident first (needs ``paths`` in compute_metrics)
+    correct: list[Mistake] = field(default_factory=list)
+
+    def cell(self, true: str, predicted: str) -> list[Mistake]:
+        """The images of one confusion-matrix cell: the least confident first for a diagonal
+        (correct) cell, the most confident first for mistakes (the ones to look at first)."""
+        items = self.correct if true == predicted else self.mistakes
+        return [x for x in items if x.true == true and x.predicted == predicted]
 
     def to_dict(self, with_mistakes: bool = True) -> dict:
         d = {"classes": self.classes, "n": self.n, "accuracy": self.accuracy,
@@ -72,14 +82,19 @@ def compute_metrics(
                         "support": int(conf[i, :].sum())}
     n = int(len(y_true))
     acc = float((y_true == y_pred).mean()) if n else 0.0
-    mistakes = []
+    mistakes, correct = [], []
     if paths is not None:
         wrong = np.flatnonzero(y_true != y_pred)
         for i in wrong:
             mistakes.append(Mistake(str(paths[i]), classes[y_true[i]], classes[y_pred[i]],
                                     float(confidence[i]) if confidence is not None else float("nan")))
         mistakes.sort(key=lambda m: -m.confidence)
-    return Metrics(list(classes), n, acc, per_class, conf.tolist(), mistakes)
+        right = np.flatnonzero(y_true == y_pred)
+        for i in right:
+            correct.append(Mistake(str(paths[i]), classes[y_true[i]], classes[y_pred[i]],
+                                   float(confidence[i]) if confidence is not None else float("nan")))
+        correct.sort(key=lambda m: m.confidence)
+    return Metrics(list(classes), n, acc, per_class, conf.tolist(), mistakes, correct)
 
 
 def evaluate_folder(predictor, folder) -> tuple[Metrics, int]:

@@ -116,6 +116,9 @@ class DatasetTab(QWidget):
         self.train_dir: Optional[str] = None
         self.val_dir: Optional[str] = None
         self.error: str = ""
+        #: the split training will use (TrainConfig.val_fraction and seed; the Training tab sets it)
+        self.val_fraction = 0.2
+        self.split_seed = 0
         self.preview_size = 64
         self.preview_seed = 0
         self.preview_path: Optional[str] = None
@@ -422,6 +425,15 @@ class DatasetTab(QWidget):
             self.folder_opened.emit(self.train_dir)
             self.start_scan()
 
+    def set_split(self, val_fraction: float, seed: int) -> None:
+        """Split as training will (validation fraction and seed); rescans an open folder when it changes."""
+        split = (float(val_fraction), int(seed))
+        if split == (self.val_fraction, self.split_seed):
+            return
+        self.val_fraction, self.split_seed = split
+        if self.train_dir:
+            self.start_scan()
+
     def start_scan(self) -> None:
         from ..core.data import scan_dataset
 
@@ -433,7 +445,9 @@ class DatasetTab(QWidget):
         self.summary_label.setText("")
         self.dataset_changed.emit(None)
         train, val = self.train_dir, self.val_dir
-        task = Task(lambda st: scan_dataset(train, val, progress=st.progress, cancel=st.cancel_event),
+        frac, seed = self.val_fraction, self.split_seed
+        task = Task(lambda st: scan_dataset(train, val, val_fraction=frac, seed=seed, progress=st.progress,
+                                            cancel=st.cancel_event),
                     self, name="scan")
         task.progress.connect(self._on_scan_progress)
         task.done.connect(self._on_scan_done)

@@ -4,6 +4,10 @@ Every read states its type, default and allowed range; a value that is missing, 
 of range gives the default (a corrupt settings store never crashes the app). The store is
 injectable: ``Settings(path)`` uses an ini file (tests, portable installs); ``Settings()`` uses the
 file named by ``$CATDOG_SETTINGS`` if set, else the platform's native store.
+
+Training settings are not declared here: each is read and checked through its TrainConfig
+:class:`~catdog_gui.core.config.Setting` (``coerce`` then ``check``), so the form, the CLI and the
+saved settings share one declaration of type, range and choices.
 """
 
 from __future__ import annotations
@@ -16,19 +20,14 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..core.config import TrainConfig
+
 ORG = "catdog-gui"
 APP = "catdog-gui"
 MAX_RECENT = 8
 
-#: training settings: key -> (type, default, low, high); model-dependent defaults are applied by the tab
-TRAIN_FIELDS: dict[str, tuple[type, Any, Any, Any]] = {
-    "epochs": (int, 30, 1, 1000),
-    "batch_size": (int, 32, 1, 4096),
-    "lr": (float, 1e-3, 1e-6, 10.0),
-    "image_size": (int, 32, 16, 1024),
-    "seed": (int, 0, 0, 2**31 - 1),
-    "patience": (int, 8, 0, 1000),
-}
+#: training settings stored besides the form's (TrainConfig settings with ``form=True``)
+TRAIN_EXTRA = ("model", "pretrained", "transfer_mode", "weights_path")
 
 
 def _to_bool(v: Any) -> Optional[bool]:
@@ -137,28 +136,41 @@ class Settings:
         self.q.remove(f"recent/{kind}")
 
     # -- training settings -----------------------------------------------------------------
+    @staticmethod
+    def train_settings() -> tuple:
+        """The TrainConfig settings kept here: the Advanced form's, plus :data:`TRAIN_EXTRA`."""
+        return tuple(s for s in TrainConfig.settings() if s.form or s.name in TRAIN_EXTRA)
+
     def train_values(self) -> dict:
-        """The stored training settings that are present and valid (missing ones are left out)."""
+        """The stored training settings that are present and valid: each is converted and checked
+        by its TrainConfig :class:`~catdog_gui.core.config.Setting`; a missing, unreadable or
+        out-of-range one is left out (the tab then uses the model's default). ``tensorboard`` (not a
+        TrainConfig setting) is always there."""
         out: dict[str, Any] = {}
-        for key, (typ, default, lo, hi) in TRAIN_FIELDS.items():
-            if not self.q.contains(f"train/{key}"):
+        for st in self.train_settings():
+            key = f"train/{st.name}"
+            if not self.q.contains(key):
                 continue
-            sentinel = object()
-            getter = self.get_int if typ is int else self.get_float
-            v = getter(f"train/{key}", sentinel, lo, hi)  # type: ignore[arg-type]
-            if v is not sentinel:
-                out[key] = v
-        model = self.get_str("train/model", "")
-        if model:
-            out["model"] = model
-        out["pretrained"] = self.get_bool("train/pretrained", False)
-        out["transfer_mode"] = self.get_str("train/transfer_mode", "frozen", ("frozen", "finetune"))
+            raw = self._raw(key)
+            if isinstance(raw, (list, tuple, dict)) or (isinstance(raw, bool) and st.kind is not bool):
+                continue
+            try:
+                v = st.coerce(raw)
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if st.check(v) is None:  # also refuses nan and inf
+                out[st.name] = v
+        if not out.get("model"):
+            out.pop("model", None)
+        if not out.get("weights_path"):
+            out.pop("weights_path", None)
         out["tensorboard"] = self.get_bool("train/tensorboard", False)
         return out
 
     def set_train_values(self, values: dict) -> None:
+        """Store the given training settings (None, "no value", is stored as empty text)."""
         for k, v in values.items():
-            self.set(f"train/{k}", v)
+            self.set(f"train/{k}", "" if v is None else v)
 
     def augment_settings(self):
         """The stored AugmentSettings; each invalid field falls back to its default."""

@@ -126,14 +126,14 @@ def main() -> int:
         def start():
             assert t.start_training(), "Train did not start"
             if stop_early:
-                spin(app, 60, until=lambda: len(t.batch_x) >= 2)
+                spin(app, 60, until=lambda: t.run is not None and len(t.run.batch_x) >= 2)
                 t.stop()
 
         (result,) = wait_for(app, t.run_finished, 300, start)
         status = result.status
-        seen = len(t.batch_x)
+        seen = len(t.run.batch_x)
         spin(app, 0.3)
-        stale = len(t.batch_x) - seen  # batches that reached the screen after the run ended
+        stale = len(t.run.batch_x) - seen  # batches that reached the screen after the run ended
         predicted = failed = 0
         pt = win.prediction_tab
         model = result.best_path or last_model

@@ -1,5 +1,7 @@
 """The Training tab: real short runs in the background with live plots and a model file, stop,
-pause/resume, errors, closing mid-run, model choice rules; and the Task/TrainingWorker plumbing."""
+pause/resume, errors, closing mid-run, model choice rules; the TrainingRun it draws (headless); the
+Advanced form derived from TrainConfig and its saved settings; the split reaching the Dataset tab;
+the weights-file picker; confusion-cell photos; and the Task/TrainingWorker plumbing."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def ready(qtbot, window, tiny_dataset, gui):
 
 
 def _wait_batches(qtbot, t, n=1):
-    qtbot.waitUntil(lambda: len(t.batch_x) >= n, timeout=30000)
+    qtbot.waitUntil(lambda: t.run is not None and len(t.run.batch_x) >= n, timeout=30000)
 
 
 def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
@@ -39,13 +41,17 @@ def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
     fin = result
     assert fin.status == "completed", fin.reason
     qtbot.waitUntil(lambda: t.train_button.isEnabled(), timeout=10000)
-    # plots: curves created once, with data
-    assert len(t.curve_batch.getData()[0]) > 0
-    assert list(t.curve_val_acc.getData()[0]) == [1, 2]
-    assert len(t.curve_train_loss.getData()[1]) == 2
-    # model file in the models folder, one per run, handed to the window
+    # plots: curves created once, with data (the run's, as drawn)
+    p = t.plots
+    assert len(p.curve_batch.getData()[0]) == len(t.run.batch_x) > 0
+    assert list(p.curve_val_acc.getData()[0]) == [1, 2]
+    assert len(p.curve_train_loss.getData()[1]) == 2
+    assert list(p.best_point.getData()[0]) == [fin.best_epoch]  # the best epoch is marked
+    # model file in the models folder, one per run, opened as the window's current model
     path = Path(fin.best_path)
     assert path.exists() and path.parent == tmp_path / "models" and path.suffix == ".pt"
+    assert t.run.model_path == str(path)
+    qtbot.waitUntil(lambda: ready.current.path == str(path), timeout=30000)
     assert ready.model_path == str(path) and path.name in ready.windowTitle()
     assert ready.save_model_action.isEnabled() and t.try_button.isEnabled() and t.continue_button.isEnabled()
     # results in words and a confusion matrix that matches the evaluation
@@ -57,6 +63,7 @@ def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
     assert table == m.confusion and sum(map(sum, table)) == m.n
     t.show_cell(0, 1)
     assert "taken for" in t.cell_label.text()
+    _check_diagonal_cell(qtbot, t, m)
     # "Try the model" goes to Prediction
     t.try_button.click()
     assert ready.tabs.currentIndex() == 2
@@ -64,6 +71,33 @@ def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
     with qtbot.waitSignal(t.run_finished, timeout=60000) as b2:
         assert t.start_training(resume=True)  # Continue training, from the current model
     assert b2.args[0].best_path != str(path) and path.exists()
+
+
+def _check_diagonal_cell(qtbot, t, m):
+    """A correct (diagonal) cell shows its photos too, least confident first, verdict drawn on each."""
+    from PySide6.QtGui import QImage
+
+    cls = m.classes[0]
+    t.show_cell(0, 0)
+    assert "recognised correctly, least confident first" in t.cell_label.text()
+    thumbs = t.results.cell_thumbs()
+    assert len(thumbs) == min(m.confusion[0][0], 60) > 0 and t.results.cell_scroll.isVisibleTo(t)
+    confs = [th.item.confidence for th in thumbs]
+    assert confs == sorted(confs) and all(th.item.true == th.item.predicted == cls for th in thumbs)
+    assert {th.item.path for th in thumbs} == {x.path for x in m.correct if x.true == cls}
+    th = thumbs[0]
+    assert th.caption == (f"{cls} ✓", f"{th.item.confidence * 100:.0f}% sure")
+    qtbot.waitUntil(lambda: all(x.pixmap() is not None and not x.pixmap().isNull() for x in thumbs), timeout=20000)
+    # the verdict's words are drawn on the photo, not only in the tooltip
+    caption = th.caption
+
+    def render(words):
+        th.caption = words
+        return th.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+
+    shown, other = render(caption), render(("x", "y"))
+    th.caption = caption
+    assert shown != other
 
 
 def test_stop_mid_run_keeps_train_usable(qtbot, ready):
@@ -78,19 +112,29 @@ def test_stop_mid_run_keeps_train_usable(qtbot, ready):
     assert not t.is_running()
 
 
-def test_pause_and_resume(qtbot, ready):
+def test_pause_stops_the_batches_and_resume_brings_them_back(qtbot, ready):
+    from catdog_gui.gui.training_run import RunState
+
     t = ready.training_tab
     t.hyper["epochs"].setValue(200)
     t.train_button.click()
     _wait_batches(qtbot, t)
+    run = t.run
     t.pause_button.click()
-    assert t.worker.paused and t.pause_button.text() == "Resume"
-    trainer = t.worker.trainer
-    qtbot.waitUntil(lambda: trainer._running.is_set() is False)
+    assert run.state is RunState.PAUSED and run.worker.paused and t.pause_button.text() == "Resume"
+    # the batch that was running when Pause was pressed may still report; after that, nothing
+    with qtbot.waitSignal(run.batches_added, timeout=1000, raising=False):
+        pass
+    n = len(run.batch_x)
+    with qtbot.waitSignal(run.batches_added, timeout=1500, raising=False) as quiet:
+        pass
+    assert not quiet.signal_triggered, "batches kept coming while paused"
+    assert len(run.batch_x) == n
     t.pause_button.click()
-    assert not t.worker.paused and t.pause_button.text() == "Pause"
-    n = len(t.batch_x)
-    _wait_batches(qtbot, t, n + 1)  # it goes on
+    assert run.state is RunState.RUNNING and t.pause_button.text() == "Pause"
+    with qtbot.waitSignal(run.batches_added, timeout=10000):
+        pass  # it goes on
+    assert len(run.batch_x) > n
     with qtbot.waitSignal(t.run_finished, timeout=60000):
         t.stop()
 
@@ -116,11 +160,13 @@ def test_closing_the_window_mid_run_joins_the_thread(qtbot, ready):
     t.hyper["epochs"].setValue(200)
     t.train_button.click()
     _wait_batches(qtbot, t)
-    worker = t.worker
+    run = t.run
+    worker = run.worker
     thread = worker.task._thread
+    assert worker.is_running() and thread.isRunning()
     ready.close()
-    assert not thread.isRunning() and t.worker is None
-    assert all(th.name != "QThread" or not th.is_alive() for th in threading.enumerate())
+    assert thread.isFinished() and not worker.is_running()
+    assert not t.is_running() and not run.is_active() and t.run is None
 
 
 def test_transfer_learning_switches_model_and_locks_size(window):
@@ -232,3 +278,187 @@ def test_augmentation_checkbox_keeps_epochs_the_user_chose(window):
     t.hyper["epochs"].setValue(7)
     t.augment_check.setChecked(True)
     assert t.hyper["epochs"].value() == 7
+
+
+# ---------------------------------------------------------------------------------- TrainingRun
+
+
+def test_training_run_records_a_real_run_without_any_widget(qtbot, tiny_dataset, tmp_path):
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.events import Status
+    from catdog_gui.gui.training_run import RunState, TrainingRun
+
+    run = TrainingRun()
+    states, seen_eta, chunks = [], [], []
+    run.state_changed.connect(states.append)
+    run.batches_added.connect(lambda ch: chunks.append(len(ch.events)))
+    run.epoch_added.connect(lambda ev: seen_eta.append((run.eta_s, ev.eta_s, run.best_epoch, ev.best_epoch)))
+    cfg = TrainConfig.for_model("lenet5", epochs=3, batch_size=8, patience=0)
+    with qtbot.waitSignal(run.ended, timeout=60000):
+        run.start(cfg, str(tiny_dataset), tmp_path / "m.pt")
+        assert run.is_active() and run.config is cfg
+    fin = run.finished_event
+    assert fin.status is Status.COMPLETED and run.status is Status.COMPLETED, fin.reason
+    assert states == [RunState.PREPARING, RunState.RUNNING, RunState.FINISHED] and not run.is_active()
+    # per-epoch curves: one point per epoch of the Finished history
+    assert len(run.epochs) == len(fin.history) == 3
+    assert [(e.epoch, e.val_loss, e.val_acc) for e in run.epochs] == [(e.epoch, e.val_loss, e.val_acc)
+                                                                      for e in fin.history]
+    # the ETA and best epoch are the trainer's, never recomputed
+    assert [(a, b) for a, b, _, _ in seen_eta] == [(e.eta_s, e.eta_s) for e in fin.history]
+    assert any(a > 0 for a, *_ in seen_eta) and run.eta_s == fin.history[-1].eta_s
+    assert all(a == b for _, _, a, b in seen_eta) and run.best_epoch == fin.best_epoch
+    assert run.images_per_s == fin.history[-1].images_per_s
+    # per-batch loss, x in fractional epochs: steps/epoch points per epoch, ending at epoch 3
+    steps = run.last_batch.steps
+    assert len(run.batch_x) == len(run.batch_loss) == len(run.batch_smooth) == 3 * steps == sum(chunks)
+    assert run.batch_x[0] == 1 / steps and run.batch_x[-1] == 3.0 and run.batch_x == sorted(run.batch_x)
+    assert run.batch_smooth[0] == run.batch_loss[0] and run.batch_smooth[1] != run.batch_loss[1]
+    # the end
+    assert run.metrics is fin.metrics and run.metrics.n == run.n_val > 0
+    assert run.model_path == fin.best_path == str(tmp_path / "m.pt") and Path(run.model_path).exists()
+    assert run.device and run.mode == "scratch" and run.n_train > 0 and run.classes == ("cat", "dog")
+    assert run.epochs_total == 3 and run.started_at <= run.ended_at
+    with pytest.raises(RuntimeError):
+        run.start(cfg, str(tiny_dataset), tmp_path / "again.pt")  # one run per TrainingRun
+
+
+def test_a_discarded_run_never_reaches_the_tab(qtbot, ready):
+    t = ready.training_tab
+    t.hyper["epochs"].setValue(200)
+    t.train_button.click()
+    _wait_batches(qtbot, t)
+    old = t.run
+    got = []
+    old.batches_added.connect(got.append)
+    old.finished.connect(got.append)
+    t.shutdown()
+    assert not old.is_active() and old.wait(10000)
+    n = len(got)
+    with qtbot.waitSignal(old.finished, timeout=500, raising=False) as late:
+        pass
+    assert not late.signal_triggered and len(got) == n and old.finished_event is None
+
+
+# ---------------------------------------------------------------------------------- the form
+
+
+def test_advanced_form_is_derived_from_train_config(window):
+    from catdog_gui.core.config import TrainConfig
+
+    t = window.training_tab
+    declared = [s for s in TrainConfig.settings() if s.form]
+    assert list(t.hyper) == [s.name for s in declared]
+    assert {"val_fraction", "seed"} <= set(t.hyper)  # the split is in the form
+    for s in declared:
+        w = t.hyper[s.name]
+        assert (w.minimum(), w.maximum()) == (pytest.approx(s.min), pytest.approx(s.max)), s.name
+        if s.step:
+            assert w.singleStep() == pytest.approx(s.step), s.name
+        if s.kind is float:
+            assert w.decimals() >= s.decimals
+        assert t.form.hyper_labels[s.name].text() == s.label and w.accessibleName() == s.label
+        assert w.toolTip().startswith(s.help) and t.form.hyper_labels[s.name].toolTip() == s.help
+
+
+def test_a_changed_declaration_changes_the_form(qtbot, monkeypatch):
+    from dataclasses import replace
+
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.gui.training_form import TrainingForm
+    from catdog_gui.gui.widgets import AugmentModel
+
+    real = TrainConfig.settings.__func__
+
+    def planted(cls):
+        return tuple(replace(s, max=77, label="Rounds", help="planted help") if s.name == "epochs"
+                     else replace(s, min=0.1, max=0.3) if s.name == "val_fraction" else s for s in real(cls))
+
+    monkeypatch.setattr(TrainConfig, "settings", classmethod(planted))
+    form = TrainingForm(AugmentModel())
+    qtbot.addWidget(form)
+    w = form.hyper["epochs"]
+    assert w.maximum() == 77 and form.hyper_labels["epochs"].text() == "Rounds" and w.toolTip() == "planted help"
+    v = form.hyper["val_fraction"]
+    assert (v.minimum(), v.maximum()) == (pytest.approx(0.1), pytest.approx(0.3))
+
+
+def test_stored_training_settings_round_trip_and_bad_ones_fall_back(tmp_path):
+    from catdog_gui.gui.settings import Settings
+
+    s = Settings(tmp_path / "s.ini")
+    good = {"epochs": 12, "batch_size": 16, "lr": 0.0025, "image_size": 48, "seed": 7, "val_fraction": 0.3,
+            "patience": 3, "model": "lenet5_modern", "pretrained": True, "transfer_mode": "finetune",
+            "tensorboard": True, "weights_path": str(tmp_path / "w.pth")}
+    s.set_train_values(good)
+    s.sync()
+    assert Settings(tmp_path / "s.ini").train_values() == good
+    bad = {"epochs": "0", "batch_size": "lots", "lr": "nan", "image_size": "8", "seed": "-1",
+           "val_fraction": "0.9", "patience": "2.5", "transfer_mode": "sideways", "pretrained": "perhaps"}
+    for k, v in bad.items():
+        s.set(f"train/{k}", v)
+    s.sync()
+    back = Settings(tmp_path / "s.ini").train_values()
+    assert not set(bad) & set(back)  # each refused by its Setting: the tab uses the default
+    assert back["model"] == "lenet5_modern" and back["tensorboard"] is True  # the good ones stay
+
+
+def test_split_is_stored_and_reaches_the_dataset_tab(qtbot, make_window, tiny_dataset, gui):
+    w1 = make_window()
+    d, t = w1.dataset_tab, w1.training_tab
+    assert gui.scan(qtbot, d, tiny_dataset).report.val_fraction == pytest.approx(0.2)
+    with qtbot.waitSignal(d.scan_finished, timeout=20000) as rescan:
+        with qtbot.waitSignal(t.split_changed, timeout=5000) as changed:
+            t.hyper["val_fraction"].setValue(0.3)
+            t.hyper["seed"].setValue(5)
+    assert changed.args == [pytest.approx(0.3), 5]
+    report = rescan.args[0].report
+    assert (report.val_fraction, report.split_seed) == (pytest.approx(0.3), 5)
+    assert t.config().val_fraction == pytest.approx(0.3) and t.config().seed == 5
+    w1.close()
+    w2 = make_window(ready=False)  # before the engine loads: the first scan already splits as stored
+    assert (w2.dataset_tab.val_fraction, w2.dataset_tab.split_seed) == (pytest.approx(0.3), 5)
+    assert w2.training_tab.split() == (pytest.approx(0.3), 5)
+
+
+def test_weights_file_picker_for_downloaded_backbones(qtbot, window, tmp_path, monkeypatch, make_window):
+    from catdog_gui.core.models import get_spec
+    from catdog_gui.core.models import weights as W
+    from catdog_gui.gui import training_form
+
+    t = window.training_tab
+    if "resnet18" not in t.specs:
+        pytest.skip("no torchvision backbones in this install")
+    f = t.form
+
+    def shown():
+        return f.weights_edit.isVisibleTo(t) and f.weights_label.isVisibleTo(t) and f.weights_button.isVisibleTo(t)
+
+    t.advanced.set_expanded(True)
+    t.select_model("lenet5")
+    assert not shown()
+    t.transfer_check.setChecked(True)  # -> efficientnet_lite0: its weights ship with the app
+    assert get_spec(t.model_name()).pretrained != "download" and not shown()
+    t.select_model("resnet18")
+    assert t.transfer_check.isChecked() and shown()
+    t.transfer_check.setChecked(False)
+    assert not shown() and t.config().weights_path is None
+    t.select_model("mobilenet_v3_large")
+    t.transfer_check.setChecked(True)
+    assert shown()
+    weights = tmp_path / "mobilenet_v3_large-8738ca79.pth"
+    weights.write_bytes(b"x")
+    monkeypatch.setattr(training_form.QFileDialog, "getOpenFileName", lambda *a, **k: (str(weights), ""))
+    f.weights_button.click()
+    assert f.weights_edit.text() == str(weights)
+    assert t.config().weights_path == str(weights) and t.config().pretrained
+    t.select_model("efficientnet_lite0")
+    assert not shown() and t.config().weights_path is None  # not for a model that does not use it
+    t.select_model("mobilenet_v3_large")
+    window.close()
+    t2 = make_window().training_tab
+    assert t2.weights_edit.text() == str(weights) and t2.config().weights_path == str(weights)
+    # the offline message names this control as it is labelled
+    info = W.WeightsInfo("https://example.org/w.pth", "w.pth", tmp_path / "w.pth")
+    msg = str(W._unavailable("ResNet-18", info, "no connection"))
+    assert f"Training > {t2.advanced.button.text()} > {t2.form.weights_label.text()}" in msg

@@ -74,7 +74,8 @@ def _unavailable(title: str, info: WeightsInfo, reason: str) -> WeightsUnavailab
         f"To use them without internet, download\n  {info.url}\n"
         f"on another computer and put the file, named exactly\n  {info.file_name}\n"
         f"into the folder\n  {info.cache_path.parent}\n"
-        f"(or choose the downloaded file as the weights file)."
+        f"Or choose the downloaded file as the weights file: in the app under Training > Advanced > "
+        f"Pretrained weights file, or with catdog train --weights FILE."
     )
 
 
