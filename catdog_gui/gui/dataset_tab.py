@@ -12,13 +12,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -37,33 +34,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import (AugmentModel, CollapsibleBox, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage,
+from .widgets import (AugmentModel, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage,
                       set_role, file_url, shown_path)
+from .augment_panel import AugmentPanel
 from .workers import Task
 
 THUMBS_PER_CLASS = 16
 THUMB_SIZE = 84
 PREVIEW_N = 8
 PREVIEW_CELL = 140
-
-#: augmentation fields shown in "Advanced": name -> (label, tooltip, step, decimals)
-AUG_FIELDS = {
-    "crop_scale_min": ("Zoom: smallest part kept", "Random crops keep at least this fraction of the photo "
-                       "(1.0 turns cropping off). Lower = stronger zoom.", 0.05, 2),
-    "rotation": ("Rotate up to (degrees)", "Each photo is turned by a random angle up to this many degrees "
-                 "either way (0 = off).", 1.0, 0),
-    "brightness": ("Brightness change", "Random brightness change, as a fraction (0.2 = up to 20% darker or "
-                   "brighter).", 0.05, 2),
-    "contrast": ("Contrast change", "Random contrast change, as a fraction.", 0.05, 2),
-    "saturation": ("Saturation change", "Random colour saturation change, as a fraction.", 0.05, 2),
-    "hue": ("Hue shift", "Random shift around the colour wheel (0.5 = half way round). Keep it small.", 0.01, 2),
-    "channel_shift": ("Colour cast", "Random tint added to each colour channel, as a fraction of full scale.",
-                      0.01, 2),
-    "blur": ("Blur up to (pixels)", "Random Gaussian blur, up to this many pixels at the model's input size "
-             "(0 = off).", 0.1, 1),
-    "noise": ("Noise", "Random grain added to the photo, as a fraction of full scale (0 = off).", 0.01, 2),
-}
-
 
 def _fmt(n: int) -> str:
     return f"{n:,}"
@@ -119,19 +98,11 @@ class DatasetTab(QWidget):
         #: the split training will use (TrainConfig.val_fraction and seed; the Training tab sets it)
         self.val_fraction = 0.2
         self.split_seed = 0
-        self.preview_size = 64
-        self.preview_seed = 0
-        self.preview_path: Optional[str] = None
-        self.preview_images: list = []  # QImages of the current preview (tests look at them)
         self._scan_task: Optional[Task] = None
         self._thumb_task: Optional[Task] = None
-        self._preview_task: Optional[Task] = None
         self._thumbs: dict[str, Thumb] = {}
-        self._preview_timer = QTimer(self, singleShot=True, interval=120)
-        self._preview_timer.timeout.connect(self._start_preview)
         self.setAcceptDrops(True)
         self._build()
-        self.augment.changed.connect(self._on_augment_changed)
 
     # ------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -331,61 +302,10 @@ class DatasetTab(QWidget):
         left.setWidget(body)
         split.addWidget(left)
 
-        # right: augmentation
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(12, 4, 4, 4)
-        rl.addWidget(heading("Augmentation"))
-        self.augment_check = self.augment.make_checkbox()
-        rl.addWidget(self.augment_check)
-        rl.addWidget(muted("Random changes to each training photo, new ones every epoch. "
-                           "Here is what the model would see:"))
-        self.preview_grid = FlowGrid(PREVIEW_CELL, 6)
-        rl.addWidget(self.preview_grid)
-        prow = QHBoxLayout()
-        self.preview_caption = muted("", wrap=True)
-        prow.addWidget(self.preview_caption, 1)
-        self.shuffle_button = QPushButton("New samples")
-        self.shuffle_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
-        self.shuffle_button.setToolTip("Draw other random versions of this photo")
-        self.shuffle_button.setAccessibleName("New samples")
-        self.shuffle_button.clicked.connect(self.shuffle_preview)
-        prow.addWidget(self.shuffle_button, 0, Qt.AlignmentFlag.AlignTop)
-        rl.addLayout(prow)
-        self.aug_advanced = CollapsibleBox("Advanced")
-        form = QFormLayout(self.aug_advanced.content)
-        form.setContentsMargins(12, 0, 0, 0)
-        self.aug_controls: dict[str, QWidget] = {}
-        from ..core.augment import AugmentSettings
-
-        ranges = AugmentSettings._RANGES
-        for name in ("hflip", "vflip"):
-            cb = QCheckBox({"hflip": "Mirror left-right", "vflip": "Flip upside down"}[name])
-            cb.setToolTip({"hflip": "Randomly mirror half of the photos (fine for cats and dogs)",
-                           "vflip": "Randomly turn half of the photos upside down (rarely right for photos)"}[name])
-            cb.setAccessibleName(cb.text())
-            cb.toggled.connect(lambda on, n=name: self.augment.update(**{n: on}))
-            form.addRow(cb)
-            self.aug_controls[name] = cb
-        for name, (label, tip, step, dec) in AUG_FIELDS.items():
-            lo, hi, lo_open = ranges[name]
-            sb = QDoubleSpinBox()
-            sb.setDecimals(dec)
-            sb.setSingleStep(step)
-            sb.setRange(lo + (step if lo_open else 0), hi)
-            sb.setToolTip(tip)
-            sb.setAccessibleName(label)
-            sb.setKeyboardTracking(False)
-            sb.valueChanged.connect(lambda v, n=name: self.augment.update(**{n: float(v)}))
-            form.addRow(label, sb)
-            self.aug_controls[name] = sb
-        reset = QPushButton("Reset to defaults")
-        reset.setToolTip("Put every augmentation strength back to its default")
-        reset.setAccessibleName("Reset augmentation to defaults")
-        reset.clicked.connect(self._reset_augment)
-        form.addRow(reset)
-        rl.addWidget(self.aug_advanced)
-        rl.addStretch(1)
+        # right: augmentation (its own view over the shared AugmentModel)
+        right = AugmentPanel(self.augment)
+        self.augment_panel = right
+        self.augment_check = right.augment_check  # the tab's one primary toggle (the menu and tests use it)
         rscroll = QScrollArea()
         rscroll.setWidgetResizable(True)
         rscroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -395,7 +315,6 @@ class DatasetTab(QWidget):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([700, 480])
-        self._sync_aug_controls(self.augment.settings)
         return split
 
     # ------------------------------------------------------------------------------ folders
@@ -604,7 +523,7 @@ class DatasetTab(QWidget):
                 self._thumbs[p] = t
                 picks.append((c, p))
             self.thumb_layout.addWidget(grid)
-        if picks and (self.preview_path is None or self.preview_path not in self._thumbs):
+        if picks and self.augment_panel.preview_path not in self._thumbs:
             self.set_preview_image(picks[0][1])
 
         def work(state):
@@ -630,91 +549,18 @@ class DatasetTab(QWidget):
         if t is not None:
             t.set_image(img)
 
-    # ------------------------------------------------------------------------------ augmentation
-    def _sync_aug_controls(self, s) -> None:
-        for name, w in self.aug_controls.items():
-            v = getattr(s, name)
-            w.blockSignals(True)
-            if isinstance(w, QCheckBox):
-                w.setChecked(bool(v))
-            else:
-                w.setValue(float(v))
-            w.blockSignals(False)
-
-    def _reset_augment(self) -> None:
-        from ..core.augment import AugmentSettings
-
-        d = AugmentSettings().to_dict()
-        d["enabled"] = self.augment.enabled
-        self.augment.update(**d)
-
-    def _on_augment_changed(self, s) -> None:
-        self._sync_aug_controls(s)
-        self.schedule_preview()
-
+    # ------------------------------------------------------------------------------ augmentation preview
     def set_preview_size(self, size: int) -> None:
         """The model's input size: previews show what the model would see."""
-        size = int(size)
-        if size != self.preview_size:
-            self.preview_size = size
-            self.schedule_preview()
+        self.augment_panel.set_preview_size(size)
 
     def set_preview_image(self, path: str) -> None:
-        if self.preview_path in self._thumbs:
-            self._thumbs[self.preview_path].set_selected(False)
-        self.preview_path = str(path)
-        if self.preview_path in self._thumbs:
-            self._thumbs[self.preview_path].set_selected(True)
-        self.schedule_preview()
-
-    def shuffle_preview(self) -> None:
-        self.preview_seed += 1
-        self.schedule_preview()
-
-    def schedule_preview(self) -> None:
-        if self.preview_path:
-            self._preview_timer.start()
-
-    def _start_preview(self) -> None:
-        from dataclasses import replace
-
-        from ..core.augment import preview
-
-        if not self.preview_path:
-            return
-        path, seed, size = self.preview_path, self.preview_seed, self.preview_size
-        # the preview shows the augmentation even while the checkbox is off (greyed caption says so)
-        settings = replace(self.augment.settings, enabled=True)
-
-        def work(state):
-            from ..core.imageio import load_rgb
-
-            orig = load_rgb(path, draft_size=256)
-            orig.thumbnail((256, 256))
-            imgs = preview(path, settings, n=PREVIEW_N, seed=seed, size=size)
-            state.check()
-            return [pil_to_qimage(orig)] + [pil_to_qimage(im) for im in imgs]
-
-        self._discard(self._preview_task)
-        task = Task(work, self, name="preview")
-        task.done.connect(self._on_preview)
-        task.failed.connect(lambda msg: self.preview_caption.setText(f"No preview: {msg}"))
-        self._preview_task = task
-        task.start()
-
-    def _on_preview(self, images) -> None:
-        self.preview_images = images
-        self.preview_grid.clear()
-        for i, img in enumerate(images):
-            t = Thumb(PREVIEW_CELL, tooltip="The original photo" if i == 0 else f"Augmented version {i}")
-            t.set_image(img)
-            if i == 0:
-                t.set_selected(True)
-            self.preview_grid.add(t)
-        state = "" if self.augment.enabled else " Augmentation is off: training will use the photos as they are."
-        self.preview_caption.setText(
-            f"First: {Path(self.preview_path).name}; then {PREVIEW_N} random versions at "
-            f"{self.preview_size}×{self.preview_size} pixels, the model's input size.{state}")
+        old = self.augment_panel.preview_path
+        if old in self._thumbs:
+            self._thumbs[old].set_selected(False)
+        if str(path) in self._thumbs:
+            self._thumbs[str(path)].set_selected(True)
+        self.augment_panel.set_preview_image(path)
 
     # ------------------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, e):  # noqa: N802
@@ -730,6 +576,7 @@ class DatasetTab(QWidget):
     # ------------------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         """Stop every background job of this tab and join its thread (closing the window)."""
+        self.augment_panel.shutdown()
         Task.shutdown_all(self)
 
     def set_sizes_state(self, sizes) -> None:

@@ -117,31 +117,31 @@ def test_augmentation_checkbox_is_shared_between_tabs(window):
 
 def test_preview_follows_settings_and_shuffle(qtbot, tab, tiny_dataset, gui):
     gui.scan(qtbot, tab, tiny_dataset)
-    qtbot.waitUntil(lambda: len(tab.preview_images) == 9, timeout=20000)
-    first = [im.bits().tobytes() for im in tab.preview_images[1:]]
+    qtbot.waitUntil(lambda: len(tab.augment_panel.preview_images) == 9, timeout=20000)
+    first = [im.bits().tobytes() for im in tab.augment_panel.preview_images[1:]]
     assert len(set(first)) > 1  # different random versions
     tab.augment.set_enabled(True)
-    old = tab.preview_images
-    tab.aug_controls["rotation"].setValue(90.0)
-    qtbot.waitUntil(lambda: tab.preview_images is not old, timeout=20000)
-    rotated = [im.bits().tobytes() for im in tab.preview_images[1:]]
+    old = tab.augment_panel.preview_images
+    tab.augment_panel.aug_controls["rotation"].setValue(90.0)
+    qtbot.waitUntil(lambda: tab.augment_panel.preview_images is not old, timeout=20000)
+    rotated = [im.bits().tobytes() for im in tab.augment_panel.preview_images[1:]]
     assert rotated != first
-    old = tab.preview_images
-    tab.shuffle_button.click()
-    qtbot.waitUntil(lambda: tab.preview_images is not old, timeout=20000)
-    assert [im.bits().tobytes() for im in tab.preview_images[1:]] != rotated
+    old = tab.augment_panel.preview_images
+    tab.augment_panel.shuffle_button.click()
+    qtbot.waitUntil(lambda: tab.augment_panel.preview_images is not old, timeout=20000)
+    assert [im.bits().tobytes() for im in tab.augment_panel.preview_images[1:]] != rotated
     # same settings and seed: same pictures (deterministic)
-    tab.preview_seed -= 1
-    old = tab.preview_images
-    tab.schedule_preview()
-    qtbot.waitUntil(lambda: tab.preview_images is not old, timeout=20000)
-    assert [im.bits().tobytes() for im in tab.preview_images[1:]] == rotated
+    tab.augment_panel.preview_seed -= 1
+    old = tab.augment_panel.preview_images
+    tab.augment_panel.schedule_preview()
+    qtbot.waitUntil(lambda: tab.augment_panel.preview_images is not old, timeout=20000)
+    assert [im.bits().tobytes() for im in tab.augment_panel.preview_images[1:]] == rotated
     # clicking a thumbnail picks the photo to preview
     other = list(tab._thumbs.values())[-1]
-    old = tab.preview_images
+    old = tab.augment_panel.preview_images
     qtbot.mouseClick(other, Qt.MouseButton.LeftButton)
-    assert tab.preview_path == other.payload
-    qtbot.waitUntil(lambda: tab.preview_images is not old, timeout=20000)
+    assert tab.augment_panel.preview_path == other.payload
+    qtbot.waitUntil(lambda: tab.augment_panel.preview_images is not old, timeout=20000)
 
 
 def test_train_button_switches_to_training(qtbot, window, tiny_dataset, gui):
