@@ -171,7 +171,7 @@ def train(
         logger = TensorBoardLogger(tensorboard)
     finished = run.train(cfg, folder, out, val_dir=val, callbacks=callbacks, progress=bool(progress),
                          tensorboard=logger)
-    if finished.status == "failed":
+    if not finished.ok:
         if finished.user_error:
             raise CatdogError(finished.reason)
         raise RuntimeError(f"training failed with an internal error (a bug):\n{finished.traceback}")

@@ -263,7 +263,7 @@ class FolderPage(QWidget):
         self.batch_finished.emit(len(ok))
 
     def _on_failed(self, msg: str) -> None:
-        self.summary.setText(f"Stopped: {msg}." if msg != "cancelled" else "Cancelled.")
+        self.summary.setText(f"Stopped: {msg}.")
         self.status_message.emit(f"Folder classification: {msg}")
         self.batch_finished.emit(sum(1 for p in self.predictions if p.ok))
 

@@ -523,8 +523,6 @@ class NetworkTab(QWidget):
 
     def _on_maps_failed(self, msg: str) -> None:
         self._maps_task = None
-        if msg == "cancelled":
-            return
         self.maps_grid.set_images([])
         self.show_all_button.hide()
         self.maps_note.setText(f"Could not compute the feature maps: {msg}")
