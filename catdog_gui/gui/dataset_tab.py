@@ -350,8 +350,14 @@ class DatasetTab(QWidget):
         if split == (self.val_fraction, self.split_seed):
             return
         self.val_fraction, self.split_seed = split
+        self._update_split_hints()
         if self.train_dir:
             self.start_scan()
+
+    def _update_split_hints(self) -> None:
+        pct = f"{self.val_fraction:.0%}"
+        self.val_edit.setPlaceholderText(f"Optional: otherwise {pct} of the photos are held out")
+        self.val_clear.setToolTip(f"Use no separate validation folder (hold out {pct} of the training photos)")
 
     def start_scan(self) -> None:
         from ..core.data import scan_dataset
@@ -445,7 +451,8 @@ class DatasetTab(QWidget):
         if r.val_source == "folder":
             src = f"validation photos come from {r.val_root}"
         else:
-            src = "validation photos are held out from the training folder (20% of each class, chosen at random)"
+            src = (f"validation photos are held out from the training folder ({r.val_fraction:.0%} of each class, "
+                   f"chosen at random with seed {r.split_seed}; Training > Advanced changes this)")
         self.split_label.setText(
             f"Blue: {_plural(r.n_train, 'training photo')}; orange: {_plural(r.n_val, 'validation photo')} "
             f"the model will not train on: {src}."

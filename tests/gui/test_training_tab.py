@@ -415,6 +415,8 @@ def test_split_is_stored_and_reaches_the_dataset_tab(qtbot, make_window, tiny_da
     report = rescan.args[0].report
     assert (report.val_fraction, report.split_seed) == (pytest.approx(0.3), 5)
     assert t.config().val_fraction == pytest.approx(0.3) and t.config().seed == 5
+    assert "30% of each class" in d.split_label.text() and "seed 5" in d.split_label.text()
+    assert "30%" in d.val_edit.placeholderText()
     w1.close()
     w2 = make_window(ready=False)  # before the engine loads: the first scan already splits as stored
     assert (w2.dataset_tab.val_fraction, w2.dataset_tab.split_seed) == (pytest.approx(0.3), 5)
