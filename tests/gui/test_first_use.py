@@ -5,27 +5,12 @@ read "NN% class" — the same answer `catdog predict` gives for that file. Waits
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
 
+from tests.gui.dnd import drop_files
 from tests.helpers import make_dataset, make_image
-
-
-def _drop(widget, *paths) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    with warnings.catch_warnings():  # PySide6 marks the QPoint constructor deprecated; it is the only one
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(QPoint(40, 40), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                                Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted(), f"{type(widget).__name__} refused the drag"
-    QApplication.sendEvent(widget, QDropEvent(QPointF(40, 40), Qt.DropAction.CopyAction, mime,
-                                              Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
 
 
 def test_drop_folder_augment_train_then_classify_a_new_photo(qtbot, window, tmp_path, capsys):
@@ -38,7 +23,7 @@ def test_drop_folder_augment_train_then_classify_a_new_photo(qtbot, window, tmp_
 
     # 1. drop the folder on the Dataset tab
     with qtbot.waitSignal(d.scan_finished, timeout=30000) as scanned:
-        _drop(d, data)
+        drop_files(d, data)
     assert scanned.args[0] is not None and scanned.args[0].classes == ["cat", "dog"]
     assert d.train_action.isEnabled()
     d.train_action.click()
@@ -73,7 +58,7 @@ def test_drop_folder_augment_train_then_classify_a_new_photo(qtbot, window, tmp_
     # 5. drop an unseen photo on the Prediction tab and read the answer
     window.tabs.setCurrentWidget(window.prediction_page)
     with qtbot.waitSignal(p.results_ready, timeout=30000):
-        _drop(p, unseen)
+        drop_files(p, unseen)
     (card,) = p.cards
     assert card.error is None
     shown = {b.accessibleName().split(": ")[0]: float(b.accessibleName().split(": ")[1].rstrip("%"))

@@ -7,11 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import warnings
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QKeySequence
+
+from tests.gui.dnd import drag_and_drop, urls
 
 
 def _actions(menu):
@@ -176,33 +175,12 @@ def test_open_model_reaches_prediction_and_title(qtbot, window, tiny_model, tmp_
     assert not window.prediction_tab.model_error.isHidden()
 
 
-def _drag_and_drop(widget, mime: QMimeData) -> bool:
-    """Drag ``mime`` onto ``widget`` and drop it there, as Qt delivers it; returns whether the drop was taken."""
-    with warnings.catch_warnings():  # PySide6 marks the QPoint constructor deprecated; it is the only one
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                                Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, enter)
-    if not enter.isAccepted():
-        return False
-    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, drop)
-    return drop.isAccepted()
-
-
-def _urls(*paths) -> QMimeData:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    return mime
-
-
 def test_a_model_file_dropped_on_the_dataset_tab_opens_it(qtbot, window, tiny_model, tmp_path):
     window.show()
     window.tabs.setCurrentWidget(window.dataset_tab)
     target = window.dataset_tab.childAt(20, 20) or window.dataset_tab  # a widget in the Dataset tab's area
     with qtbot.waitSignal(window.current.changed, timeout=20000):
-        assert _drag_and_drop(target, _urls(tiny_model))
+        assert drag_and_drop(target, urls(tiny_model))
     assert window.model_path == str(tiny_model)
     assert window.tabs.currentWidget() is window.dataset_tab  # where the user was: nothing else moved
     # the same predictor in every tab that shows a model
@@ -212,7 +190,7 @@ def test_a_model_file_dropped_on_the_dataset_tab_opens_it(qtbot, window, tiny_mo
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(photo)
-    assert not _drag_and_drop(target, _urls(photo))
+    assert not drag_and_drop(target, urls(photo))
 
 
 def test_the_last_model_opens_again_at_start(qtbot, make_window, tiny_model, tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,12 +13,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from catdog_gui.gui.current_model import CurrentModel
 from catdog_gui.gui.prediction_tab import PredictionTab
+from tests.gui.dnd import drag_and_drop, urls
 
 CLASSES = ("blue", "red")
 
@@ -72,24 +72,6 @@ def tab(qtbot, trained, current):
     t.shutdown()
 
 
-def _drop(widget, mime: QMimeData) -> None:
-    with warnings.catch_warnings():  # PySide6 marks the QPoint constructor deprecated; it is the only one
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                                Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, drop)
-
-
-def _urls(*paths) -> QMimeData:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    return mime
-
-
 def _percentages(card) -> list[float]:
     return [float(b.accessibleName().split(": ")[1].rstrip("%")) for b in card.bars]
 
@@ -116,7 +98,7 @@ def test_dropped_file_url_shows_sorted_bars_matching_cli(qtbot, tab, trained, ca
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(img)])
     with qtbot.waitSignal(tab.results_ready, timeout=20000):
-        _drop(tab, mime)
+        assert drag_and_drop(tab, mime)
     (card,) = tab.cards
     pred = card.prediction
     assert card.error is None and pred is not None
@@ -157,7 +139,7 @@ def test_raw_image_data_and_paste(qtbot, tab, trained):
     mime = QMimeData()
     mime.setImageData(img)
     with qtbot.waitSignal(tab.results_ready, timeout=20000):
-        _drop(tab, mime)
+        assert drag_and_drop(tab, mime)
     assert tab.cards[0].prediction is not None
     QApplication.clipboard().setImage(img)
     with qtbot.waitSignal(tab.results_ready, timeout=20000):
@@ -170,7 +152,7 @@ def test_bad_model_file_keeps_the_previous_model(qtbot, tab, trained, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"this is not a model")
     with qtbot.waitSignal(tab.current.failed, timeout=20000) as sig:
-        _drop(tab, _urls(bad))  # a model file dropped on the tab goes to the current model
+        assert drag_and_drop(tab, urls(bad))  # a model file dropped on the tab goes to the current model
     assert sig.args[0] == str(bad) and "bad.pt" in sig.args[1]
     assert tab.predictor is before and tab.current.path == trained["model"]
     assert not tab.model_error.isHidden()
@@ -350,7 +332,7 @@ def test_a_dropped_photo_is_decoded_once(qtbot, tab, trained, decodes):
     img = str(trained["samples"] / "a_red.png")
     tab.cam_check.setChecked(True)  # answer, picture and heat map: all from the one decode
     with qtbot.waitSignal(tab.results_ready, timeout=20000):
-        _drop(tab, _urls(img))
+        assert drag_and_drop(tab, urls(img))
     qtbot.waitUntil(lambda: tab.cards[0].result is not None and tab.cards[0].result.cam_picture is not None,
                     timeout=20000)
     card = tab.cards[0]
