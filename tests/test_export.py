@@ -187,7 +187,7 @@ def test_failed_export_keeps_the_previous_file(tiny_model, tmp_path, monkeypatch
 
 
 def test_write_failure_leaves_no_file(tiny_model, tmp_path, monkeypatch):
-    import catdog_gui.core.modelfile as MF
+    import catdog_gui.core.files as MF  # atomic_write lives there
 
     real_fdopen = os.fdopen
 

@@ -16,10 +16,11 @@ import io
 import itertools
 import os
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from .errors import CatdogError
 from .imageio import IMAGE_EXTS, is_image_name
@@ -31,6 +32,42 @@ __all__ = ["walk_files", "list_images", "unique_path", "image_suffix", "add_to_d
 
 # ------------------------------------------------------------------------------------------------
 # listing
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, at import (umask can only be read by setting it)
+
+
+def atomic_write(path: Path | str, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    """Write ``path`` through a temp file in the same folder, fsync, rename into place."""
+    path = Path(path).expanduser()
+    folder = path.parent
+    if not folder.exists():
+        raise CatdogError(f"cannot save {path}: the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        # mkstemp makes owner-only files; give the result the permissions a normal new file gets
+        # (or those of the file it replaces)
+        try:
+            perms = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
+            os.chmod(tmp, perms)
+        except OSError:
+            pass
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise CatdogError(f"cannot save {path}: {e.strerror or e}") from None
+        raise
+    return path
+
 
 
 def walk_files(folder: Union[str, os.PathLike], cancel: Optional[threading.Event] = None) -> Iterator[Path]:
@@ -110,7 +147,6 @@ def add_to_dataset(source: Source, dataset_root: Union[str, os.PathLike], cls: s
     ``name``: the photo's name (default the file's; bytes get ``pasted-<date>-<time>``).
     """
     from .data import class_from_name, split_layout
-    from .modelfile import atomic_write
 
     is_file = not isinstance(source, (bytes, bytearray))
     root = Path(dataset_root).expanduser()
@@ -164,7 +200,6 @@ def add_to_dataset(source: Source, dataset_root: Union[str, os.PathLike], cls: s
 def write_predictions_csv(path: Union[str, os.PathLike], predictions: Iterable, classes: Sequence[str]) -> int:
     """One row per readable image: file, class, confidence, then one probability column per class.
     Written atomically (temp file + rename); returns the number of rows."""
-    from .modelfile import atomic_write
 
     buf = io.StringIO()
     w = csv.writer(buf)

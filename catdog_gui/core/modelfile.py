@@ -16,23 +16,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import pickle
 import platform
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from .errors import CatdogError, ModelFileError
+from .files import _UMASK, atomic_write  # noqa: F401  (atomic_write lives in .files, torch-free)
 
 FORMAT = "catdog-gui-model"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read once, at import (umask can only be read by setting it)
 VERSION = 1
 SUFFIX = ".pt"
 
@@ -70,37 +67,6 @@ class ModelInfo:
     @property
     def metrics(self) -> dict:
         return dict(self.meta.get("metrics") or {})
-
-
-def atomic_write(path: Path | str, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Write ``path`` through a temp file in the same folder, fsync, rename into place."""
-    path = Path(path).expanduser()
-    folder = path.parent
-    if not folder.exists():
-        raise CatdogError(f"cannot save {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        # mkstemp makes owner-only files; give the result the permissions a normal new file gets
-        # (or those of the file it replaces)
-        try:
-            perms = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
-            os.chmod(tmp, perms)
-        except OSError:
-            pass
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise CatdogError(f"cannot save {path}: {e.strerror or e}") from None
-        raise
-    return path
 
 
 def _plain(x: Any) -> Any:
