@@ -70,6 +70,7 @@ class Run:
     config: object  # the TrainConfig used
     classes: list[str] = field(default_factory=list)
     tensorboard_dir: Optional[str] = None  # this run's TensorBoard folder, if logged
+    run_id: Optional[str] = None  # its entry in the run store (`catdog runs show ID`)
     _predictor: object = field(default=None, repr=False, compare=False)
 
     def predictor(self, device: str = "auto"):
@@ -169,8 +170,11 @@ def train(
         from .core.tensorboard import TensorBoardLogger
 
         logger = TensorBoardLogger(tensorboard)
+    from .core.runs import RunRecorder
+
+    recorder = RunRecorder(source="api")
     finished = run.train(cfg, folder, out, val_dir=val, callbacks=callbacks, progress=bool(progress),
-                         tensorboard=logger)
+                         tensorboard=logger, recorder=recorder)
     if not finished.ok:
         if finished.user_error:
             raise CatdogError(finished.reason)
@@ -182,6 +186,7 @@ def train(
         history=[asdict(e) for e in finished.history], metrics=m, config=cfg,
         classes=list(m.classes) if m is not None else [],
         tensorboard_dir=str(logger.run_dir) if logger is not None and logger.run_dir else None,
+        run_id=recorder.record.id if recorder.record is not None and recorder.error is None else None,
     )
 
 

@@ -15,6 +15,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CATDOG_CACHE_DIR"] = tempfile.mkdtemp(prefix="catdog-test-cache-")
 
 
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path_factory, monkeypatch):
+    """Models and the run store of each test in its own folder (beside tmp_path), never the user's."""
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(tmp_path_factory.mktemp("catdog-data")))
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     path = real_data_dir()

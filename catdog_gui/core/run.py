@@ -104,6 +104,7 @@ def train(
     interruptible: bool = True,
     trainer=None,
     dist=None,
+    recorder=None,
 ):
     """Run one training and return its ``Finished`` event (``.status``, ``.metrics``, ``.best_path``).
 
@@ -112,7 +113,8 @@ def train(
     as the progress display. ``tensorboard``: a folder to log the run under, or a TensorBoardLogger
     (CatdogError with the install command when the package is missing). ``interruptible``: Ctrl-C cancels cooperatively
     (main thread only). ``trainer``: an existing Trainer (whose pause and cancel another thread
-    holds), else one is made. Never raises for training problems: a failed run is a ``Finished``
+    holds), else one is made. ``recorder``: a :class:`~.runs.RunRecorder` that keeps the run in the
+    run store (``catdog runs``). Never raises for training problems: a failed run is a ``Finished``
     with ``status == Status.FAILED``; a bad output folder or setting raises CatdogError before
     anything starts.
     """
@@ -127,6 +129,8 @@ def train(
         progress = TqdmProgress()
     if progress:
         cbs.append(progress)
+    if recorder is not None:
+        cbs.append(recorder)
     if trainer is None:
         trainer = Trainer(config, dist=dist)
     trainer.callbacks.extend(cbs)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, Signal
 
 #: smoothing of the per-batch loss curve (exponential moving average weight of a new batch)
 EMA = 0.1
@@ -36,9 +36,10 @@ MODES = {"scratch": "learning from scratch", "features": "pretrained network fro
 
 
 def models_dir() -> Path:
-    """The folder where the app saves the models it trains."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".catdog-gui") / "models"
+    """The folder where the app saves the models it trains (beside the run store)."""
+    from ..core.runs import app_data_dir
+
+    return app_data_dir() / "models"
 
 
 def new_model_path(folder: Path, model: str) -> Path:

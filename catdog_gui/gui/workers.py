@@ -253,6 +253,10 @@ class TrainingWorker(QObject):
         self.trainer = Trainer(config, [self._on_event])
         self._args = (data, val_dir, out_path, resume_from)
         self.tensorboard = None  # a folder to log the run for TensorBoard, set before start()
+        from ..core.runs import RunRecorder
+
+        #: keeps the run in the run store; ``recorder.record`` is set before ``result`` is emitted
+        self.recorder = RunRecorder(source="gui")
         self._pending: list = []
         self._last_batch_emit = 0.0
         self._last_stage = ""
@@ -301,7 +305,8 @@ class TrainingWorker(QObject):
 
         data, val_dir, out_path, resume_from = self._args
         finished = run.train(self.config, data, out_path, val_dir=val_dir, resume_from=resume_from,
-                             tensorboard=self.tensorboard, interruptible=False, trainer=self.trainer)
+                             tensorboard=self.tensorboard, interruptible=False, trainer=self.trainer,
+                             recorder=self.recorder)
         self._flush(state)
         return finished
 
