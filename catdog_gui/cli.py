@@ -76,12 +76,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the architectures")
 
+    r = sub.add_parser("runs", help="every training run kept: list, show, compare, rename, note, star, delete, export")
+    r.add_argument("--json", action="store_true")
+    rs = r.add_subparsers(dest="runs_action", parser_class=_Parser)
+    x = rs.add_parser("show", help="one run: settings, metrics, per-epoch history")
+    x.add_argument("id", help="a run id (or a unique start of one)")
+    x.add_argument("--json", action="store_true")
+    x = rs.add_parser("compare", help="two runs side by side: the settings that differ, metrics, per-class changes")
+    x.add_argument("id", nargs=2)
+    x.add_argument("--json", action="store_true")
+    x = rs.add_parser("rename", help="give a run a name")
+    x.add_argument("id")
+    x.add_argument("name")
+    x = rs.add_parser("note", help="attach a note to a run")
+    x.add_argument("id")
+    x.add_argument("text")
+    x = rs.add_parser("star", help="star a run (--off: unstar)")
+    x.add_argument("id")
+    x.add_argument("--off", action="store_true")
+    x = rs.add_parser("delete", help="forget a run (its model file is kept unless --model)")
+    x.add_argument("id")
+    x.add_argument("--model", action="store_true", help="delete the run's model file too")
+    x = rs.add_parser("export", help="copy a run (record and model file) into a folder a colleague can open")
+    x.add_argument("id")
+    x.add_argument("dest")
+
     x = sub.add_parser("export", help="export a model file to ONNX or TorchScript (class names and preprocessing inside)")
     x.add_argument("model")
     x.add_argument("--format", choices=("onnx", "torchscript"),
                    help="default: from the --out suffix (.onnx: onnx, .pt/.ts: torchscript)")
     x.add_argument("--out", help="file to write (default: MODEL.onnx or MODEL.torchscript.pt beside the model)")
     x.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset version (default 17)")
+
+    c = sub.add_parser("cache", help="the disk caches (decoded photos, backbone features): how big, or clear them")
+    c.add_argument("action", choices=("info", "clear"), help="info: what each cache holds; clear: delete them all")
+
+    g = sub.add_parser("get-samples", help="download sample photos of cats and dogs into a new folder")
+    g.add_argument("dest", help="the folder to create (it must not exist, or be empty)")
+    g.add_argument("--set", dest="sample_set", choices=("small", "large"), default="small",
+                   help="small: 3,000 photos (68.6 MB, train/ and validation/); large: Microsoft's "
+                        "PetImages, about 25,000 photos (about 800 MB)")
+    g.add_argument("--url", help="download the archive from this address instead (a mirror of the same zip)")
+    g.add_argument("--sha256", help="refuse the archive unless its SHA-256 checksum is this")
+    g.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
 
@@ -95,6 +132,7 @@ def _cmd_train(args) -> int:
     from .core.distributed import init_from_env, shutdown
     from .core.events import Status
     from .core.progress import TqdmProgress
+    from .core.runs import RunRecorder
 
     given = overrides_from_cli(args)
     cfg = run.make_config(augment=AugmentSettings(enabled=args.augment), **given)
@@ -106,9 +144,11 @@ def _cmd_train(args) -> int:
     ctx = init_from_env()  # under torchrun: join the other processes; only rank 0 prints and saves
     main = ctx is None or ctx.is_main
     try:
+        recorder = RunRecorder(source="cli") if main else None
         result = run.train(cfg, args.data, out, val_dir=args.val, resume_from=args.resume,
                            progress=TqdmProgress(bars=not args.quiet) if main else None,
-                           tensorboard=args.tensorboard if main and args.tensorboard else None, dist=ctx)
+                           tensorboard=args.tensorboard if main and args.tensorboard else None, dist=ctx,
+                           recorder=recorder)
     finally:
         shutdown()
     if not main:
@@ -123,6 +163,9 @@ def _cmd_train(args) -> int:
     if m is not None:
         print(f"{result.status.words}: {result.reason}. Best epoch {result.best_epoch}: validation accuracy "
               f"{m.accuracy * 100:.1f}% on {m.n} images the model did not train on")
+    if recorder.record is not None:
+        print(f"Run {recorder.record.id}" + (f" (not kept: {recorder.error})" if recorder.error
+                                             else " kept: see `catdog runs`"))
     return EXIT_INTERRUPTED if result.cancelled else EXIT_OK
 
 
@@ -130,7 +173,9 @@ def _cmd_evaluate(args) -> int:
     from .core.evaluation import evaluate_folder
     from .core.inference import Predictor
 
-    metrics, skipped = evaluate_folder(Predictor(args.model, args.device), args.data)
+    predictor = Predictor(args.model, args.device)
+    metrics, skipped = evaluate_folder(predictor, args.data)
+    _print_notice(predictor)
     if args.json:
         d = metrics.to_dict()
         d["skipped"] = skipped
@@ -147,6 +192,7 @@ def _cmd_predict(args) -> int:
 
     predictor = Predictor(args.model, args.device)
     preds = predictor.predict_many(args.images)
+    _print_notice(predictor)
     if args.json:
         print(json.dumps({"model": str(args.model), "classes": predictor.classes,
                           "predictions": [p.to_dict() for p in preds]}, indent=2))
@@ -157,6 +203,12 @@ def _cmd_predict(args) -> int:
             else:
                 print(f"{p.source}: error: {p.error}", file=sys.stderr)
     return EXIT_OK if all(p.ok for p in preds) else EXIT_USER
+
+
+def _print_notice(predictor) -> None:
+    """The predictor's one line about its backbone path (onnxruntime unavailable, ...), on stderr."""
+    if predictor.notice:
+        print(f"Note: {predictor.notice}", file=sys.stderr)
 
 
 def format_layers(layers) -> list[str]:
@@ -231,6 +283,97 @@ def _cmd_models(_args) -> int:
     return EXIT_OK
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+def _cmd_runs(args) -> int:
+    from .core.runs import RunStore, compare
+
+    store = RunStore()
+    action = getattr(args, "runs_action", None)
+    if action is None:
+        entries = store.entries()
+        if args.json:
+            print(json.dumps([e.to_dict() if hasattr(e, "to_dict") else
+                              {"id": e.id, "damaged": True, "reason": e.reason} for e in entries], indent=1))
+            return EXIT_OK
+        if not entries:
+            print(f"No runs yet in {store.folder}: `catdog train` and the app keep every run there.")
+            return EXIT_OK
+        print(f"{'id':<32} {'name':<34} {'status':<13} {'epochs':>6} {'val acc':>8} {'test acc':>8} {'time':>7}")
+        for e in entries:
+            if not hasattr(e, "to_dict"):
+                print(f"{e.id:<32} DAMAGED: {e.reason}")
+                continue
+            star = "* " if e.starred else ""
+            print(f"{e.id:<32} {(star + e.title)[:34]:<34} {e.status:<13} {e.epochs:>6} {_pct(e.val_accuracy):>8} "
+                  f"{_pct(e.test_accuracy):>8} {e.duration_s:>6.0f}s")
+        return EXIT_OK
+    if action == "show":
+        rec = store.get(args.id)
+        if args.json:
+            print(json.dumps(rec.to_dict(), indent=1))
+            return EXIT_OK
+        d = rec.dataset
+        print(f"{rec.id}: {rec.title}{' (starred)' if rec.starred else ''}")
+        print(f"  {rec.status.replace('_', ' ')}: {rec.reason}; {rec.epochs} epochs, best {rec.best_epoch}, "
+              f"{rec.duration_s:.0f} s on {rec.device or '?'} (from the {rec.source}), {rec.started}")
+        if rec.note:
+            print(f"  note: {rec.note}")
+        print(f"  data: {d.get('root')} ({d.get('n_train')} training, {d.get('n_val')} validation, "
+              f"classes {', '.join(d.get('classes') or [])})")
+        print(f"  validation accuracy {_pct(rec.val_accuracy)}; test accuracy {_pct(rec.test_accuracy)}")
+        print(f"  model: {rec.model_path or 'none saved'}")
+        print("  settings: " + ", ".join(f"{k}={v}" for k, v in rec.config.items() if k != "augment"))
+        if rec.augmented:
+            print("  augmentation: " + ", ".join(f"{k}={v}" for k, v in rec.config["augment"].items()))
+        for h in rec.history:
+            print(f"    epoch {h['epoch']:3d}  train loss {h['train_loss']:.4f} acc {h['train_acc'] * 100:5.1f}%  "
+                  f"val loss {h['val_loss']:.4f} acc {h['val_acc'] * 100:5.1f}%")
+        return EXIT_OK
+    if action == "compare":
+        a, b = (store.get(i) for i in args.id)
+        c = compare(a, b)
+        if args.json:
+            print(json.dumps(c, indent=1))
+            return EXIT_OK
+        w = 28
+        print(f"{'':<{w}} {a.id:>32} {b.id:>32}")
+        print(f"{'name':<{w}} {a.title[:32]:>32} {b.title[:32]:>32}")
+        print("settings that differ:" if c["settings"] else "settings: the same")
+        for k, (va, vb) in c["settings"].items():
+            print(f"  {k:<{w - 2}} {str(va)[:32]:>32} {str(vb)[:32]:>32}")
+        print("metrics:")
+        for k, (va, vb) in c["metrics"].items():
+            fmt = _pct if "accuracy" in k else (lambda v: "-" if v is None else f"{v:g}")
+            print(f"  {k:<{w - 2}} {fmt(va):>32} {fmt(vb):>32}")
+        if c["per_class"]:
+            print("per class (validation):")
+        for cls, m in c["per_class"].items():
+            for k, (va, vb) in m.items():
+                change = f" ({(vb - va) * 100:+.1f})" if va is not None and vb is not None else ""
+                print(f"  {cls + ' ' + k:<{w - 2}} {_pct(va):>32} {_pct(vb) + change:>32}")
+        return EXIT_OK
+    if action == "rename":
+        rec = store.update(args.id, name=args.name)
+    elif action == "note":
+        rec = store.update(args.id, note=args.text)
+    elif action == "star":
+        rec = store.update(args.id, starred=not args.off)
+    elif action == "delete":
+        rec = store.delete(args.id, delete_model=args.model)
+        print(f"Deleted run {rec.id}" + (f" and {rec.model_path}" if args.model and rec.model_path else
+                                        (f"; its model {rec.model_path} is kept" if rec.model_path else "")))
+        return EXIT_OK
+    elif action == "export":
+        out = store.export(args.id, args.dest)
+        print(f"Exported run {args.id} to {out}")
+        return EXIT_OK
+    print(f"{rec.id}: {rec.title}{' (starred)' if rec.starred else ''}{': ' + rec.note if rec.note else ''}")
+    return EXIT_OK
+
+
 def _cmd_export(args) -> int:
     from .core.errors import CatdogError
     from .core.export import default_export_path, export_model, format_for_path
@@ -244,8 +387,60 @@ def _cmd_export(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "info": _cmd_info,
-            "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export}
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _cmd_cache(args) -> int:
+    from .core.cachefiles import cache_info, cache_root, clear_caches
+
+    if args.action == "clear":
+        freed = clear_caches()
+        print(f"Cleared the caches in {cache_root()}: {_size(freed)} freed")
+        return EXIT_OK
+    usage = cache_info()
+    print(f"Caches in {cache_root()}:")
+    width = max(len(u.title) for u in usage)
+    for u in usage:
+        print(f"  {u.title:<{width}}  {_size(u.nbytes):>10}  {u.files:6d} file(s)  {u.folder}")
+    print(f"  {'total':<{width}}  {_size(sum(u.nbytes for u in usage)):>10}")
+    return EXIT_OK
+
+
+def _cmd_get_samples(args) -> int:
+    from .core.imageio import is_image_name
+    from .core.samples import get_samples
+
+    last = [0.0]
+    tty = sys.stderr.isatty()
+
+    def progress(p) -> None:
+        import time
+
+        now = time.monotonic()
+        if args.quiet or (not tty and now - last[0] < 5.0 and p.done != p.total):
+            return
+        last[0] = now
+        print(("\r" if tty else "") + p.text().ljust(72), end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    try:
+        res = get_samples(args.dest, set_key=args.sample_set, url=args.url, sha256=args.sha256, progress=progress,
+                          mirror_hint="use --url with a mirror")
+    finally:
+        if tty and not args.quiet:
+            print(file=sys.stderr)
+    n = sum(1 for p in res.folder.rglob("*") if p.is_file() and is_image_name(p))
+    print(f"{n:,} photos in {res.folder}")
+    print(f"Train on them: catdog train {res.folder} --out model.pt")
+    return EXIT_OK
+
+
+COMMANDS = {"get-samples": _cmd_get_samples, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "info": _cmd_info,
+            "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export, "cache": _cmd_cache,
+            "runs": _cmd_runs}
 
 
 def _printable_streams() -> None:

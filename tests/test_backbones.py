@@ -86,6 +86,48 @@ def test_lite0_bundled_weights_load_strictly():
     assert clf.head.out_features == 3 and clf.feature_dim == 1280
 
 
+@pytest.mark.parametrize("name, size, blocks, head_in", [("efficientnet_lite1", 240, 21, 320),
+                                                         ("efficientnet_lite2", 260, 21, 352)])
+def test_lite1_lite2_bundled_weights_load_strictly(name, size, blocks, head_in):
+    path = B.bundled_lite_path(name)
+    file_sd = torch.load(path, map_location="cpu", weights_only=True)
+    model = B.load_imagenet_lite(name)
+    own = model.state_dict()
+    assert set(own) == set(file_sd) and len(own) == 386  # every tensor of the file, nothing else
+    assert all(own[k].shape == file_sd[k].shape for k in own)
+    last = f"_blocks.{blocks - 1}._project_conv.weight"
+    for key in (last, "_blocks.7._depthwise_conv.weight", "_bn1.running_var", "_fc.weight"):
+        assert torch.equal(own[key], file_sd[key])
+    assert own["_conv_head.weight"].shape == (1280, head_in, 1, 1)
+
+    clf = create_model(name, 2, pretrained=True)
+    assert set(clf.backbone.state_dict()) == {k for k in file_sd if not k.startswith("_fc.")}
+    assert clf.feature_dim == 1280 and clf.head.out_features == 2
+    # strict: a file with one tensor missing, or one extra, is refused with a readable error
+    for broken in ({k: v for k, v in file_sd.items() if k != last}, {**file_sd, "_blocks.99.x": torch.zeros(1)}):
+        with pytest.raises(CatdogError, match="is not EfficientNet-Lite"):
+            W.load_into(B.EfficientNetLite(name, 1000), broken, B.LITE_VARIANTS[name].title, path.name)
+    spec = get_spec(name)
+    assert spec.pretrained == "bundled" and spec.fixed_image_size and spec.default_image_size == size
+    assert f"{size}x{size}" in spec.description and "multiply-adds" in spec.description
+    assert spec.defaults == get_spec("efficientnet_lite0").defaults
+    with pytest.raises(CatdogError, match=f"{size}x{size}"):
+        create_model(name, 2, image_size=224)
+
+
+def test_lite_scaling_rules():
+    # EfficientNet's rounding: to a multiple of 8, never more than 10% below width x filters
+    assert [B.round_filters(c, 1.1) for c in (16, 24, 40, 80, 112, 192, 320)] == [16, 24, 48, 88, 120, 208, 352]
+    assert [B.round_filters(c, 1.0) for c in (16, 24, 40, 80, 112, 192, 320)] == [16, 24, 40, 80, 112, 192, 320]
+    assert B.round_filters(32, 0.5) == 16 and B.round_filters(11, 1.0) == 16  # 11 -> 8 would be < 90%: 16
+    assert [B.round_repeats(r, 1.2) for r in (1, 2, 3, 4)] == [2, 3, 4, 5]
+    # the Lite family keeps the first and last stages' repeats
+    assert [s[4] for s in B.LITE_VARIANTS["efficientnet_lite2"].stages()] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[4] for s in B.LITE_VARIANTS["efficientnet_lite0"].stages()] == [1, 2, 2, 3, 3, 4, 1]
+    # fine-tuning opens the same part of each network: from the second block of the 192/208-channel stage
+    assert [B.LITE_VARIANTS[n].finetune_from() for n in B.LITE_VARIANTS] == [12, 16, 16]
+
+
 def test_lite0_without_pretrained_never_reads_the_bundled_file(monkeypatch):
     pretrained_keys = set(create_model("efficientnet_lite0", 2, pretrained=True).state_dict())
 
@@ -124,15 +166,17 @@ def _photos(per_class: int) -> list[tuple[Path, str]]:
     return out
 
 
-def test_lite0_imagenet_predictions_on_real_photos():
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_lite_imagenet_predictions_on_real_photos(name):
     photos = _photos(6)
-    spec = get_spec("efficientnet_lite0")
+    spec = get_spec(name)
+    size = spec.default_image_size
     assert spec.mean == B.LITE_MEAN and spec.std == B.LITE_STD
-    x = np.stack([imageio.load_square_array(p, 224) for p, _ in photos]).astype(np.float32) / 255.0
+    x = np.stack([imageio.load_square_array(p, size) for p, _ in photos]).astype(np.float32) / 255.0
     x = torch.from_numpy(x).permute(0, 3, 1, 2)
     x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
-        top1 = B.load_imagenet_lite0()(x).argmax(1).tolist()
+        top1 = B.load_imagenet_lite(name)(x).argmax(1).tolist()
     right = [
         (281 <= c <= 285) if label == "cat" else (151 <= c <= 268)
         for c, (_, label) in zip(top1, photos)

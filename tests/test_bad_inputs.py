@@ -413,7 +413,7 @@ def test_disk_full_while_saving_keeps_previous_model(tmp_path, monkeypatch):
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("catdog_gui.core.modelfile.os.fsync", full)
+    monkeypatch.setattr("catdog_gui.core.files.os.fsync", full)
     events = []
     result = Trainer(TrainConfig(epochs=1, patience=0, seed=1), [events.append]).fit(root, out_path=out)
     assert result.status == "failed" and result.user_error

@@ -40,6 +40,7 @@ def test_frozen_backbone_features_are_computed_once(tmp_path):
     trainer = Trainer(TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=3, patience=0, val_fraction=0.5),
                       [cb, lambda e: isinstance(e, RunStarted) and modes.append(e.mode)])
     holder["t"] = trainer
+    trainer.feature_backend = "pytorch"  # counted on the PyTorch module (onnxruntime: tests/test_features.py)
     result = trainer.fit(data, out_path=tmp_path / "m.pt")
     assert result.status == "completed" and modes == ["features"]
     n_train, n_val = len(trainer.dataset.train), len(trainer.dataset.val)

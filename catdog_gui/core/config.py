@@ -164,10 +164,11 @@ class TrainConfig:
     #: layers lose more to thread synchronisation than they gain), else every core
     threads: int = setting(0, "CPU threads", "threads for the math (0: automatic)", min=0, max=1024,
                            cli="--threads")
-    #: keep decoded images on disk (user cache folder) so the next run on unchanged files starts at once
-    disk_cache: bool = setting(True, "Disk cache", "keep decoded photos in the user cache folder so the next "
-                               "run starts at once", cli="--no-disk-cache",
-                               cli_help="do not keep decoded photos in the user cache folder")
+    #: keep decoded images (and a frozen backbone's features) on disk (user cache folder) so the next
+    #: run on unchanged files starts at once
+    disk_cache: bool = setting(True, "Disk cache", "keep decoded photos and backbone features in the user cache "
+                               "folder so the next run starts at once", cli="--no-disk-cache",
+                               cli_help="do not keep decoded photos or backbone features in the user cache folder")
 
     # -- the declaration, as data -----------------------------------------------------------
     @classmethod

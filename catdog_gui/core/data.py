@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from .cachefiles import MB, Entry, cache_dir, file_identity, identity_text, remove, touch, trim_lru, write_atomic
 from .errors import CatdogError, DatasetError, ImageError
 from .imageio import check_header, is_image_name, load_square_array
 from .files import walk_files
@@ -73,6 +74,8 @@ class ScanReport:
     #: the split that made the validation set (val_source "split"): TrainConfig's val_fraction and seed
     val_fraction: Optional[float] = None
     split_seed: Optional[int] = None
+    #: photos left out on purpose (scan_dataset's ``exclude``)
+    excluded: list[Path] = field(default_factory=list)
 
     def split_matches(self, val_fraction: float, seed: int) -> bool:
         """Whether this scan's validation set is the one ``val_fraction`` and ``seed`` give
@@ -112,6 +115,8 @@ class ScanReport:
                        "so validation accuracy is measured on unseen photos only.")
         if self.ignored:
             out.append(f"Ignored {self.ignored} file(s) that are not images.")
+        if self.excluded:
+            out.append(f"Left out {len(self.excluded)} photo(s) excluded from training.")
         out.extend(f"Warning: {w}" for w in self.warnings)
         return out
 
@@ -345,8 +350,12 @@ def scan_dataset(
     seed: int = 0,
     progress: Optional[ProgressFn] = None,
     cancel: Optional[threading.Event] = None,
+    exclude: Optional[Iterable[Path | str]] = None,
 ) -> Dataset:
     """Scan ``train_dir`` (and ``val_dir``), check every file, find duplicates, split.
+
+    ``exclude``: photos left out as if they were not there (the Dataset tab's "Exclude from
+    training"); they are listed in the report's ``excluded``.
 
     Raises :class:`DatasetError` when the data cannot train a classifier (no images, one class,
     no validation images), with a message that says what to change.
@@ -364,6 +373,17 @@ def scan_dataset(
     if val_dir is not None:
         _vlayout, val_per_class, vignored = list_labeled(val_dir, cancel)
         ignored += vignored
+    excluded: list[Path] = []
+    if exclude:
+        left_out = {os.path.abspath(p) for p in exclude}
+        for d in (per_class, val_per_class):
+            for c in list(d):
+                keep = [p for p in d[c] if os.path.abspath(p) not in left_out]
+                excluded.extend(p for p in d[c] if os.path.abspath(p) in left_out)
+                if keep:
+                    d[c] = keep
+                else:
+                    del d[c]
     all_paths = [p for ps in per_class.values() for p in ps] + [p for ps in val_per_class.values() for p in ps]
     if not all_paths:
         raise DatasetError(
@@ -445,6 +465,7 @@ def scan_dataset(
         duplicate_groups=groups, removed_from_val=removed, ignored=ignored, warnings=warnings,
         val_fraction=val_fraction if val_source == "split" else None,
         split_seed=seed if val_source == "split" else None,
+        excluded=sorted(excluded),
     )
     return Dataset(classes, train_samples, val_samples, report)
 
@@ -512,14 +533,19 @@ class ImageCache:
     ``array`` is (N, 3, size, size) uint8: in RAM when it fits ``CACHE_RAM_BUDGET``, otherwise a
     memory-mapped temporary file (deleted when the cache is), so memory stays bounded for any N.
     ``labels`` and ``paths`` follow the same order; files that failed to decode are in ``bad``.
+    ``identities`` (same order) are the files' :func:`~.cachefiles.file_identity` taken *before*
+    they were decoded (None for a file that could not be looked at): what later caches key on, so a
+    file edited during or after decoding never passes for the version that was decoded.
     """
 
-    def __init__(self, array: np.ndarray, labels: np.ndarray, paths: list[Path], bad: list[BadFile], tmp=None):
+    def __init__(self, array: np.ndarray, labels: np.ndarray, paths: list[Path], bad: list[BadFile], tmp=None,
+                 identities: Optional[list] = None):
         self.array = array
         self.labels = labels
         self.paths = paths
         self.bad = bad
         self._tmp = tmp
+        self.identities = identities if identities is not None else [None] * len(paths)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -532,34 +558,32 @@ class ImageCache:
 
 
 def default_cache_dir() -> Path:
-    """Where decoded images are kept between runs ($CATDOG_CACHE_DIR, else the user cache folder)."""
-    env = os.environ.get("CATDOG_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.path.join(os.path.expanduser("~"), ".cache"))
-    return Path(base or tempfile.gettempdir()) / "catdog-gui" / "decoded"
+    """Where decoded images are kept between runs: the ``decoded`` folder of the user cache
+    folder (:func:`~.cachefiles.cache_root`: ``$CATDOG_CACHE_DIR``, else the platform's)."""
+    return cache_dir("decoded")
 
 
 #: the disk cache of decoded images is trimmed (oldest first) to this many bytes
-DISK_CACHE_LIMIT = int(os.environ.get("CATDOG_DISK_CACHE_MB", "4096")) * 1024 * 1024
+DISK_CACHE_LIMIT = int(os.environ.get("CATDOG_DISK_CACHE_MB", "4096")) * MB
+#: the version of the decoded pixels: bump it when decoding changes (later caches built on the
+#: pixels, such as the backbone features, include it in their keys)
 _CACHE_VERSION = 1
+DECODE_VERSION = _CACHE_VERSION
 
 
-def _cache_key(samples: Sequence[Sample], size: int) -> Optional[str]:
+def _cache_key(samples: Sequence[Sample], size: int, identities: Sequence) -> Optional[str]:
     """Identifies a list of files *as they are now*: any changed, added or removed file gives a new key."""
     h = hashlib.blake2b(digest_size=20)
     h.update(f"v{_CACHE_VERSION}:{size}:{len(samples)}".encode())
-    for s in samples:
-        try:
-            st = s.path.stat()
-        except OSError:
+    for s, ident in zip(samples, identities):
+        if ident is None:
             return None  # a file vanished: decode (and report it) instead of trusting the cache
-        h.update(f"\0{s.path}\0{s.label}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+        h.update(f"\0{s.label}\0{identity_text(ident)}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
-def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: int) -> Optional[ImageCache]:
+def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: int,
+                     identities: Sequence) -> Optional[ImageCache]:
     meta_path = folder / f"{key}.json"
     data_path = folder / f"{key}.u8"
     try:
@@ -572,39 +596,33 @@ def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: in
             return None
         arr = np.memmap(data_path, dtype=np.uint8, mode="c", shape=(len(keep), 3, size, size)) if keep else \
             np.empty((0, 3, size, size), np.uint8)
-        os.utime(meta_path)  # recently used: trimmed last
+        touch(meta_path)  # recently used: trimmed last
     except (OSError, ValueError, KeyError, TypeError):
         return None
     labels = np.array([samples[i].label for i in keep], dtype=np.int64)
     bad = [BadFile(Path(p), r) for p, r in meta.get("bad", [])]
-    return ImageCache(arr, labels, [samples[i].path for i in keep], bad)
+    return ImageCache(arr, labels, [samples[i].path for i in keep], bad,
+                      identities=[identities[i] for i in keep])
 
 
 def _save_disk_cache(folder: Path, key: str, cache: ImageCache, samples: Sequence[Sample]) -> None:
     import json
 
-    tmp = None
+    data_path = folder / f"{key}.u8"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         index = {p: i for i, p in enumerate(s.path for s in samples)}
         keep = [index[p] for p in cache.paths]
-        tmp = folder / f".{key}.u8.tmp"
-        np.ascontiguousarray(cache.array).tofile(tmp)
-        os.replace(tmp, folder / f"{key}.u8")
-        tmp = folder / f".{key}.json.tmp"
-        tmp.write_text(json.dumps({"keep": keep, "bad": [[str(b.path), b.reason] for b in cache.bad]}))
-        os.replace(tmp, folder / f"{key}.json")
-        tmp = None
+        write_atomic(data_path, lambda f: np.ascontiguousarray(cache.array).tofile(f))
+        meta = json.dumps({"keep": keep, "bad": [[str(b.path), b.reason] for b in cache.bad]})
+        try:
+            write_atomic(folder / f"{key}.json", meta.encode())  # last: the entry is complete
+        except OSError:
+            remove([data_path])  # no data file (possibly gigabytes) that nothing points at
+            raise
         _trim_disk_cache(folder)
     except OSError:
-        # a cache is an optimisation: a full or read-only disk must not fail training, nor keep
-        # a half-written (possibly gigabytes) temp file that the trimming never sees
-        for f in ((tmp, folder / f"{key}.u8") if tmp is not None and tmp.name.endswith(".json.tmp") else (tmp,)):
-            try:
-                if f is not None:
-                    f.unlink()
-            except OSError:
-                pass
+        pass  # a cache is an optimisation: a full or read-only disk must not fail training
 
 
 def _trim_disk_cache(folder: Path) -> None:
@@ -612,19 +630,10 @@ def _trim_disk_cache(folder: Path) -> None:
     for meta in folder.glob("*.json"):
         data = meta.with_suffix(".u8")
         try:
-            entries.append((meta.stat().st_mtime, meta, data, data.stat().st_size))
+            entries.append(Entry(meta.stat().st_mtime, (meta, data), data.stat().st_size))
         except OSError:
             continue
-    total = sum(e[3] for e in entries)
-    for _mtime, meta, data, nbytes in sorted(entries, key=lambda e: e[0]):
-        if total <= DISK_CACHE_LIMIT:
-            break
-        for f in (meta, data):
-            try:
-                f.unlink()
-            except OSError:
-                pass
-        total -= nbytes
+    trim_lru(entries, DISK_CACHE_LIMIT)
 
 
 def build_cache(
@@ -642,15 +651,18 @@ def build_cache(
     decoding again.
     """
     key = None
+    identities = [file_identity(s.path) for s in samples]  # before decoding: see ImageCache.identities
     if disk_cache is not None and samples:
-        key = _cache_key(samples, size)
+        key = _cache_key(samples, size, identities)
         if key is not None:
-            hit = _load_disk_cache(Path(disk_cache), key, samples, size)
+            hit = _load_disk_cache(Path(disk_cache), key, samples, size, identities)
             if hit is not None:
                 if progress:
                     progress(len(samples), len(samples))
                 return hit
     cache = _decode_all(samples, size, progress, cancel, workers)
+    index = {p: i for i, p in enumerate(s.path for s in samples)}
+    cache.identities = [identities[index[p]] for p in cache.paths]
     if key is not None:
         _save_disk_cache(Path(disk_cache), key, cache, samples)
     return cache

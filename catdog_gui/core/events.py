@@ -38,6 +38,14 @@ class StageProgress:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """One line worth telling the user that is neither progress nor a result, e.g. "onnxruntime is
+    not available: computing features with PyTorch instead (slower)". Given at most once per cause."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class DatasetScanned:
     report: object  # catdog_gui.core.data.ScanReport
 

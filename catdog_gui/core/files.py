@@ -38,8 +38,11 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, at import (umask can only be read by setting it)
 
 
-def atomic_write(path: Path | str, write: Callable[[Any], None], mode: str = "wb") -> Path:
-    """Write ``path`` through a temp file in the same folder, fsync, rename into place."""
+def atomic_write(path: Path | str, write: Callable[[Any], None], mode: str = "wb", durable: bool = True) -> Path:
+    """Write ``path`` through a temp file in the same folder, fsync, rename into place.
+
+    ``durable=False`` skips the fsync: for caches, where a file lost in a power cut costs only its
+    recomputation, and waiting for the disk (a decoded-photo cache is hundreds of MB) would not."""
     path = Path(path).expanduser()
     folder = path.parent
     if not folder.exists():
@@ -56,7 +59,8 @@ def atomic_write(path: Path | str, write: Callable[[Any], None], mode: str = "wb
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
         try:

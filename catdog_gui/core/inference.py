@@ -1,4 +1,14 @@
-"""Prediction from a model file: the same decoding and normalisation as validation."""
+"""Prediction from a model file: the same decoding and normalisation as validation.
+
+A model that splits into a feature extractor and a head (a pretrained backbone's
+:class:`~.models.registry.BackboneClassifier`) runs its extractor through onnxruntime on a CPU,
+like training does (:class:`~.features.FeatureExtractor`: the same cached ONNX file, checked against
+PyTorch before first use), and its head in PyTorch: 1 image took 5.4 ms instead of 13.4 ms
+(EfficientNet-Lite0, 1 thread, 2 busy cores). A backbone whose ONNX file is not cached yet (a
+fine-tuned one) is exported only for a batch of :data:`EXPORT_BATCH` or more, where the ~2 s export
+pays off; smaller calls run in PyTorch until then. ``model`` stays the PyTorch model (Grad-CAM and
+the layer summary use it).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +23,11 @@ from .device import cpu_threads, pick_device
 from .errors import CatdogError, ImageError
 from .imageio import Source, load_square_array
 from .modelfile import load_model
-from .models import ModelInput, get_spec, prefers_channels_last
+from .features import FeatureExtractor
+from .models import ModelInput, feature_parts, get_spec, prefers_channels_last
+
+#: the smallest batch for which the predictor exports a backbone that has no cached ONNX file yet
+EXPORT_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,23 @@ class Predictor:
             self._threads = int(get_spec(self.info.model_name).defaults.get("threads", 0))
         except CatdogError:
             self._threads = 0
+        parts = feature_parts(self.model) if self.device.type == "cpu" else None
+        self._head = parts[1] if parts else None
+        self._features = FeatureExtractor(parts[0], self.info.model_name, self.info.image_size, self.device) \
+            if parts else None
+
+    @property
+    def feature_path(self) -> str:
+        """How the model runs: "onnxruntime" (extractor) + PyTorch (head), or "pytorch"; "undecided"
+        before the first prediction."""
+        if self._features is None:
+            return "pytorch"
+        return self._features.path or "undecided"
+
+    @property
+    def notice(self) -> Optional[str]:
+        """The one line saying why onnxruntime is not used after all (None when it is, or never tried)."""
+        return self._features.notice if self._features is not None else None
 
     @property
     def classes(self) -> list[str]:
@@ -79,7 +110,12 @@ class Predictor:
         # vs 17 ms); at 32 images 1 thread still won, 14.4 vs 19.6 img/s, but that one can go either way
         want = self._threads or (1 if len(arrays) < 8 else 0)
         with cpu_threads(want if self.device.type == "cpu" else 0):
-            return torch.softmax(self.model(self.to_input(arrays)).float(), 1).cpu().numpy()
+            x = self.to_input(arrays)
+            if self._features is not None:
+                logits = self._head(self._features(x, allow_export=len(x) >= EXPORT_BATCH))
+            else:
+                logits = self.model(x)
+            return torch.softmax(logits.float(), 1).cpu().numpy()
 
     def _prediction(self, name: str, probs: np.ndarray) -> Prediction:
         order = np.argsort(-probs)

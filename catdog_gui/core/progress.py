@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from .events import BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, RunStarted, StageProgress
+from .events import BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, Notice, RunStarted, StageProgress
 
 STAGE_NAMES = {"scan": "checking files", "decode": "decoding images", "weights": "downloading weights",
                "features": "computing features"}
@@ -97,6 +97,8 @@ class TqdmProgress:
                 self._close()
         elif isinstance(ev, EpochEnd):
             self._line(epoch_line(ev))
+        elif isinstance(ev, Notice):
+            self._line(f"Note: {ev.text}")
         elif isinstance(ev, CheckpointSaved):
             self._line(f"Saved {ev.path} (epoch {ev.epoch}, validation accuracy {ev.val_acc * 100:.1f}%)")
         elif isinstance(ev, Finished):

@@ -9,7 +9,9 @@ Modes, chosen from the config and the model:
 
 * ``scratch``: every weight learns (LeNet-5, or a backbone without pretrained weights);
 * ``features``: pretrained backbone frozen, no augmentation: each image's features are computed
-  once and the new head trains on the cached features (epochs after the first take milliseconds);
+  once and the new head trains on the cached features (epochs after the first take milliseconds).
+  On a CPU the backbone runs through onnxruntime (:mod:`.features`), and with ``disk_cache`` every
+  photo's features are kept in the user cache folder, so the next run computes only new photos;
 * ``frozen``: pretrained backbone frozen with augmentation: the backbone runs on every augmented
   batch (no gradients through it), the head learns;
 * ``finetune``: first as ``features``/``frozen`` until the head has converged, then the backbone's
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import random
 import threading
 import time
@@ -40,7 +43,9 @@ from .device import cpu_threads, device_name, pick_device
 from .distributed import DistContext
 from .errors import CatdogError, DatasetError
 from .evaluation import compute_metrics
-from .events import BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, RunStarted, StageProgress, Status
+from .events import (BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, Notice, RunStarted, StageProgress,
+                     Status)
+from .features import FeatureExtractor, FeatureStore, store_key, weights_hash
 from .modelfile import load_model, save_model
 from .models import ModelInput, TrainPhase, create_model, get_spec, prefers_channels_last, training_phases
 
@@ -89,6 +94,7 @@ class _RunState:
     augmenter: Optional[BatchAugmenter] = None
     aug_gen: Optional[torch.Generator] = None
     shuffle_gen: Optional[torch.Generator] = None
+    train_cache: Optional[ImageCache] = None
     val_cache: Optional[ImageCache] = None
     xtrain: Optional[torch.Tensor] = None
     ytrain: Optional[torch.Tensor] = None
@@ -97,6 +103,8 @@ class _RunState:
     ftrain: Optional[torch.Tensor] = None  # cached features (mode "features")
     fval: Optional[torch.Tensor] = None
     phase: Optional[TrainPhase] = None
+    extractor: Optional[FeatureExtractor] = None  # mode "features": the frozen extractor's runner
+    feature_store: Optional[FeatureStore] = None  # ... and the features kept on disk (disk_cache)
     train_model: Optional[nn.Module] = None  # what the training step calls (DDP-wrapped under torchrun)
     train_head: Optional[nn.Module] = None
 
@@ -114,6 +122,9 @@ class Trainer:
     #: CPU threads while a frozen backbone's head trains on cached features: its ops are so small
     #: that a second thread only adds waiting, and on busy shared cores a lot of it
     head_threads = 1
+    #: how mode "features" runs the frozen backbone: "auto" (onnxruntime on CPU when it loads and
+    #: agrees with PyTorch, else PyTorch) or "pytorch" ($CATDOG_FEATURE_BACKEND; benchmarks set it)
+    feature_backend = os.environ.get("CATDOG_FEATURE_BACKEND", "auto")
 
     def __init__(self, config: TrainConfig, callbacks: Iterable[Callback] = (), dist: Optional[DistContext] = None):
         self.config = config
@@ -128,6 +139,9 @@ class Trainer:
         self.device: Optional[torch.device] = None
         self.train_samples: list = []
         self.metrics = None  # the last run's Finished.metrics (kept for scripts; prefer Finished)
+        #: the last run's features: how many photos were computed and found in the disk cache, and
+        #: the path that computed them ("onnxruntime", "pytorch"; None when none was computed)
+        self.feature_stats: dict = {}
         self._run: Optional[_RunState] = None
 
     # -- controls (any thread) -------------------------------------------------------------
@@ -174,6 +188,7 @@ class Trainer:
         """Train; return (and emit) the ``Finished`` event. Never raises for training problems."""
         self._run = _RunState(replace(self.config), Path(out_path).expanduser() if out_path else None)
         self.metrics = None
+        self.feature_stats = {"computed": 0, "cached": 0, "path": None}
         try:
             with cpu_threads(self._thread_hint()):
                 status, reason = self._fit(data, val_dir, resume_from)
@@ -292,7 +307,7 @@ class Trainer:
                 raise DatasetError(f"class '{c}' has no readable training image left")
         if not counts[-1]:
             raise DatasetError("no readable validation images left")
-        run.val_cache = val
+        run.train_cache, run.val_cache = train, val
         run.xtrain, run.ytrain = self._to_device(train)
         run.xval, run.yval = self._to_device(val)
 
@@ -355,8 +370,10 @@ class Trainer:
             p.requires_grad_(id(p) in learn)
         run.ftrain = run.fval = None
         if run.mode == "features":
-            run.ftrain = self._features(run.xtrain, "features")
-            run.fval = self._features(run.xval, "features")
+            self._open_features(phase)
+            run.ftrain = self._features(run.xtrain, run.train_cache, "features")
+            run.fval = self._features(run.xval, run.val_cache, "features")
+            run.extractor = None  # its onnxruntime sessions (threads, memory) go with it
         run.train_model, run.train_head = model, phase.head
         if self.dist is not None:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -405,19 +422,53 @@ class Trainer:
             xb = run.augmenter(xb, run.aug_gen)
         return run.inputs.normalize(xb)
 
+    def _open_features(self, phase: TrainPhase) -> None:
+        """The runner of the frozen extractor (onnxruntime or PyTorch) and, with ``disk_cache``,
+        the features kept from earlier runs: both keyed by the hash of the extractor's weights."""
+        run = self._run
+        cfg, meta = run.config, run.meta
+        phase.frozen.eval()
+        digest = weights_hash(phase.frozen)
+        run.extractor = FeatureExtractor(phase.frozen, cfg.model, meta["size"], self.device,
+                                         backend=self.feature_backend, digest=digest,
+                                         notify=lambda text: self._emit(Notice(text)))
+        run.feature_store = (FeatureStore(store_key(cfg.model, meta["size"], digest, meta["mean"], meta["std"]))
+                             if cfg.disk_cache else None)
+
     @torch.no_grad()
-    def _features(self, x_all: torch.Tensor, stage: str) -> torch.Tensor:
-        extractor = self._run.phase.frozen
-        extractor.eval()
+    def _features(self, x_all: torch.Tensor, cache: ImageCache, stage: str) -> torch.Tensor:
+        """The frozen extractor's features of every image (rows of ``x_all``, the photos of
+        ``cache``): those in the disk cache read back, the rest computed (and kept)."""
+        run = self._run
         n = x_all.shape[0]
+        store = run.feature_store
+        ids = cache.identities
+        feats, found = store.lookup(ids) if store is not None else (None, np.zeros(n, dtype=bool))
+        todo = np.flatnonzero(~found)
+        done = n - len(todo)
+        if done:
+            self._emit(StageProgress(stage, done, n))
         bs = 64
-        feats = []
-        for start in range(0, n, bs):
+        computed = []
+        for start in range(0, len(todo), bs):
             self._checkpoint()
-            idx = torch.arange(start, min(n, start + bs))
-            feats.append(extractor(self._batch(x_all, idx, augment=False)))
-            self._emit(StageProgress(stage, min(n, start + bs), n))
-        return torch.cat(feats).to(self.device)
+            idx = torch.from_numpy(todo[start:start + bs])
+            computed.append(run.extractor(self._batch(x_all, idx, augment=False)).float().cpu())
+            self._emit(StageProgress(stage, done + min(len(todo), start + bs), n))
+        stats = self.feature_stats
+        stats["cached"] += done
+        stats["computed"] += len(todo)
+        if computed:
+            stats["path"] = run.extractor.path
+            new = torch.cat(computed).numpy()
+            if store is not None:
+                store.save([ids[i] for i in todo], new)
+            if feats is None:
+                feats = np.empty((n, new.shape[1]), dtype=np.float32)
+            feats[todo] = new
+        if feats is None:  # no image at all (an empty shard under torchrun)
+            feats = np.zeros((0, getattr(run.phase.head, "in_features", 0)), dtype=np.float32)
+        return torch.from_numpy(feats).to(self.device)
 
     def _logits(self, model, idx: torch.Tensor, train: bool, which: str) -> torch.Tensor:
         run = self._run

@@ -7,6 +7,7 @@ from .registry import (  # noqa: F401
     ModelSpec,
     TrainPhase,
     create_model,
+    feature_parts,
     get_spec,
     list_specs,
     prefers_channels_last,

