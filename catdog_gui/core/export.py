@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from .errors import CatdogError
+from .imageio import REDUCING_GAP
 from .modelfile import ModelInfo, atomic_write, library_versions, load_model
 
 FORMATS = ("onnx", "torchscript")
@@ -105,9 +106,13 @@ def export_metadata(info: ModelInfo, source: Optional[Path] = None) -> dict:
         "mean": [float(v) for v in info.mean],
         "std": [float(v) for v in info.std],
         "resize": RESIZE_RULE,
+        # what imageio.load_square_array does, so a plain-PIL recipe gives the same probabilities
+        "jpeg_draft": True,
+        "reducing_gap": REDUCING_GAP,
         "preprocessing": (
-            f"decode as RGB (apply the EXIF rotation; transparent pixels on white), resize the shorter side to {s} "
-            f"pixels (bilinear), crop the centre {s}x{s} square, scale pixels to 0..1 (/255), subtract mean and "
+            f"decode (a JPEG in PIL draft mode at {s}x{s}), apply the EXIF rotation, convert to RGB (transparent "
+            f"pixels on white), resize the shorter side to {s} pixels (bilinear, reducing_gap {REDUCING_GAP:g} when "
+            f"shrinking more than 2x), crop the centre {s}x{s} square, scale pixels to 0..1 (/255), subtract mean and "
             f"divide by std per channel, layout (N, 3, {s}, {s}) float32"
         ),
         "input_name": INPUT_NAME,

@@ -201,12 +201,16 @@ def load_rgb(source: Source, draft_size: int | None = None) -> Image.Image:
             opened.close()
 
 
+#: PIL's resize ``reducing_gap`` when shrinking more than 2x (exported models record it for their recipe)
+REDUCING_GAP = 3.0
+
+
 def to_square(im: Image.Image, size: int) -> Image.Image:
     """Resize the shorter side to ``size`` and crop the centre ``size`` x ``size`` square."""
     w, h = im.size
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0 if scale < 0.5 else None)
+    im = im.resize((nw, nh), Image.BILINEAR, reducing_gap=REDUCING_GAP if scale < 0.5 else None)
     left, top = (nw - size) // 2, (nh - size) // 2
     return im.crop((left, top, left + size, top + size))
 
