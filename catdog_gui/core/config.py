@@ -154,6 +154,9 @@ class TrainConfig:
     patience: int = setting(8, "Early-stopping patience", "Stop after this many epochs without a better "
                             "validation loss or accuracy (0: never stop early).", min=0, max=1000,
                             cli="--patience", form=True)
+    tta: bool = setting(False, "Mirror averaging", "When classifying, average the answers for the photo and its "
+                        "mirror image (test-time augmentation): a little slower, sometimes more accurate",
+                        cli="--tta", form=False)
     device: str = setting("auto", "Device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps",
                           cli="--device")
     weights_path: Optional[str] = setting(None, "Pretrained weights file", "local file with a torchvision "

@@ -107,6 +107,11 @@ def export_metadata(info: ModelInfo, source: Optional[Path] = None) -> dict:
         "std": [float(v) for v in info.std],
         "resize": RESIZE_RULE,
         # what imageio.load_square_array does, so a plain-PIL recipe gives the same probabilities
+        # test-time augmentation is not inside the exported graph: say so, and how to reproduce it
+        "tta": bool(info.config.get("tta", False)),
+        "tta_note": ("the app averages these probabilities with those of the mirror image (left-right flip "
+                     "of the input); this file does not: run it on both and average to match the app")
+                    if info.config.get("tta") else "",
         "jpeg_draft": True,
         "reducing_gap": REDUCING_GAP,
         "preprocessing": (

@@ -58,10 +58,13 @@ class Prediction:
 class Predictor:
     """Load a model file once, classify many images."""
 
-    def __init__(self, model_path: str | Path, device: str | torch.device = "auto"):
+    def __init__(self, model_path: str | Path, device: str | torch.device = "auto", tta: Optional[bool] = None):
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.path = Path(model_path)
         self.model, self.info = load_model(model_path, self.device)
+        #: test-time augmentation: average the photo's and its mirror image's probabilities (the
+        #: model file's ``tta`` setting, unless ``tta`` is given)
+        self.tta = bool(self.info.config.get("tta", False)) if tta is None else bool(tta)
         channels_last = prefers_channels_last(self.model)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -111,11 +114,17 @@ class Predictor:
         want = self._threads or (1 if len(arrays) < 8 else 0)
         with cpu_threads(want if self.device.type == "cpu" else 0):
             x = self.to_input(arrays)
+            n = len(x)
+            if self.tta:  # the mirror images in the same batch: one pass
+                x = torch.cat([x, x.flip(-1)])
             if self._features is not None:
                 logits = self._head(self._features(x, allow_export=len(x) >= EXPORT_BATCH))
             else:
                 logits = self.model(x)
-            return torch.softmax(logits.float(), 1).cpu().numpy()
+            p = torch.softmax(logits.float(), 1)
+            if self.tta:
+                p = (p[:n] + p[n:]) / 2
+            return p.cpu().numpy()
 
     def _prediction(self, name: str, probs: np.ndarray) -> Prediction:
         order = np.argsort(-probs)

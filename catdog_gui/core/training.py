@@ -582,6 +582,21 @@ class Trainer:
         n = len(run.history)
         return Status.COMPLETED, f"trained {n} epoch{'s' if n != 1 else ''}"
 
+    @torch.no_grad()
+    def _mirrored_probs(self, model) -> torch.Tensor:
+        """Validation probabilities of the mirror images (test-time augmentation)."""
+        run = self._run
+        self._set_train_mode(model, False)
+        frozen, head = run.phase.frozen, run.phase.head
+        out = []
+        for start in range(0, len(run.yval), 64):
+            idx = torch.arange(start, min(len(run.yval), start + 64))
+            x = self._batch(run.xval, idx, augment=False).flip(-1)
+            with self._autocast():
+                logits = head(frozen(x).float()) if frozen is not None else model(x)
+            out.append(torch.softmax(logits.float(), 1))
+        return torch.cat(out)
+
     def _save_best(self) -> None:
         """Restore the best epoch's weights, measure them, and write the model file."""
         run = self._run
@@ -590,6 +605,12 @@ class Trainer:
         model = self.model
         model.load_state_dict(run.best_state)
         _loss, acc, probs = self._validate(model)
+        if run.config.tta:  # measured as it will predict: with the mirror images averaged in
+            probs = (probs + self._mirrored_probs(model)) / 2
+            correct, n = float((probs.argmax(1) == run.yval).sum().item()), float(len(run.yval))
+            if self.dist is not None:
+                correct, n = self.dist.sum(correct, n)
+            acc = correct / max(n, 1.0)
         conf, pred = probs.max(1)
         meta = run.meta
         y, pred, conf, paths = (run.yval.cpu().tolist(), pred.cpu().tolist(), conf.cpu().tolist(),
