@@ -19,7 +19,8 @@ Columns: ``feat img/s``: images through the backbone per second of the cold run'
 check against PyTorch on 4 images included, the ONNX export excluded; it is shown apart as
 ``export s``; on a --limit smoke run the fixed costs dominate); ``cold s``/``warm s``: ``Trainer.fit`` wall time (scan, decode, features,
 epochs, final evaluation; interpreter start and ``import torch`` excluded, see ``proc s``: the
-whole process); ``val acc``: the best epoch on the validation split (the same split for every row).
+whole process); ``val acc``: the best epoch on the validation split (the same split for every row);
+``+TTA``: the warm run's model on the same photos with mirror averaging.
 ``--limit N`` takes a seeded N photos of the folder (same share per split) for a quick smoke run.
 """
 
@@ -103,9 +104,19 @@ def child(args) -> None:
     cfg = TrainConfig.for_model(args.child, pretrained=True, seed=args.seed)
     trainer = Trainer(cfg, [on_event])
     trainer.feature_backend = "pytorch" if args.path == "pytorch" else "auto"
+    model_file = Path(tempfile.mkdtemp(prefix="catdog-bench-model-")) / "m.pt"
     t0 = time.perf_counter()
-    result = trainer.fit(ds)
+    result = trainer.fit(ds, out_path=model_file)
     wall = time.perf_counter() - t0
+    tta = {}
+    if args.tta and result.best_path:  # after the timing: the same model, without and with mirror averaging
+        from catdog_gui.core.inference import Predictor
+
+        paths, labels = [str(s.path) for s in ds.val], [s.label for s in ds.val]
+        for on in (False, True):
+            pred = Predictor(result.best_path, "cpu", tta=on)
+            got = pred.predict_many(paths)
+            tta[on] = sum(ds.classes.index(g.label) == y for g, y in zip(got, labels)) / len(labels)
     stats = trainer.feature_stats
     feat_s = marks.get("features_done", marks.get("started", t0)) - marks.get("started", t0)
     compute_s = max(feat_s - marks["export_s"], 1e-9)
@@ -118,14 +129,15 @@ def child(args) -> None:
         "feat_s": feat_s, "export_s": marks["export_s"],
         "img_s": stats.get("computed", 0) / compute_s if stats.get("computed") else float("nan"),
         "threads": torch.get_num_threads(), "notices": marks["notices"],
+        "acc_plain": tta.get(False, float("nan")), "acc_tta": tta.get(True, float("nan")),
     }
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_child(args, model: str, path: str, cache: Path) -> dict:
+def run_child(args, model: str, path: str, cache: Path, tta: bool = False) -> dict:
     env = dict(os.environ, CATDOG_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
     cmd = [sys.executable, __file__, args.data, "--child", model, "--path", path, "--seed", str(args.seed),
-           "--limit", str(args.limit)]
+           "--limit", str(args.limit)] + (["--tta"] if tta else [])
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     proc = time.perf_counter() - t
@@ -142,7 +154,7 @@ def transfer_table(args) -> None:
         for path in args.paths:
             with tempfile.TemporaryDirectory(prefix="catdog-bench-cache-") as cache:
                 cold = run_child(args, BACKBONES[short], path, Path(cache))
-                warm = run_child(args, BACKBONES[short], path, Path(cache))
+                warm = run_child(args, BACKBONES[short], path, Path(cache), tta=True)
             rows.append((short, path, cold, warm))
             for note in cold["notices"]:
                 print(f"  note ({short}, {path}): {note}")
@@ -151,15 +163,17 @@ def transfer_table(args) -> None:
                   flush=True)
     print()
     print(f"{'backbone':<8} {'path':<11} {'ran on':<11} {'feat img/s':>10} {'export s':>8} {'cold s':>7} "
-          f"{'warm s':>7} {'proc s':>13} {'val acc':>8} {'warm val':>8} {'val n':>6} {'best':>4}")
+          f"{'warm s':>7} {'proc s':>13} {'val acc':>8} {'warm val':>8} {'+TTA':>8} {'val n':>6} {'best':>4}")
     for short, path, cold, warm in rows:
         ran = cold["path"] or "-"
         print(f"{short:<8} {path:<11} {ran:<11} {cold['img_s']:>10.1f} {cold['export_s']:>8.1f} "
               f"{cold['wall_s']:>7.1f} {warm['wall_s']:>7.1f} {cold['proc_s']:>6.1f}/{warm['proc_s']:<6.1f} "
-              f"{cold['acc'] * 100:>7.2f}% {warm['acc'] * 100:>7.2f}% {cold['n_val']:>6} {cold['best_epoch']:>4}")
+              f"{cold['acc'] * 100:>7.2f}% {warm['acc'] * 100:>7.2f}% {warm['acc_tta'] * 100:>7.2f}% {cold['n_val']:>6} "
+              f"{cold['best_epoch']:>4}")
     print("\nfeat img/s: cold run's backbone pass (export excluded); cold/warm s: Trainer.fit wall time, empty "
           "caches / the same run again; proc s: whole process, cold/warm; ran on: the path that computed "
-          "the features (a fall-back shows here and as a note)")
+          "the features (a fall-back shows here and as a note); +TTA: the warm run's model, predicting the "
+          "validation photos with mirror averaging (Predictor, tta=True)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,6 +217,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
+    ap.add_argument("--tta", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args)
