@@ -97,13 +97,16 @@ def compute_metrics(
     return Metrics(list(classes), n, acc, per_class, conf.tolist(), mistakes, correct)
 
 
-def evaluate_folder(predictor, folder) -> tuple[Metrics, int]:
+def evaluate_folder(predictor, folder, progress=None, cancel=None) -> tuple[Metrics, int]:
     """Score a model (a :class:`~.inference.Predictor`) on a labelled folder in any layout the scan
-    accepts: (metrics, number of files skipped as unreadable). Its classes must be the model's."""
-    from .data import scan_folder
+    accepts: (metrics, number of files skipped as unreadable). Its classes must be the model's.
+    ``progress(done, total)`` follows the check of the files, then the predictions (``total`` is
+    twice the number of files); ``cancel`` (a ``threading.Event``) stops it with ``Cancelled``."""
+    from .data import Cancelled, scan_folder
     from .errors import DatasetError
 
-    classes, samples, report = scan_folder(Path(folder).expanduser())
+    scan_progress = (lambda d, t: progress(d, 2 * t)) if progress else None
+    classes, samples, report = scan_folder(Path(folder).expanduser(), scan_progress, cancel)
     unknown = sorted(set(classes) - set(predictor.classes))
     if unknown:
         raise DatasetError(f"{folder} has classes the model does not know: {', '.join(unknown)} "
@@ -111,7 +114,11 @@ def evaluate_folder(predictor, folder) -> tuple[Metrics, int]:
     if not samples:
         raise DatasetError(f"no readable images in {folder}")
     index = {c: i for i, c in enumerate(predictor.classes)}
-    preds = predictor.predict_many([s.path for s in samples])
+    n_files = len(samples) + len(report.bad_files)
+    preds = predictor.predict_many([s.path for s in samples], cancel=cancel,
+                                   progress=(lambda d, t: progress(n_files + d, 2 * n_files)) if progress else None)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("evaluation cancelled")
     ok = [(s, p) for s, p in zip(samples, preds) if p.ok]
     metrics = compute_metrics([index[classes[s.label]] for s, _ in ok], [index[p.label] for _, p in ok],
                               predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])

@@ -1,4 +1,7 @@
-"""Start the application: the window paints first, torch loads in the background afterwards."""
+"""Start the application: the window paints first, torch loads in the background afterwards.
+
+On Linux the system libraries Qt needs are checked first (:mod:`.linux_deps`): a missing one is
+named, with the command that installs it, instead of Qt's "could not load the Qt platform plugin"."""
 
 from __future__ import annotations
 
@@ -6,9 +9,24 @@ import sys
 
 
 def main(argv=None) -> int:
-    from PySide6.QtCore import QCoreApplication, Qt
-    from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QApplication
+    from . import linux_deps
+
+    # on Linux, before Qt: missing system libraries make Qt abort with a message that names
+    # nothing to install; say which, and the command that installs them
+    problem = linux_deps.startup_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    try:
+        from PySide6.QtCore import QCoreApplication, Qt
+        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QApplication
+    except ImportError as e:
+        problem = linux_deps.import_problem(e)
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return 1
 
     argv = list(sys.argv if argv is None else argv)
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)

@@ -1,8 +1,10 @@
-"""The Dataset tab: pick folders, scan them in the background, show what is in them, and preview
-what augmentation will do to a photo.
+"""The Dataset tab: pick folders (or get sample photos), scan them in the background, show what is
+in them (the report, and every photo in a lazy grid), and preview what augmentation will do to a photo.
 
 Built around :func:`catdog_gui.core.data.scan_dataset` and the shared :class:`AugmentModel`;
-every decode (scan, thumbnails, previews) runs on a :class:`Task`.
+every decode (scan, thumbnails, previews) runs on a :class:`Task`. Photos excluded from training
+in the grid are kept per folder (:class:`~catdog_gui.gui.exclusions.Exclusions`) and left out by
+the scan, so the Dataset the Training tab trains on never holds them.
 """
 
 from __future__ import annotations
@@ -34,13 +36,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import (AugmentModel, CountBars, FlowGrid, Thumb, heading, muted, pil_to_qimage,
-                      set_role, file_url, shown_path)
+from .widgets import AugmentModel, CountBars, heading, muted, set_role, file_url, shown_path
 from .augment_panel import AugmentPanel
+from .exclusions import Exclusions
+from .photo_grid import PhotoGrid
 from .workers import Task
 
-THUMBS_PER_CLASS = 16
-THUMB_SIZE = 84
 PREVIEW_N = 8
 PREVIEW_CELL = 140
 
@@ -88,9 +89,13 @@ class DatasetTab(QWidget):
     busy = Signal(str)  # "" when idle
     folder_opened = Signal(str)
 
-    def __init__(self, augment: Optional[AugmentModel] = None, parent=None):
+    def __init__(self, augment: Optional[AugmentModel] = None, parent=None, *, settings=None,
+                 exclusions: Optional[Exclusions] = None):
         super().__init__(parent)
         self.augment = augment or AugmentModel(parent=self)
+        self.settings = settings  # a Settings (the sample photos' mirror address), or None
+        self.exclusions = exclusions or Exclusions()
+        self.samples_dialog = None
         self.dataset = None
         self.train_dir: Optional[str] = None
         self.val_dir: Optional[str] = None
@@ -99,8 +104,7 @@ class DatasetTab(QWidget):
         self.val_fraction = 0.2
         self.split_seed = 0
         self._scan_task: Optional[Task] = None
-        self._thumb_task: Optional[Task] = None
-        self._thumbs: dict[str, Thumb] = {}
+        self._quiet_scan = False  # a rescan after an exclusion: the report stays on screen
         self.setAcceptDrops(True)
         self._build()
 
@@ -183,7 +187,7 @@ class DatasetTab(QWidget):
             "├── cat/    cat1.jpg  cat2.jpg  …\n"
             "└── dog/    dog1.jpg  dog2.jpg  …</pre></td></tr></table>"
             "<p>Also accepted: one folder with files named like <b>cat.1.jpg</b> and <b>dog.1.jpg</b>, "
-            "or a folder holding <b>train/</b> and <b>val/</b>.<br>"
+            "or a folder holding <b>train/</b> and <b>val/</b> (or <b>validation/</b>).<br>"
             "Two or more classes; a few hundred photos per class give good results.</p>"
         )
         example.setTextFormat(Qt.TextFormat.RichText)
@@ -204,6 +208,31 @@ class DatasetTab(QWidget):
         drop = muted("…or drag a folder from your file manager and drop it here.")
         drop.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(drop)
+        from ..core.samples import SAMPLE_SETS, DEFAULT_SET, size_text
+
+        small = SAMPLE_SETS[DEFAULT_SET]
+        srow = QHBoxLayout()
+        srow.addStretch(1)
+        srow.addWidget(muted("No photos of your own yet?", wrap=False))
+        self.samples_button = QPushButton("Get sample photos")
+        self.samples_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowDown))
+        self.samples_button.setToolTip(f"Download {small.photos.split(':')[0]} of cats and dogs "
+                                       f"({size_text(small.size)}) to try the app, and open them here")
+        self.samples_button.setAccessibleName("Get sample photos")
+        self.samples_button.clicked.connect(self.get_samples)
+        srow.addWidget(self.samples_button)
+        srow.addStretch(1)
+        lay.addLayout(srow)
+        self.empty_include = QPushButton("Include the excluded photos again")
+        self.empty_include.setAccessibleName("Include the excluded photos again")
+        self.empty_include.setToolTip("Use every photo of this folder again, then scan it")
+        self.empty_include.clicked.connect(self.include_all)
+        self.empty_include.hide()
+        irow = QHBoxLayout()
+        irow.addStretch(1)
+        irow.addWidget(self.empty_include)
+        irow.addStretch(1)
+        lay.addLayout(irow)
         lay.addStretch(2)
         return page
 
@@ -237,7 +266,9 @@ class DatasetTab(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         self.splitter = split
 
-        # left: the report and the thumbnails
+        # left: the report above, every photo below
+        left_split = QSplitter(Qt.Orientation.Vertical)
+        self.left_splitter = left_split
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setFrameShape(QFrame.Shape.NoFrame)
@@ -289,18 +320,39 @@ class DatasetTab(QWidget):
         self.warn_label.setProperty("role", "warn")
         self.warn_label.setTextFormat(Qt.TextFormat.RichText)
         hl.addWidget(self.warn_label)
+        ex_row = QHBoxLayout()
+        self.excluded_label = muted("")
+        self.excluded_label.setAccessibleName("Excluded photos")
+        ex_row.addWidget(self.excluded_label, 1)
+        self.include_button = QPushButton("Include them again")
+        self.include_button.setAccessibleName("Include the excluded photos again")
+        self.include_button.setToolTip("Use every photo of this folder again (scans it again)")
+        self.include_button.clicked.connect(self.include_all)
+        ex_row.addWidget(self.include_button, 0, Qt.AlignmentFlag.AlignTop)
+        hl.addLayout(ex_row)
+        self.excluded_label.hide()
+        self.include_button.hide()
         lay.addWidget(self.health_box)
-
-        self.thumbs_title = heading("Some of the photos")
-        lay.addWidget(self.thumbs_title)
-        lay.addWidget(muted("Click a photo to see what augmentation does to it."))
-        self.thumb_area = QWidget()
-        self.thumb_layout = QVBoxLayout(self.thumb_area)
-        self.thumb_layout.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.thumb_area)
         lay.addStretch(1)
         left.setWidget(body)
-        split.addWidget(left)
+        left_split.addWidget(left)
+
+        gridbox = QWidget()
+        gl = QVBoxLayout(gridbox)
+        gl.setContentsMargins(4, 4, 12, 4)
+        self.thumbs_title = heading("Every photo")
+        gl.addWidget(self.thumbs_title)
+        gl.addWidget(muted("Click a photo to see what augmentation does to it; double-click opens it; "
+                           "right-click to open its folder or exclude it from training."))
+        self.grid = PhotoGrid()
+        self.grid.photo_clicked.connect(self.set_preview_image)
+        self.grid.exclude_requested.connect(self.set_excluded)
+        gl.addWidget(self.grid, 1)
+        left_split.addWidget(gridbox)
+        left_split.setStretchFactor(0, 2)
+        left_split.setStretchFactor(1, 3)
+        left_split.setSizes([260, 420])
+        split.addWidget(left_split)
 
         # right: augmentation (its own view over the shared AugmentModel)
         right = AugmentPanel(self.augment)
@@ -359,11 +411,14 @@ class DatasetTab(QWidget):
         self.val_edit.setPlaceholderText(f"Optional: otherwise {pct} of the photos are held out")
         self.val_clear.setToolTip(f"Use no separate validation folder (hold out {pct} of the training photos)")
 
-    def start_scan(self) -> None:
+    def start_scan(self, quiet: bool = False) -> None:
+        """Scan the folders in the background. ``quiet``: the same folder again (after an
+        exclusion): the report and grid stay on screen until the new scan replaces them."""
         from ..core.data import scan_dataset
 
         self.cancel_scan(discard=True)
-        self._discard(self._thumb_task)
+        quiet = quiet and self.stack.currentIndex() == 2
+        self._quiet_scan = quiet
         self.dataset = None
         self.error = ""
         self.train_action.setEnabled(False)
@@ -371,8 +426,9 @@ class DatasetTab(QWidget):
         self.dataset_changed.emit(None)
         train, val = self.train_dir, self.val_dir
         frac, seed = self.val_fraction, self.split_seed
+        exclude = self.exclusions.paths(train)
         task = Task(lambda st: scan_dataset(train, val, val_fraction=frac, seed=seed, progress=st.progress,
-                                            cancel=st.cancel_event),
+                                            cancel=st.cancel_event, exclude=exclude),
                     self, name="scan")
         task.progress.connect(self._on_scan_progress)
         task.done.connect(self._on_scan_done)
@@ -382,7 +438,8 @@ class DatasetTab(QWidget):
         self._scan_task = task
         self.scan_progress.setRange(0, 0)
         self.scan_label.setText(f"Looking at the photos in {train}…")
-        self.stack.setCurrentIndex(1)
+        if not quiet:
+            self.stack.setCurrentIndex(1)
         self.busy.emit("Scanning photos…")
         task.start()
 
@@ -417,8 +474,11 @@ class DatasetTab(QWidget):
 
     def _on_scan_failed(self, message: str) -> None:
         self.error = message
-        self.error_label.setText(f"This folder cannot be used yet: {message}")
+        n = len(self.exclusions.paths(self.train_dir)) if self.train_dir else 0
+        excluded = f" ({_plural(n, 'photo')} of it are excluded from training.)" if n else ""
+        self.error_label.setText(f"This folder cannot be used yet: {message}{excluded}")
         self.error_label.show()
+        self.empty_include.setVisible(bool(n))
         self.status_message.emit("The folder cannot be used: see the Dataset tab")
         self._scan_ended()
 
@@ -432,6 +492,7 @@ class DatasetTab(QWidget):
     def _on_scan_done(self, dataset) -> None:
         self.dataset = dataset
         self.error_label.hide()
+        self.empty_include.hide()
         self.show_report(dataset)
         self.stack.setCurrentIndex(2)
         n = dataset.report.n_train + dataset.report.n_val
@@ -440,7 +501,7 @@ class DatasetTab(QWidget):
         self.status_message.emit(f"Found {_plural(n, 'photo')} in {len(dataset.classes)} classes")
         self.dataset_changed.emit(dataset)
         self.scan_finished.emit(dataset)
-        self._load_thumbnails(dataset)
+        self._show_photos(dataset)
 
     # ------------------------------------------------------------------------------ the report
     def show_report(self, dataset) -> None:
@@ -500,6 +561,11 @@ class DatasetTab(QWidget):
             warns.append(f"{_plural(r.ignored, 'file')} that are not photos (or not in a class folder) were ignored")
         self.warn_label.setText("".join(f"<div>⚠ {w[:1].upper() + w[1:]}.</div>" for w in warns))
         self.warn_label.setVisible(bool(warns))
+        n_ex = len(r.excluded)
+        self.excluded_label.setText(f"{_plural(n_ex, 'photo')} excluded from training by you "
+                                    "(shown under Skipped in the grid).")
+        self.excluded_label.setVisible(bool(n_ex))
+        self.include_button.setVisible(bool(n_ex))
 
     def _reveal(self, item) -> None:
         i = item.data(0, Qt.ItemDataRole.UserRole)
@@ -507,54 +573,55 @@ class DatasetTab(QWidget):
         if isinstance(i, int) and 0 <= i < len(paths):
             QDesktopServices.openUrl(file_url(Path(paths[i]).parent))
 
-    # ------------------------------------------------------------------------------ thumbnails
-    def _load_thumbnails(self, dataset) -> None:
-        from ..core.imageio import load_rgb
+    # ------------------------------------------------------------------------------ the photo grid
+    def _show_photos(self, dataset) -> None:
+        self.grid.set_dataset(dataset, keep_view=self._quiet_scan)
+        self._quiet_scan = False
+        paths = {str(s.path) for s in dataset.train} | {str(s.path) for s in dataset.val}
+        if self.augment_panel.preview_path not in paths:
+            first = dataset.train[0] if dataset.train else (dataset.val[0] if dataset.val else None)
+            if first is not None:
+                self.set_preview_image(str(first.path))
+        else:
+            self.grid.select_path(self.augment_panel.preview_path)
 
-        # clear old
-        while self.thumb_layout.count():
-            it = self.thumb_layout.takeAt(0)
-            if it.widget():
-                it.widget().deleteLater()
-        self._thumbs = {}
-        picks: list[tuple[str, str]] = []
-        for ci, c in enumerate(dataset.classes):
-            paths = [str(s.path) for s in dataset.train if s.label == ci][:THUMBS_PER_CLASS]
-            title = QLabel(f"<b>{c}</b>")
-            self.thumb_layout.addWidget(title)
-            grid = FlowGrid(THUMB_SIZE, 6)
-            for p in paths:
-                t = Thumb(THUMB_SIZE, payload=p, tooltip=f"{c}: {Path(p).name}")
-                t.clicked.connect(self.set_preview_image)
-                grid.add(t)
-                self._thumbs[p] = t
-                picks.append((c, p))
-            self.thumb_layout.addWidget(grid)
-        if picks and self.augment_panel.preview_path not in self._thumbs:
-            self.set_preview_image(picks[0][1])
+    def set_excluded(self, paths: list, excluded: bool = True) -> None:
+        """Exclude ``paths`` from training (or include them again) and scan the folder again."""
+        if not self.train_dir or not paths:
+            return
+        try:
+            changed = self.exclusions.set_excluded(self.train_dir, paths, excluded)
+        except Exception as e:  # the data folder cannot be written
+            self.status_message.emit(f"Could not save the excluded photos: {e}")
+            return
+        if changed:
+            what = _plural(changed, "photo")
+            self.status_message.emit(f"{what} excluded from training" if excluded
+                                     else f"{what} included in training again")
+            self.start_scan(quiet=True)
 
-        def work(state):
-            for i, (_c, p) in enumerate(picks):
-                state.check()
-                try:
-                    im = load_rgb(p, draft_size=THUMB_SIZE * 2)
-                    im.thumbnail((THUMB_SIZE * 2, THUMB_SIZE * 2))
-                    state.emit((p, pil_to_qimage(im)))
-                except Exception:  # unreadable by now: leave the cell empty
-                    pass
-                state.progress(i + 1, len(picks))
+    def include_all(self) -> None:
+        """Forget every exclusion of this folder and scan it again."""
+        if self.train_dir:
+            self.exclusions.clear(self.train_dir)
+            self.empty_include.hide()
+            self.start_scan(quiet=True)
 
-        self._discard(self._thumb_task)
-        task = Task(work, self, name="thumbnails")
-        task.partial.connect(self._on_thumb)
-        self._thumb_task = task
-        task.start()
+    # ------------------------------------------------------------------------------ sample photos
+    def get_samples(self) -> None:
+        """Open the sample photos (downloading them first through the dialog if needed)."""
+        from ..core.samples import DEFAULT_SET, installed
+        from .samples_dialog import SamplesDialog
 
-    def _on_thumb(self, item) -> None:
-        p, img = item
-        t = self._thumbs.get(p)
-        if t is not None:
-            t.set_image(img)
+        have = installed(DEFAULT_SET)
+        if have is not None:
+            self.set_folders(str(have), None)
+            return
+        if self.samples_dialog is None:
+            self.samples_dialog = SamplesDialog(self.settings, self)
+            self.samples_dialog.samples_ready.connect(lambda path: self.set_folders(path, None))
+        self.samples_dialog.show()
+        self.samples_dialog.raise_()
 
     # ------------------------------------------------------------------------------ augmentation preview
     def set_preview_size(self, size: int) -> None:
@@ -562,11 +629,7 @@ class DatasetTab(QWidget):
         self.augment_panel.set_preview_size(size)
 
     def set_preview_image(self, path: str) -> None:
-        old = self.augment_panel.preview_path
-        if old in self._thumbs:
-            self._thumbs[old].set_selected(False)
-        if str(path) in self._thumbs:
-            self._thumbs[str(path)].set_selected(True)
+        self.grid.select_path(path)
         self.augment_panel.set_preview_image(path)
 
     # ------------------------------------------------------------------------------ drag and drop
@@ -584,6 +647,9 @@ class DatasetTab(QWidget):
     def shutdown(self) -> None:
         """Stop every background job of this tab and join its thread (closing the window)."""
         self.augment_panel.shutdown()
+        self.grid.shutdown()
+        if self.samples_dialog is not None:
+            self.samples_dialog.shutdown()
         Task.shutdown_all(self)
 
     def set_sizes_state(self, sizes) -> None:

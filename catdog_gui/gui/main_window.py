@@ -1,4 +1,4 @@
-"""The main window: Dataset, Training, Prediction and Network tabs, menus, status bar, persistence.
+"""The main window: Dataset, Training, Prediction, Network and Runs tabs, menus, status bar, persistence.
 
 The window owns the app's models and hands them to the views: :class:`CurrentModel` (the open model
 file and its one Predictor) goes to the Prediction and Network tabs. A model file (``.pt``)
@@ -33,6 +33,8 @@ from PySide6.QtWidgets import (
 
 from .current_model import CurrentModel
 from .dataset_tab import DatasetTab
+from .runs_model import RunsModel
+from .runs_view import RunsView
 from .settings import Settings
 from .training_tab import TrainingTab
 from .widgets import AugmentModel, muted
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self.augment.changed.connect(lambda s: self.settings.set_augment_settings(s))
         self.device = ""
         self.current = CurrentModel(parent=self)
+        self.runs = RunsModel(parent=self)  # the run store (every run, from here and the catdog command)
         self.prediction_tab = None
         self.network_tab = None
         self._open_when_ready: Optional[str] = None  # a model asked for before the engine was loaded
@@ -79,8 +82,8 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.dataset_tab = DatasetTab(self.augment)
-        self.training_tab = TrainingTab(self.augment, self.settings, self.current,
+        self.dataset_tab = DatasetTab(self.augment, settings=self.settings)
+        self.training_tab = TrainingTab(self.augment, self.settings, self.current, runs=self.runs,
                                         models_folder=Path(models_folder) if models_folder else None)
         self.prediction_page = QWidget()
         self._prediction_layout = QVBoxLayout(self.prediction_page)
@@ -99,10 +102,14 @@ class MainWindow(QMainWindow):
         self._network_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._network_layout.addWidget(self._network_placeholder)
         self.tabs.addTab(self.network_page, "Network")
+        # Runs last: Alt+1..4 and the Dataset -> Training -> Prediction flow stay as they were
+        self.runs_view = RunsView(self.runs, self.current)
+        self.tabs.addTab(self.runs_view, "Runs")
         for i, tip in enumerate(("Your photos: what is in the folders, and augmentation (Alt+1)",
                                  "Train a model and watch it learn (Alt+2)",
                                  "Classify new photos with a model (Alt+3)",
-                                 "Look inside the model: its layers, LeNet-5's drawing, what each layer sees (Alt+4)")):
+                                 "Look inside the model: its layers, LeNet-5's drawing, what each layer sees (Alt+4)",
+                                 "Every training run kept: compare runs, open one or train it further (Alt+5)")):
             self.tabs.setTabToolTip(i, tip)
         self.setCentralWidget(self.tabs)
         self.setAcceptDrops(True)  # model files dropped anywhere (tabs that take other drops come first)
@@ -160,7 +167,7 @@ class MainWindow(QMainWindow):
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         h.addAction(self.about_action)
 
-        for i in range(4):  # Alt+1..4 switch tabs
+        for i in range(self.tabs.count()):  # Alt+1..5 switch tabs
             a = QAction(self)
             a.setShortcut(QKeySequence(f"Alt+{i + 1}"))
             a.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
@@ -194,6 +201,11 @@ class MainWindow(QMainWindow):
         t.try_model_requested.connect(self._try_model)
         t.save_button.clicked.connect(self.save_model_as)
         t.running_changed.connect(lambda _r: self._update_actions())
+        r = self.runs_view
+        r.status_message.connect(self.show_message)
+        r.open_requested.connect(self._try_model)
+        r.continue_requested.connect(self._continue_from)
+        t.compare_requested.connect(self._compare_runs)
         c = self.current
         c.loading.connect(self._on_model_loading)
         c.changed.connect(self._on_model_changed)
@@ -240,6 +252,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"Device: {device}")
         self.training_tab.set_backend(specs, device)
         self.training_tab.ensure_plots()
+        self.runs_view.ensure_plots()
         self._create_prediction_tab()
         self._create_network_tab()
         self._update_actions()
@@ -379,6 +392,16 @@ class MainWindow(QMainWindow):
         if path and self.current.path != path and self.current.pending != path:
             self.set_model(path)
         self.tabs.setCurrentWidget(self.prediction_page)
+
+    def _continue_from(self, path: str) -> None:
+        """A run's model becomes the current model; the Training tab's Continue training trains it further."""
+        if path and self.current.path != path and self.current.pending != path:
+            self.set_model(path)
+        self.tabs.setCurrentWidget(self.training_tab)
+
+    def _compare_runs(self, ids: list) -> None:
+        self.tabs.setCurrentWidget(self.runs_view)
+        self.runs_view.select_ids(ids)
 
     # drops: a model file anywhere on the window opens it (the Prediction tab takes its own drops,
     # the Dataset tab takes folders; everything else comes here)
@@ -520,7 +543,7 @@ class MainWindow(QMainWindow):
         state = s.get_bytes("window/state")
         if state is not None:
             self.restoreState(state)
-        self.tabs.setCurrentIndex(s.get_int("window/tab", 0, 0, 3))
+        self.tabs.setCurrentIndex(s.get_int("window/tab", 0, 0, self.tabs.count() - 1))
         for key, splitter in self._splitters().items():
             v = s.get_bytes(f"splitters/{key}")
             if v is not None:
@@ -528,7 +551,7 @@ class MainWindow(QMainWindow):
 
     def _splitters(self) -> dict:
         return {"dataset": self.dataset_tab.splitter, "training": self.training_tab.main_split,
-                "training_right": self.training_tab.right_split}
+                "training_right": self.training_tab.right_split, "runs": self.runs_view.splitter}
 
     def save_state(self) -> None:
         s = self.settings
@@ -552,6 +575,7 @@ class MainWindow(QMainWindow):
             self.prediction_tab.shutdown()
         if self.network_tab is not None:
             self.network_tab.shutdown()
+        self.runs_view.shutdown()
         self.current.shutdown()
         if self._warmup is not None:
             self._warmup.discard()

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..core.events import Status
 from . import style
+from .runs_view import EvaluationBar
 from .widgets import FlowGrid, Thumb, muted, pil_to_qimage, set_role
 from .workers import Task
 
@@ -86,6 +87,8 @@ class ResultsPanel(QWidget):
     """The result of a run (or the current model, before any run): see the module docstring."""
 
     try_requested = Signal()
+    evaluate_requested = Signal()  # "Evaluate on a test folder…"
+    compare_requested = Signal()  # "Compare with the previous run"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -101,6 +104,15 @@ class ResultsPanel(QWidget):
         self.result_label.setWordWrap(True)
         self.result_label.setAccessibleName("Result")
         lay.addWidget(self.result_label)
+        # beside the validation result: the score on a test folder the model never saw (Create ML's testing)
+        self.test_label = QLabel("")
+        self.test_label.setProperty("role", "big")
+        self.test_label.setWordWrap(True)
+        self.test_label.setAccessibleName("Test folder result")
+        self.test_label.hide()
+        lay.addWidget(self.test_label)
+        self.eval_bar = EvaluationBar()
+        lay.addWidget(self.eval_bar)
         self.result_detail = muted("")
         self.result_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.result_detail)
@@ -150,6 +162,20 @@ class ResultsPanel(QWidget):
         lay.addStretch(1)
 
         brow = QHBoxLayout()
+        self.evaluate_button = QPushButton("Evaluate on a test folder…")
+        self.evaluate_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton))
+        self.evaluate_button.setToolTip("Score this model on a labelled folder of photos it never saw "
+                                        "(one subfolder per class), as `catdog evaluate` does")
+        self.evaluate_button.setAccessibleName("Evaluate on a test folder")
+        self.evaluate_button.clicked.connect(self.evaluate_requested)
+        brow.addWidget(self.evaluate_button)
+        self.compare_button = QPushButton("Compare with the previous run")
+        self.compare_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView))
+        self.compare_button.setToolTip("Open the Runs tab with this run and the one before it overlaid: "
+                                       "their curves, metrics and the settings that differ")
+        self.compare_button.setAccessibleName("Compare with the previous run")
+        self.compare_button.clicked.connect(self.compare_requested)
+        brow.addWidget(self.compare_button)
         brow.addStretch(1)
         self.save_button = QPushButton("Save model as…")
         self.save_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton))
@@ -173,7 +199,14 @@ class ResultsPanel(QWidget):
         self.result_label.setText("")
         set_role(self.result_label, "big")
         self.result_detail.setText("")
+        self.show_test("")
         self.metrics = None
+
+    def show_test(self, text: str, role: str = "big") -> None:
+        """The test-folder result ("Test folder accuracy 96.0% (...)"), "" to hide it."""
+        self.test_label.setText(text)
+        set_role(self.test_label, role)
+        self.test_label.setVisible(bool(text))
 
     def show_current_model(self, name: str) -> None:
         self.result_label.setText(f"Current model: {name}")

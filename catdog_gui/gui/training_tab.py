@@ -19,6 +19,7 @@ from typing import Optional
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QProgressBar,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..core.events import Status
 from .current_model import CurrentModel
+from .runs_model import RunEvaluation, RunsModel, test_text
 from .settings import Settings
 from .training_form import TrainingForm
 from .training_plots import TrainingPlots
@@ -57,9 +59,10 @@ class TrainingTab(QWidget):
     split_changed = Signal(float, int)  # (validation fraction, seed) for the Dataset tab's scan
     run_finished = Signal(object)  # the Finished event (with metrics)
     running_changed = Signal(bool)
+    compare_requested = Signal(list)  # [this run's id, the previous run's id]: show them in the Runs tab
 
     def __init__(self, augment: Optional[AugmentModel] = None, settings: Optional[Settings] = None,
-                 current=None, models_folder: Optional[Path] = None, parent=None):
+                 current=None, models_folder: Optional[Path] = None, parent=None, runs: Optional[RunsModel] = None):
         super().__init__(parent)
         self.augment = augment or AugmentModel(parent=self)
         self.settings = settings
@@ -68,12 +71,22 @@ class TrainingTab(QWidget):
         self.models_folder = Path(models_folder) if models_folder else None
         self.device = ""
         self.dataset = None
+        self.runs = runs if runs is not None else RunsModel(parent=self)  # the run store, shared with the Runs tab
+        self.record_id: Optional[str] = None  # the shown run's id in the store (its test result goes there)
+        self.evaluation = RunEvaluation(self.runs, self.current, parent=self)
         self.run: Optional[TrainingRun] = None  # the run on screen (the last one started, or one handed in)
         self._links: list = []  # (signal, slot) of self.run, cut when another run is shown
         self._busy_epoch = 0  # the epoch the status bar last announced
         self._view_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._view_timer.timeout.connect(self._refresh_view)
         self._build()
+        ev = self.evaluation
+        self.results.eval_bar.attach(ev)
+        ev.done.connect(self._on_test_result)
+        ev.failed.connect(lambda msg: self.results.show_test(f"Not evaluated on the test folder: {msg}", "bad"))
+        ev.cancelled.connect(lambda: self.results.show_test("Evaluation on the test folder stopped.", "warn"))
+        ev.finished.connect(self._update_buttons)
+        self.runs.test_evaluated.connect(self._on_test_result)
         self.current.changed.connect(self._on_current_changed)
         self.current.loading.connect(lambda _p: self._update_buttons())
         self.current.failed.connect(lambda _p, _m: self._update_buttons())
@@ -167,6 +180,9 @@ class TrainingTab(QWidget):
         r = self.results = ResultsPanel()
         r.hide()  # until a run ends: the plots get the whole height meanwhile
         r.try_requested.connect(self._try_model)
+        r.evaluate_requested.connect(self.pick_test_folder)
+        r.compare_requested.connect(self.compare_with_previous)
+        self.evaluate_button, self.compare_button = r.evaluate_button, r.compare_button
         self.result_label, self.result_detail, self.error_details = r.result_label, r.result_detail, r.error_details
         self.per_class, self.confusion, self.cell_label = r.per_class, r.confusion, r.cell_label
         self.save_button, self.try_button = r.save_button, r.try_button
@@ -276,6 +292,10 @@ class TrainingTab(QWidget):
         has_model = bool(self._model_file())
         self.try_button.setEnabled(has_model and not running)
         self.save_button.setEnabled(has_model and not running)
+        recorded = self.record_id is not None and not running
+        self.evaluate_button.setEnabled(recorded and bool(self.run and self.run.model_path)
+                                        and not self.evaluation.is_running())
+        self.compare_button.setEnabled(recorded and self.runs.previous_of(self.record_id) is not None)
         if not self.backend_ready:
             self.train_button.setToolTip("Loading the training engine…")
         elif self.dataset is None:
@@ -328,6 +348,7 @@ class TrainingTab(QWidget):
             sig.disconnect(slot)
         was_running = self.is_running()
         self.run = run
+        self.record_id = self._record_of(run)
         self._links = []
         self._view_timer.stop()
         self._busy_epoch = 0
@@ -354,6 +375,46 @@ class TrainingTab(QWidget):
             self.running_changed.emit(self.is_running())
         self._update_buttons()
 
+    def _record_of(self, run: Optional[TrainingRun]) -> Optional[str]:
+        """The id in the store of a finished run (found by its model file)."""
+        path = run.model_path if run is not None else None
+        if not path:
+            return None
+        path = str(Path(path).resolve())
+        return next((r.id for r in self.runs.records() if r.model_path == path), None)
+
+    # ------------------------------------------------------------------------------ after a run
+    def compare_with_previous(self) -> None:
+        """Ask for this run and the one before it, side by side in the Runs tab."""
+        prev = self.runs.previous_of(self.record_id) if self.record_id else None
+        if prev is None:
+            self.status_message.emit("This is the first run in the run list: nothing to compare it with yet")
+            return
+        self.compare_requested.emit([self.record_id, prev])
+
+    def pick_test_folder(self) -> None:
+        start = str(Path(self.dataset.report.root).parent) if self.dataset is not None else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose a labelled test folder (one subfolder per class) the model never saw", start)
+        if folder:
+            self.evaluate_on(folder)
+
+    def evaluate_on(self, folder: str) -> bool:
+        """Score the shown run's model on ``folder`` in the background; the result appears beside the
+        validation result and is kept with the run (the Runs tab's test column)."""
+        if self.record_id is None or self.run is None or not self.run.model_path:
+            self.status_message.emit("Train a model first: the evaluation scores the model of a finished run")
+            return False
+        self.results.show_test("")
+        ok = self.evaluation.start(self.record_id, self.run.model_path, folder)
+        self._update_buttons()
+        return ok
+
+    def _on_test_result(self, run_id: str, test: dict) -> None:
+        if run_id == self.record_id and test:
+            self.results.show_test(test_text(test))
+            self.status_message.emit(test_text(test))
+
     def toggle_pause(self) -> None:
         run = self.run
         if run is None or not run.is_active():
@@ -376,6 +437,7 @@ class TrainingTab(QWidget):
             run.discard()
             ok = run.wait(timeout_ms)
         self.results.shutdown()
+        self.evaluation.shutdown()
         if self._own_current:
             self.current.shutdown()
         Task.shutdown_all(self)
@@ -452,12 +514,19 @@ class TrainingTab(QWidget):
         self._view_timer.stop()
         self.plots.draw(self.run)  # the last batches too, and the axes fitted to what happened
         self.plots.fit()
+        worker = self.run.worker
+        rec = worker.recorder.record if worker is not None else None
+        self.runs.reload()  # the run store has the new run: the Runs tab lists it
+        self.record_id = rec.id if rec is not None else None
         self._show_result(fin)
         if fin.best_path:
             self.current.open(fin.best_path)
             self.model_saved.emit(fin.best_path)
         self.status_message.emit(f"Training failed: {fin.reason}" if fin.status is Status.FAILED
                                  else _DONE[fin.status])
+        if worker is not None and worker.recorder.error:
+            self.status_message.emit(f"{_DONE[fin.status]}, but the run could not be added to the run list: "
+                                     f"{worker.recorder.error}")
         self.progress.setRange(0, 1)
         self.progress.setValue(0 if fin.status is Status.FAILED else 1)
         self.progress.setFormat({Status.FAILED: "Failed", Status.CANCELLED: "Stopped"}.get(fin.status, "Done"))

@@ -135,8 +135,8 @@ def main() -> None:
     if d.dataset is None:
         raise SystemExit(f"scan failed: {d.error}")
     win.augment.set_enabled(True)
-    wait(app, lambda: bool(d.augment_panel.preview_images) and all(th.pixmap() is not None and not th.pixmap().isNull()
-                                                     for th in d._thumbs.values()), 60, "thumbnails and preview")
+    wait(app, lambda: bool(d.augment_panel.preview_images) and d.grid.model.loader.decoded > 0
+         and d.grid.model.loader.pending() == 0, 60, "thumbnails and preview")
     settle(app, 1.0)
     save(win, "dataset.png")
 

@@ -22,7 +22,8 @@ def test_window_is_importable_with_no_arguments(qtbot):
 
     win = MainWindow()
     qtbot.addWidget(win)
-    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Dataset", "Training", "Prediction", "Network"]
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Dataset", "Training", "Prediction", "Network",
+                                                                       "Runs"]
     assert win.windowTitle().startswith("catdog-gui")
 
 
@@ -60,6 +61,9 @@ def test_window_paints_before_torch_is_imported(tmp_path):
         app = QApplication([])
         from catdog_gui.gui.main_window import MainWindow
         from catdog_gui.gui.settings import Settings
+        # the background warm-up imports torch on its own thread: keep it out, so what is checked is
+        # that building, showing and painting the window import neither torch nor pyqtgraph
+        MainWindow.start_warm_up = lambda self: None
         w = MainWindow(Settings({str(tmp_path / 's.ini')!r}))
         w.show()
         app.processEvents()

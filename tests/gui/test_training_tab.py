@@ -464,3 +464,65 @@ def test_weights_file_picker_for_downloaded_backbones(qtbot, window, tmp_path, m
     info = W.WeightsInfo("https://example.org/w.pth", "w.pth", tmp_path / "w.pth")
     msg = str(W._unavailable("ResNet-18", info, "no connection"))
     assert f"Training > {t2.advanced.button.text()} > {t2.form.weights_label.text()}" in msg
+
+
+def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, ready, tmp_path, monkeypatch):
+    """The run lands in the run store (source "gui") and the Runs tab; "Compare with the previous run"
+    overlays it with the one before; "Evaluate on a test folder…" shows the test accuracy beside the
+    validation result and keeps it with the run."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from catdog_gui.core.runs import RunStore
+    from catdog_gui.gui.runs_model import COL, ID_ROLE
+    from tests.helpers import make_dataset
+    from tests.gui.test_runs_view import _record
+
+    store = RunStore()
+    earlier = _record(store, "20200101-000000-lenet5-0000", name="an earlier run", val=0.6)
+    ready.runs.reload()
+    t, v = ready.training_tab, ready.runs_view
+    assert not t.compare_button.isEnabled() and not t.evaluate_button.isEnabled()
+    with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
+        t.train_button.click()
+    fin = blocker.args[0]
+    qtbot.waitUntil(lambda: t.train_button.isEnabled(), timeout=10000)
+    newest = store.runs()[0]
+    assert newest.source == "gui" and newest.id == t.record_id != earlier.id
+    assert newest.model_path == str(Path(fin.best_path).resolve()) and newest.epochs == len(fin.history) == 2
+    assert newest.val_accuracy == fin.metrics.accuracy
+    p = v.proxy
+    row = next(r for r in range(p.rowCount()) if p.index(r, 0).data(ID_ROLE) == newest.id)
+    assert p.index(row, COL["val"]).data() == f"{fin.metrics.accuracy * 100:.1f}%"
+    # compare with the previous run: the Runs tab, both selected, both overlaid
+    assert t.compare_button.isEnabled()
+    t.compare_button.click()
+    assert ready.tabs.currentWidget() is v
+    assert v.selected_ids() == [newest.id, earlier.id]
+    for rec in (newest, earlier):
+        assert v.plots.data_of(rec.id)["val_acc"][1] == [e["val_acc"] * 100 for e in rec.history]
+    # evaluate on a test folder (the button, through the folder picker)
+    ready.tabs.setCurrentWidget(t)
+    folder = make_dataset(tmp_path / "test", 5, seed=7)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    with qtbot.waitSignal(t.evaluation.finished, timeout=60000):
+        t.evaluate_button.click()
+        assert t.results.eval_bar.isVisibleTo(t) and not t.evaluate_button.isEnabled()
+    test = store.get(newest.id).metrics["test"]
+    assert test["n"] == 10 and test["folder"] == str(folder)
+    shown = t.results.test_label.text()
+    assert shown == f"Test folder accuracy {test['accuracy'] * 100:.1f}% (10 photos in {folder} the model never saw)"
+    assert t.results.test_label.isVisibleTo(t) and t.result_label.text().startswith("Validation accuracy")
+    assert p.index(row, COL["test"]).data() == f"{test['accuracy'] * 100:.1f}%"  # the Runs tab's test column
+    # a folder of other classes: one sentence, in place
+    horses = make_dataset(tmp_path / "horses", 3, classes=("cat", "horse"))
+    with qtbot.waitSignal(t.evaluation.finished, timeout=60000):
+        assert t.evaluate_on(str(horses))
+    assert "classes the model does not know: horse" in t.results.test_label.text()
+    assert t.results.test_label.property("role") == "bad"
+    assert store.get(newest.id).metrics["test"]["folder"] == str(folder)  # the good result is still kept
+    # the same run evaluated from the Runs tab: the Training tab's result follows
+    other = make_dataset(tmp_path / "test2", 4, seed=9)
+    with qtbot.waitSignal(v.evaluation.finished, timeout=60000):
+        assert v.evaluate(newest.id, str(other))
+    assert t.results.test_label.text().startswith("Test folder accuracy") and f"(8 photos in {other}" in \
+        t.results.test_label.text()
