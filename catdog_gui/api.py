@@ -127,7 +127,7 @@ def train(
     """Train a classifier on ``folder`` (one subfolder per class, or files named ``cat.1.jpg``).
 
     ``model``: an architecture name (see :func:`models`; default ``lenet5``, or
-    ``efficientnet_lite0`` with ``pretrained=True``). ``augment``: True for the default augmentation,
+    ``efficientnet_lite1`` with ``pretrained=True``). ``augment``: True for the default augmentation,
     a dict of :class:`AugmentSettings` fields, or an ``AugmentSettings``. ``finetune``: with
     ``pretrained``, also train the backbone's last blocks once the new head has converged.
     ``out``: the model file to write (default: a new file in a temporary folder, see

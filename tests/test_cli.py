@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from catdog_gui.cli import main
+from catdog_gui.core.config import DEFAULT_PRETRAINED_MODEL
 from helpers import make_dataset
 
 
@@ -146,10 +147,10 @@ def test_train_pretrained_with_a_validation_folder(tmp_path, capsys):
                  "--quiet"]) == 0
     text = capsys.readouterr().out
     # --pretrained alone: the bundled EfficientNet-Lite0, its head trained on cached features
-    assert "Training efficientnet_lite0 (features)" in text
+    assert f"Training {DEFAULT_PRETRAINED_MODEL} (features)" in text
     assert "20 training, 14 validation" in text and "on 14 images the model did not train on" in text
     info, _ = read_model_file(out)
-    assert info.model_name == "efficientnet_lite0" and info.config["pretrained"] is True
+    assert info.model_name == DEFAULT_PRETRAINED_MODEL and info.config["pretrained"] is True
     assert info.metrics["n_val"] == 14 and info.metrics["n_train"] == 20
     assert info.metrics["dataset"]["val_source"] == "folder"
     assert info.metrics["dataset"]["val_root"] == str(val)
@@ -163,7 +164,7 @@ def test_train_finetune(tmp_path, capsys):
     assert main(["train", str(data), "--pretrained", "--finetune", "--finetune-epochs", "1", "--epochs", "1",
                  "--batch-size", "8", "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "Training efficientnet_lite0 (finetune)" in text
+    assert f"Training {DEFAULT_PRETRAINED_MODEL} (finetune)" in text
     assert [line[:11] for line in text.splitlines() if line.startswith("epoch ")] == ["epoch   1/2", "epoch   2/2"]
     info, _ = read_model_file(out)
     assert info.config["transfer_mode"] == "finetune" and info.config["pretrained"] is True

@@ -175,10 +175,14 @@ def test_transfer_learning_switches_model_and_locks_size(window):
     assert not t.hyper["image_size"].isEnabled()  # LeNet-5 original: 32x32 only
     assert t.hyper["image_size"].value() == 32
     t.transfer_check.setChecked(True)
-    assert t.model_name() == "efficientnet_lite0"
+    from catdog_gui.core.config import DEFAULT_PRETRAINED_MODEL
+    from catdog_gui.core.models import get_spec
+
+    assert t.model_name() == DEFAULT_PRETRAINED_MODEL
     assert t.model_note.isVisibleTo(t) and "EfficientNet" in t.model_note.text()
     assert t.transfer_mode.isVisibleTo(t)
-    assert t.hyper["image_size"].value() == 224 and not t.hyper["image_size"].isEnabled()
+    size = get_spec(DEFAULT_PRETRAINED_MODEL).default_image_size
+    assert t.hyper["image_size"].value() == size and not t.hyper["image_size"].isEnabled()
     assert t.config().pretrained
     t.select_model("lenet5_modern")
     assert not t.transfer_check.isChecked() and "no pretrained weights" in t.model_note.text()
