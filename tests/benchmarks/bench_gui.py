@@ -13,7 +13,7 @@ Run by hand (offscreen Qt by default; ``xvfb-run -s "-screen 0 1280x800x24"`` wo
   already done in the Dataset tab, then decode, epochs, evaluation, saving). Reference: the same
   timer over 3 s with the window idle, in the same process.
 * The training and drop measurements run twice: LeNet-5 (``--epochs``) and transfer learning from
-  EfficientNet-Lite0 (``--transfer-epochs``, frozen backbone), each followed by drops with the
+  the default pretrained model (``--transfer-epochs``, frozen backbone), each followed by drops with the
   model that run saved.
 * **drop to result**: a file URL dropped on the Prediction tab (a real ``QDropEvent``) until the
   tab's ``results_ready`` signal (card filled in: decode, predict, picture). Reference:
@@ -196,7 +196,10 @@ def child_app(data: str, epochs: int, drops: int, full: bool, transfer_epochs: i
         return res
 
     out["lenet5"] = run("lenet5", False, epochs)
-    out["efficientnet_lite0"] = run("efficientnet_lite0", True, transfer_epochs)
+    from catdog_gui.core.config import DEFAULT_PRETRAINED_MODEL
+
+    out["transfer"] = run(DEFAULT_PRETRAINED_MODEL, True, transfer_epochs)
+    out["transfer_model"] = DEFAULT_PRETRAINED_MODEL
     print("RESULT " + json.dumps(out), flush=True)
     os._exit(0)
 
@@ -258,7 +261,8 @@ def main() -> None:
     def trio(s):
         return f"{s['median']:.1f}/{s['p99']:.1f}/{s['max']:.0f}"
 
-    for name, title in (("lenet5", "LeNet-5"), ("efficientnet_lite0", "Lite0 transfer")):
+    for name, title in (("lenet5", "LeNet-5"), ("transfer", full["transfer_model"].replace("efficientnet_", "") +
+                                                 " transfer")):
         r = full[name]
         tr, dr, pr = r["training"], r["drop_ms"], r["predict_ms"]
         print(f"{title + ': lateness med/p99/max (ms)':<44} {trio(tr):>22} {trio(idle):>22} "
