@@ -35,6 +35,7 @@ from ..core.events import Status
 from .current_model import CurrentModel
 from .runs_model import RunEvaluation, RunsModel, test_text
 from .settings import Settings
+from .finetune_estimate import FinetuneEstimate
 from .training_form import TrainingForm
 from .training_plots import TrainingPlots
 from .training_results import ResultsPanel
@@ -105,6 +106,7 @@ class TrainingTab(QWidget):
         ll.setContentsMargins(0, 0, 10, 0)
         ll.setSpacing(6)
         f = self.form = TrainingForm(self.augment, self.settings)
+        self.finetune_estimate = FinetuneEstimate(f, parent=self)
         f.note.connect(self.status_message)
         f.image_size_changed.connect(self.image_size_changed)
         f.split_changed.connect(self.split_changed)
@@ -224,6 +226,13 @@ class TrainingTab(QWidget):
         self.device = device
         self.form.set_backend(specs)
         self._update_buttons()
+        f = self.form
+        for sig in (f.transfer_mode.currentIndexChanged, f.transfer_check.toggled, f.model_combo.currentIndexChanged):
+            sig.connect(self.update_finetune_estimate)
+        self.update_finetune_estimate()
+
+    def update_finetune_estimate(self, *_) -> None:
+        self.finetune_estimate.update(self.dataset, self.device if self.backend_ready else "")
 
     @property
     def specs(self) -> dict:
@@ -259,6 +268,7 @@ class TrainingTab(QWidget):
                 f"({', '.join(r.classes)}), from {r.root}")
             self.data_label.setToolTip(str(r.root))
         self._update_buttons()
+        self.update_finetune_estimate()
 
     def _model_file(self) -> Optional[str]:
         """The model "Try" and "Save as" act on: the one being opened, else the current one."""
@@ -437,6 +447,7 @@ class TrainingTab(QWidget):
             run.discard()
             ok = run.wait(timeout_ms)
         self.results.shutdown()
+        self.finetune_estimate.shutdown()
         self.evaluation.shutdown()
         if self._own_current:
             self.current.shutdown()

@@ -530,3 +530,31 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
         assert v.evaluate(newest.id, str(other))
     assert t.results.test_label.text().startswith("Test folder accuracy") and f"(8 photos in {other}" in \
         t.results.test_label.text()
+
+
+def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monkeypatch):
+    """Choosing fine-tuning measures (here: a stand-in for the measurement) how long it would take on
+    this computer and says so, with the photo count, before Train is clicked; frozen says nothing."""
+    from catdog_gui.core import training
+
+    calls = []
+
+    def fake_estimate(cfg, n_train, n_val, device="auto", batch=8):
+        calls.append((cfg.model, cfg.finetune_epochs, n_train, n_val))
+        return 754.0
+
+    monkeypatch.setattr(training, "estimate_finetune_seconds", fake_estimate)
+    t = ready.training_tab
+    note = t.form.finetune_note
+    t.transfer_check.setChecked(True)
+    assert not note.isVisibleTo(t)  # frozen: under a minute, nothing to warn about
+    t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("finetune"))
+    qtbot.waitUntil(lambda: "12 min 34 s" in note.text(), timeout=20000)
+    n_train = ready.dataset_tab.dataset.report.n_train
+    assert note.isVisibleTo(t) and f"on {n_train:,} photos" in note.text()
+    assert ("GPU feature" in note.text()) == t.device.upper().startswith("CPU")
+    assert calls == [(t.model_name(), t.config().finetune_epochs, n_train, ready.dataset_tab.dataset.report.n_val)]
+    t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("frozen"))
+    assert not note.isVisibleTo(t)
+    t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("finetune"))  # measured once per setting
+    assert "12 min 34 s" in note.text() and len(calls) == 1
