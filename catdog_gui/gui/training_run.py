@@ -98,6 +98,7 @@ class TrainingRun(QObject):
     epoch_added = Signal(object)
     finished = Signal(object)
     ended = Signal()
+    notice = Signal(str)  # the trainer's Notice lines, for the status bar
 
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
@@ -210,6 +211,7 @@ class TrainingRun(QObject):
         w.epoch.connect(self._on_epoch)
         w.result.connect(self._on_result)
         w.ended.connect(self._on_ended)
+        w.notice.connect(self.notice)
         self._set_state(RunState.PREPARING)
         w.start()
         return self

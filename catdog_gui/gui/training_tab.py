@@ -351,6 +351,9 @@ class TrainingTab(QWidget):
         run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger)
         return True
 
+    def _on_notice(self, text: str) -> None:
+        self.status_message.emit(text)
+
     def show_run(self, run: Optional[TrainingRun]) -> None:
         """Draw ``run`` from now on (a new one, or one kept from before); the previous one's events
         no longer reach this tab."""
@@ -366,7 +369,7 @@ class TrainingTab(QWidget):
             self._links = [(run.state_changed, self._on_state), (run.stage_changed, self._on_stage),
                            (run.started, self._on_started), (run.batches_added, self._on_batches),
                            (run.epoch_added, self._on_epoch), (run.finished, self._on_finished),
-                           (run.ended, self._on_ended)]
+                           (run.ended, self._on_ended), (run.notice, self._on_notice)]
             for sig, slot in self._links:
                 sig.connect(slot)
         if run is not None and run.state is RunState.NEW:

@@ -240,6 +240,7 @@ class TrainingWorker(QObject):
     batches = Signal(object)
     epoch = Signal(object)
     checkpoint = Signal(object)
+    notice = Signal(str)  # a line the user should read (e.g. onnxruntime unavailable: PyTorch is used)
     result = Signal(object)
     ended = Signal()
 
@@ -352,6 +353,8 @@ class TrainingWorker(QObject):
             self.scanned.emit(obj)
         elif isinstance(obj, E.CheckpointSaved):
             self.checkpoint.emit(obj)
+        elif isinstance(obj, E.Notice):
+            self.notice.emit(obj.text)
 
     def _on_cancelled_early(self) -> None:
         from ..core.events import Finished, Status

@@ -558,3 +558,24 @@ def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monk
     assert not note.isVisibleTo(t)
     t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("finetune"))  # measured once per setting
     assert "12 min 34 s" in note.text() and len(calls) == 1
+
+
+def test_trainer_notices_reach_the_status_bar(qtbot, ready, monkeypatch):
+    """A Notice from the trainer (e.g. "onnxruntime could not load: PyTorch computes the features")
+    is said in the window's status bar."""
+    from catdog_gui.core import training
+    from catdog_gui.core.events import Notice
+
+    real_fit = training.Trainer.fit
+
+    def fit_with_notice(self, *a, **k):
+        self._emit(Notice("onnxruntime is not installed: the features are computed with PyTorch"))
+        return real_fit(self, *a, **k)
+
+    monkeypatch.setattr(training.Trainer, "fit", fit_with_notice)
+    t = ready.training_tab
+    said = []
+    t.status_message.connect(said.append)
+    with qtbot.waitSignal(t.run_finished, timeout=60000):
+        t.train_button.click()
+    assert any("onnxruntime is not installed" in s for s in said)
