@@ -151,6 +151,11 @@ class MainWindow(QMainWindow):
         self.recent_datasets_menu = m.addMenu("Recent &datasets")
         self.recent_models_menu = m.addMenu("Recent mo&dels")
         m.addSeparator()
+        self.clear_caches_action = self._action("Clear the &caches…", self.clear_caches_dialog, None,
+                                                "Delete the decoded photos and backbone features kept to make "
+                                                "the next run start at once (your photos and models stay)")
+        m.addAction(self.clear_caches_action)
+        m.addSeparator()
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q", "Close the app (stops any training)")
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         m.addAction(self.quit_action)
@@ -473,6 +478,33 @@ class MainWindow(QMainWindow):
         self.show_message(f"Saved the model as {out}")
         return out
 
+    def clear_caches_dialog(self) -> None:
+        """Say what the disk caches hold, and empty them (in the background) if the user agrees."""
+        from ..core.cachefiles import cache_info, cache_root
+
+        usage = [u for u in cache_info() if u.files]
+        if not usage:
+            self.show_message(f"The caches in {cache_root()} are empty")
+            return
+        lines = "<br>".join(f"{u.title}: {u.nbytes / 1e6:,.1f} MB" for u in usage)
+        answer = QMessageBox.question(
+            self, "Clear the caches?",
+            f"{lines}<br><br>They only make the next run on the same photos start at once; your photos, "
+            f"models and runs are not touched.<br>Folder: {cache_root()}")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.clear_caches()
+
+    def clear_caches(self) -> Task:
+        from ..core.cachefiles import clear_caches
+
+        task = Task(lambda _state: clear_caches(), self, name="clear caches")
+        task.done.connect(lambda freed: self.show_message(f"Caches cleared: {freed / 1e6:,.1f} MB freed"))
+        task.failed.connect(lambda msg: self.show_message(f"Could not clear the caches: {msg}"))
+        self._set_busy("Clearing the caches…")
+        task.finished.connect(lambda: self._set_busy(""))
+        return task.start()
+
     def show_about(self) -> None:
         QMessageBox.about(self, "About catdog-gui", self.about_text())
 
@@ -534,6 +566,7 @@ class MainWindow(QMainWindow):
         running = self.training_tab.is_running()
         self.save_model_action.setEnabled(bool(self.model_path) and not running)
         self.open_model_action.setEnabled(not running)
+        self.clear_caches_action.setEnabled(not running)  # a run may be writing into them
 
     def _restore(self) -> None:
         s = self.settings

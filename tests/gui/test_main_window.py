@@ -231,3 +231,19 @@ def test_settings_that_cannot_be_saved_are_reported(make_window, tmp_path):
     assert "Settings cannot be saved" in msg and "settings.ini" in msg
     win.training_tab.hyper["epochs"].setValue(9)  # still usable: nothing raises
     win.close()
+
+
+def test_clear_the_caches_from_the_file_menu(qtbot, window, monkeypatch, tmp_path):
+    from catdog_gui.core import cachefiles
+
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache"))
+    feats = cachefiles.cache_dir("features")
+    feats.mkdir(parents=True, exist_ok=True)
+    (feats / "shard.npy").write_bytes(b"x" * 5000)
+    photo = tmp_path / "keep.jpg"
+    photo.write_bytes(b"not touched")
+    assert "Clear the caches…" in _actions(window.file_menu)
+    with qtbot.waitSignal(window.clear_caches().finished, timeout=10000):
+        pass
+    assert not (feats / "shard.npy").exists() and photo.exists()
+    assert "MB freed" in window.statusBar().currentMessage()
