@@ -179,6 +179,10 @@ def class_from_name(name: str) -> Optional[str]:
     return label or None
 
 
+#: the folder inside a dataset where the review (core.review) moves removed photos; never scanned
+REMOVED_DIR = "_removed"
+
+
 def _walk_files(folder: Path, cancel: Optional[threading.Event]) -> Iterable[Path]:
     """All files below ``folder`` (sorted, hidden skipped, symlinked folders not followed: no loops);
     the one walk of :func:`catdog_gui.core.files.walk_files`."""
@@ -204,7 +208,8 @@ def _check_folder(folder: Path, what: str) -> Path:
 def _subdirs(folder: Path) -> list[Path]:
     try:
         return sorted(p for p in folder.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and not _links_back(p, folder))
+                      if p.is_dir() and not p.name.startswith(".") and p.name != REMOVED_DIR
+                      and not _links_back(p, folder))
     except OSError as e:
         raise DatasetError(f"cannot list {folder}: {e.strerror or e}") from None
 
@@ -256,7 +261,10 @@ def list_labeled(
         # loose images next to class folders have no class: say so by counting them as ignored
         ignored += sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         return "folders", dict(per_class), ignored
+    removed = folder / REMOVED_DIR
     for f in _walk_files(folder, cancel):
+        if removed in f.parents:  # photos the review removed (core.review) are not in the dataset
+            continue
         label = class_from_name(f.name) if is_image_name(f) else None
         if label is None:
             ignored += 1
@@ -351,11 +359,15 @@ def scan_dataset(
     progress: Optional[ProgressFn] = None,
     cancel: Optional[threading.Event] = None,
     exclude: Optional[Iterable[Path | str]] = None,
+    extra_groups: Optional[Iterable[Sequence[Path | str]]] = None,
 ) -> Dataset:
     """Scan ``train_dir`` (and ``val_dir``), check every file, find duplicates, split.
 
     ``exclude``: photos left out as if they were not there (the Dataset tab's "Exclude from
     training"); they are listed in the report's ``excluded``.
+
+    ``extra_groups``: more groups of photos that must stay on one side of the split, like identical
+    files (the review's near-duplicate groups, :func:`catdog_gui.core.review.near_duplicate_groups`).
 
     Raises :class:`DatasetError` when the data cannot train a classifier (no images, one class,
     no validation images), with a message that says what to change.
@@ -415,6 +427,8 @@ def scan_dataset(
 
     groups = duplicate_groups([p for p in all_paths if p not in bad])
     group_of: dict[Path, int] = {p: gi for gi, g in enumerate(groups) for p in g}
+    if extra_groups:
+        group_of = _merge_groups(group_of, extra_groups, set(all_paths))
     for g in groups:
         labels = {_label_of(p, per_class, val_per_class) for p in g}
         if len(labels) > 1:
@@ -468,6 +482,32 @@ def scan_dataset(
         excluded=sorted(excluded),
     )
     return Dataset(classes, train_samples, val_samples, report)
+
+
+def _merge_groups(group_of: dict[Path, int], extra: Iterable[Sequence[Path | str]], known: set) -> dict[Path, int]:
+    """``group_of`` with the ``extra`` groups joined in (groups that share a photo become one)."""
+    by_abs = {os.path.abspath(p): p for p in known}
+    parent: dict[object, object] = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p, gi in group_of.items():
+        parent[find(p)] = find(("exact", gi))
+    for g in extra:
+        members = [by_abs[a] for a in (os.path.abspath(p) for p in g) if a in by_abs]
+        for p in members[1:]:
+            parent[find(p)] = find(members[0])
+    roots: dict[object, int] = {}
+    out: dict[Path, int] = {}
+    for p in list(parent):
+        if isinstance(p, Path):
+            out[p] = roots.setdefault(find(p), len(roots))
+    return out
 
 
 def _label_of(p: Path, per_class: dict, val_per_class: dict) -> str:
@@ -698,7 +738,7 @@ def _decode_all(samples, size, progress, cancel, workers) -> ImageCache:
         if progress and (d % step == 0 or d == n):
             progress(d, n)
 
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or min(32, os.cpu_count() or 1)  # every core decodes (a GPU machine has many to feed)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(work, range(n)))
     if cancel is not None and cancel.is_set():

@@ -448,7 +448,7 @@ class Trainer:
         done = n - len(todo)
         if done:
             self._emit(StageProgress(stage, done, n))
-        bs = 64
+        bs = 256 if self.device.type == "cuda" else 64  # a GPU is fed in bigger batches (overhead-bound at 64)
         computed = []
         for start in range(0, len(todo), bs):
             self._checkpoint()
