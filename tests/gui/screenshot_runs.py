@@ -25,7 +25,7 @@ OUT = os.path.join(ROOT, "docs", "screenshots")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eventloop import wait_until  # noqa: E402
 
-RUNS = [("LeNet-5", []), ("LeNet-5, augmented", ["--augment"]), ("Lite0 transfer", ["--pretrained"])]
+RUNS = [("LeNet-5", []), ("LeNet-5, augmented", ["--augment"]), ("Transfer learning (Lite1)", ["--pretrained"])]
 
 
 def main() -> int:
