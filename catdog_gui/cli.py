@@ -111,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="the disk caches (decoded photos, backbone features): how big, or clear them")
     c.add_argument("action", choices=("info", "clear"), help="info: what each cache holds; clear: delete them all")
 
+    rv = sub.add_parser("review", help="find likely label errors, near-duplicates and outliers; apply or undo a plan")
+    rv.add_argument("data", help="the labelled dataset folder (one subfolder per class)")
+    rv.add_argument("--json", action="store_true", help="print the review as JSON")
+    rv.add_argument("--top", type=_positive_int, default=20, help="show the N worst of each kind (default 20; 0: all)")
+    rv.add_argument("--test", help="a test folder to check for near-duplicates of training photos (leakage)")
+    rv.add_argument("--model", help="the pretrained backbone whose features are compared (default: the default one)")
+    rv.add_argument("--write-plan", metavar="PLAN.json",
+                    help="write the suggestions as a plan (relabel, remove) to edit, then --apply")
+    rv.add_argument("--apply", metavar="PLAN.json", help="apply a reviewed plan (refused if its files changed since)")
+    rv.add_argument("--undo", action="store_true", help="undo the last applied plan")
+
     g = sub.add_parser("get-samples", help="download sample photos of cats and dogs into a new folder")
     g.add_argument("dest", help="the folder to create (it must not exist, or be empty)")
     g.add_argument("--set", dest="sample_set", choices=("small", "large"), default="small",
@@ -271,6 +282,49 @@ def _cmd_scan(args) -> int:
         print(json.dumps(ds.report.to_dict(), indent=2))
     else:
         print("\n".join(ds.report.lines()))
+    return EXIT_OK
+
+
+def _cmd_review(args) -> int:
+    from .core import review as rv
+
+    if args.undo:
+        entries = rv.undo_last(args.data)
+        print(f"Undid {len(entries)} action(s)." if entries else "Nothing to undo.")
+        return EXIT_OK
+    if args.apply:
+        entries = rv.apply_plan(args.data, rv.load_plan(args.apply))
+        for e in entries:
+            print(f"{e['action']:8} {e['path']}" + (f" -> {e['to']}" if e.get("to") else ""))
+        print(f"Applied {len(entries)} action(s); undo with: catdog review {args.data} --undo")
+        return EXIT_OK
+    features = rv.pretrained_features(args.model) if args.model else None
+    review = rv.review_dataset(args.data, features, test_dir=args.test)
+    top = args.top or None
+    if args.write_plan:
+        from .core.files import atomic_write
+
+        plan = rv.proposed_plan(review, top)
+        atomic_write(args.write_plan, lambda f: f.write(json.dumps(plan, indent=1)), mode="w")
+    if args.json:
+        print(json.dumps(review.to_dict(top), indent=2))
+        return EXIT_OK
+    print(f"Reviewed {args.data} in {review.seconds:.1f} s")
+    print(f"Likely label errors ({len(review.label_errors)}), worst first:")
+    for s in review.label_errors[:top]:
+        print(f"  {s.score:6.3f}  {s.path}  filed as {s.current}, looks like {s.suggested}")
+    print(f"Near-duplicate groups ({len(review.duplicate_groups)}):")
+    for g in review.duplicate_groups[:top]:
+        print("  " + "  =  ".join(g))
+    if args.test:
+        print(f"Test photos that are near-duplicates of training photos ({len(review.leaks)}):")
+        for g in review.leaks[:top]:
+            print("  " + "  =  ".join(g))
+    print(f"No class fits ({len(review.outliers)}):")
+    for s in review.outliers[:top]:
+        print(f"  {s.score:6.1f}  {s.path}  (filed as {s.current})")
+    if args.write_plan:
+        print(f"Wrote the plan to {args.write_plan}: edit it, then catdog review {args.data} --apply {args.write_plan}")
     return EXIT_OK
 
 
@@ -440,7 +494,7 @@ def _cmd_get_samples(args) -> int:
 
 COMMANDS = {"get-samples": _cmd_get_samples, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "info": _cmd_info,
             "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export, "cache": _cmd_cache,
-            "runs": _cmd_runs}
+            "runs": _cmd_runs, "review": _cmd_review}
 
 
 def _printable_streams() -> None:

@@ -76,6 +76,8 @@ class ScanReport:
     split_seed: Optional[int] = None
     #: photos left out on purpose (scan_dataset's ``exclude``)
     excluded: list[Path] = field(default_factory=list)
+    #: scan_dataset's ``extra_groups`` (the review's near-duplicates) that held two or more of its photos
+    near_duplicate_groups: list[list[Path]] = field(default_factory=list)
 
     def split_matches(self, val_fraction: float, seed: int) -> bool:
         """Whether this scan's validation set is the one ``val_fraction`` and ``seed`` give
@@ -110,6 +112,9 @@ class ScanReport:
             n = sum(len(g) - 1 for g in self.duplicate_groups)
             out.append(f"Found {len(self.duplicate_groups)} group(s) of identical files ({n} extra copies); "
                        "copies are kept on the same side of the train/validation split.")
+        if self.near_duplicate_groups:
+            out.append(f"{len(self.near_duplicate_groups)} group(s) of near-duplicate photos (from the review) "
+                       "are kept on the same side of the train/validation split.")
         if self.removed_from_val:
             out.append(f"Dropped {self.removed_from_val} validation image(s) identical to a training image, "
                        "so validation accuracy is measured on unseen photos only.")
@@ -131,6 +136,7 @@ class ScanReport:
             "val_source": self.val_source,
             "bad_files": [{"path": str(b.path), "reason": b.reason} for b in self.bad_files],
             "duplicate_groups": [[str(p) for p in g] for g in self.duplicate_groups],
+            "near_duplicate_groups": [[str(p) for p in g] for g in self.near_duplicate_groups],
             "removed_from_val": self.removed_from_val,
             "ignored": self.ignored,
             "warnings": list(self.warnings),
@@ -427,8 +433,13 @@ def scan_dataset(
 
     groups = duplicate_groups([p for p in all_paths if p not in bad])
     group_of: dict[Path, int] = {p: gi for gi, g in enumerate(groups) for p in g}
+    near: list[list[Path]] = []
     if extra_groups:
-        group_of = _merge_groups(group_of, extra_groups, set(all_paths))
+        usable = {p for p in all_paths if p not in bad}
+        by_abs = {os.path.abspath(p): p for p in usable}
+        near = [m for m in ([by_abs[a] for a in dict.fromkeys(os.path.abspath(p) for p in g) if a in by_abs]
+                            for g in extra_groups) if len(m) > 1]
+        group_of = _merge_groups(group_of, near, usable)
     for g in groups:
         labels = {_label_of(p, per_class, val_per_class) for p in g}
         if len(labels) > 1:
@@ -479,7 +490,7 @@ def scan_dataset(
         duplicate_groups=groups, removed_from_val=removed, ignored=ignored, warnings=warnings,
         val_fraction=val_fraction if val_source == "split" else None,
         split_seed=seed if val_source == "split" else None,
-        excluded=sorted(excluded),
+        excluded=sorted(excluded), near_duplicate_groups=near,
     )
     return Dataset(classes, train_samples, val_samples, report)
 

@@ -144,7 +144,14 @@ class DatasetTab(QWidget):
         pick.addWidget(self.val_edit, 1, 1)
         pick.addWidget(self.val_button, 1, 2)
         pick.addWidget(self.val_clear, 1, 3)
+        self.camera_button = QPushButton("Camera")
+        self.camera_button.setCheckable(True)
+        self.camera_button.setToolTip("Take photos for a class with a camera (or from a video file)")
+        self.camera_button.setAccessibleName("Collect photos with a camera")
+        self.camera_button.toggled.connect(self.show_camera)
+        pick.addWidget(self.camera_button, 0, 3)
         root.addLayout(pick)
+        self.camera_panel = None  # the Camera panel (camera_collect.py), made on first use
 
         self.stack = QStackedWidget()
         self.stack.addWidget(self._build_empty())
@@ -156,6 +163,14 @@ class DatasetTab(QWidget):
         bottom = QHBoxLayout()
         self.summary_label = muted("", wrap=False)
         bottom.addWidget(self.summary_label, 1)
+        self.review_button = QPushButton("Review photos…")
+        self.review_button.setToolTip("Find likely label errors, near-duplicates and photos no class fits; fix them")
+        self.review_button.setAccessibleName("Review photos")
+        self.review_button.setEnabled(False)
+        self.review_button.clicked.connect(self.open_review)
+        bottom.addWidget(self.review_button)
+        self.review_view = None  # the Review view (review_view.py), made on first use
+        self.run_metrics = None  # the last training run's validation Metrics (set_run_metrics)
         self.train_action = QPushButton("Train on these photos")
         self.train_action.setObjectName("primary")
         self.train_action.setToolTip("Go to the Training tab with this dataset")
@@ -396,6 +411,51 @@ class DatasetTab(QWidget):
             self.folder_opened.emit(self.train_dir)
             self.start_scan()
 
+    def show_camera(self, on: bool = True) -> None:
+        """Show (or hide) the Camera panel: record photos of a class into the training folder."""
+        if on and self.camera_panel is None:
+            from .camera_collect import CameraCollectPanel
+
+            self.camera_panel = CameraCollectPanel(
+                lambda: self.train_dir, lambda: list(self.dataset.classes) if self.dataset else [],
+                settings=self.settings, parent=self)
+            self.camera_panel.photos_added.connect(lambda _cls, _n: self.start_scan(quiet=True))
+            self.scan_finished.connect(lambda _ds: self.camera_panel.refresh_classes())  # a new class is offered
+            lay = self.layout()
+            lay.insertWidget(max(lay.indexOf(self.stack), 0), self.camera_panel)
+        if self.camera_panel is not None:
+            if on:
+                self.camera_panel.refresh_classes()
+            self.camera_panel.setVisible(on)
+        if self.camera_button.isChecked() != on:
+            self.camera_button.setChecked(on)
+
+    def set_run_metrics(self, metrics) -> None:
+        """A training run's validation Metrics (``TrainingTab.run_finished``'s ``Finished.metrics``):
+        the Review view lists its most confident mistakes and most confused pairs."""
+        self.run_metrics = metrics
+        if self.review_view is not None and metrics is not None:
+            self.review_view.set_metrics(metrics)
+
+    def open_review(self) -> None:
+        """Open the Review view on the training folder (issue 18): the photos that hurt, fixed in place."""
+        if not self.train_dir:
+            return
+        if self.review_view is None:
+            from .review_view import ReviewView
+
+            self.review_view = ReviewView(self.train_dir, parent=self)
+            self.review_view.setWindowFlag(Qt.WindowType.Window)
+            self.review_view.resize(900, 600)
+            self.review_view.dataset_changed.connect(lambda: self.start_scan(quiet=True))
+            self.review_view.reviewed.connect(lambda: self.start_scan(quiet=True))  # split with its groups
+            self.review_view.status_message.connect(self.status_message)
+        self.review_view.set_root(self.train_dir)
+        if self.run_metrics is not None:
+            self.review_view.set_metrics(self.run_metrics)
+        self.review_view.show()
+        self.review_view.raise_()
+
     def set_split(self, val_fraction: float, seed: int) -> None:
         """Split as training will (validation fraction and seed); rescans an open folder when it changes."""
         split = (float(val_fraction), int(seed))
@@ -427,8 +487,11 @@ class DatasetTab(QWidget):
         train, val = self.train_dir, self.val_dir
         frac, seed = self.val_fraction, self.split_seed
         exclude = self.exclusions.paths(train)
+        # the Review view's near-duplicate groups stay on one side of the split, like identical files
+        rv = self.review_view.review if self.review_view is not None else None
+        groups = rv.duplicate_groups if rv is not None and rv.root == train else None
         task = Task(lambda st: scan_dataset(train, val, val_fraction=frac, seed=seed, progress=st.progress,
-                                            cancel=st.cancel_event, exclude=exclude),
+                                            cancel=st.cancel_event, exclude=exclude, extra_groups=groups),
                     self, name="scan")
         task.progress.connect(self._on_scan_progress)
         task.done.connect(self._on_scan_done)
@@ -498,6 +561,7 @@ class DatasetTab(QWidget):
         n = dataset.report.n_train + dataset.report.n_val
         self.train_action.setText(f"Train on these {_fmt(n)} photos")
         self.train_action.setEnabled(True)
+        self.review_button.setEnabled(True)
         self.status_message.emit(f"Found {_plural(n, 'photo')} in {len(dataset.classes)} classes")
         self.dataset_changed.emit(dataset)
         self.scan_finished.emit(dataset)
@@ -648,8 +712,12 @@ class DatasetTab(QWidget):
         """Stop every background job of this tab and join its thread (closing the window)."""
         self.augment_panel.shutdown()
         self.grid.shutdown()
+        if self.camera_panel is not None:
+            self.camera_panel.shutdown()
         if self.samples_dialog is not None:
             self.samples_dialog.shutdown()
+        if self.review_view is not None:
+            self.review_view.shutdown()
         Task.shutdown_all(self)
 
     def set_sizes_state(self, sizes) -> None:

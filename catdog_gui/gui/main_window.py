@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         t.image_size_changed.connect(d.set_preview_size)
         d.set_split(*t.split())  # the stored split, before the first scan
         t.split_changed.connect(d.set_split)
+        t.run_finished.connect(lambda fin: d.set_run_metrics(fin.metrics))  # the Review view lists its mistakes
         t.try_model_requested.connect(self._try_model)
         t.save_button.clicked.connect(self.save_model_as)
         t.running_changed.connect(lambda _r: self._update_actions())
@@ -272,6 +273,7 @@ class MainWindow(QMainWindow):
         from .prediction_tab import PredictionTab
 
         tab = PredictionTab(self.current)
+        tab.settings = self.settings  # the Camera page remembers the camera and the mirror setting
         self.prediction_tab = tab
         self._prediction_placeholder.hide()
         self._prediction_layout.addWidget(tab)

@@ -166,6 +166,13 @@ class PredictionTab(QWidget):
         self.pages.addTab(self.folder, "Folder")
         self.pages.setTabToolTip(0, "Classify single photos: drop, paste or open them")
         self.pages.setTabToolTip(1, "Classify a whole folder and export the results")
+        # camera page (camera_live.py): made when first shown, so Qt Multimedia loads only then
+        self.camera_holder = QWidget()
+        QVBoxLayout(self.camera_holder).setContentsMargins(0, 0, 0, 0)
+        self.camera = None
+        self.pages.addTab(self.camera_holder, "Camera")
+        self.pages.setTabToolTip(2, "Classify what a camera (or a video file) shows, live")
+        self.pages.currentChanged.connect(lambda i: self.camera_page() if self.pages.widget(i) is self.camera_holder else None)
 
         lay = QVBoxLayout(self)
         lay.addWidget(panel)
@@ -251,6 +258,17 @@ class PredictionTab(QWidget):
             self.current.open(path)
 
     # ---- feedback ---------------------------------------------------------------------------
+    def camera_page(self):
+        """The Camera page (:class:`~.camera_live.CameraLivePage`), made on first use."""
+        if self.camera is None:
+            from .camera_live import CameraLivePage
+
+            self.camera = CameraLivePage(self.current, self.feedback, getattr(self, "settings", None))  # set by the window
+            self.camera.status_message.connect(self.status_message)
+            self.camera.classify_requested.connect(self.classify_data)
+            self.camera_holder.layout().addWidget(self.camera)
+        return self.camera
+
     def set_dataset_root(self, path: Optional[str]) -> None:
         """The dataset "Wrong?" copies photos into (the Dataset tab's)."""
         self.feedback.set_dataset_root(path)
@@ -509,6 +527,8 @@ class PredictionTab(QWidget):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop every background job and wait for it (call before the window goes away)."""
         self._cam_task = None
+        if self.camera is not None:
+            self.camera.shutdown(timeout_ms)
         self.folder.shutdown(timeout_ms)
         Task.shutdown_all(self._photo_jobs, timeout_ms)
         Task.shutdown_all(self, timeout_ms)

@@ -1,0 +1,75 @@
+"""The Review view: a review on a Task, one action (accept the suggestion) through the view, undo."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from tests.helpers import make_dataset, make_image
+from tests.test_review import colour_features
+
+
+def test_accept_suggestion_then_undo(qtbot, tmp_path):
+    from catdog_gui.gui.review_view import ReviewView
+
+    root = make_dataset(tmp_path / "d", n_per_class=25)
+    wrong = make_image(root / "dog" / "wrong.jpg", (170, 60, 60), seed=901)
+    view = ReviewView(str(root), features=colour_features)
+    qtbot.addWidget(view)
+    view.start()
+    with qtbot.waitSignal(view._task.finished, timeout=30000):
+        pass
+    first = view.tree.topLevelItem(0)
+    assert first.text(1) == "dog/wrong.jpg" and first.text(2) == "dog" and first.text(3) == "cat"
+    assert not first.icon(1).isNull()  # the thumbnail
+    first.setSelected(True)
+    with qtbot.waitSignal(view.dataset_changed, timeout=2000):
+        qtbot.mouseClick(view.suggested_button, Qt.MouseButton.LeftButton)
+    assert (root / "cat" / "wrong.jpg").exists() and not wrong.exists()
+    assert all(view.tree.topLevelItem(i).text(1) != "dog/wrong.jpg" for i in range(view.tree.topLevelItemCount()))
+    assert view.undo_button.isEnabled()
+    qtbot.mouseClick(view.undo_button, Qt.MouseButton.LeftButton)
+    assert wrong.exists() and not (root / "cat" / "wrong.jpg").exists()
+    assert not view.undo_button.isEnabled()
+
+
+def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
+    from catdog_gui.gui.dataset_tab import DatasetTab
+
+    root = make_dataset(tmp_path / "d", n_per_class=5)
+    tab = DatasetTab()
+    qtbot.addWidget(tab)
+    assert not tab.review_button.isEnabled()
+    with qtbot.waitSignal(tab.scan_finished, timeout=20000):
+        tab.set_folders(str(root))
+    assert tab.review_button.isEnabled()
+    qtbot.mouseClick(tab.review_button, Qt.MouseButton.LeftButton)
+    assert tab.review_view.isVisible() and tab.review_view.root == str(root)
+    # after a review, the tab scans again with its near-duplicate groups kept on one side
+    from catdog_gui.core.review import Review
+
+    group = [str(root / "cat" / f"cat_{i:03d}.jpg") for i in range(4)]
+    tab.review_view.review = Review(str(root), ["cat", "dog"], [], [], [group])
+    with qtbot.waitSignal(tab.scan_finished, timeout=20000) as blocker:
+        tab.review_view.reviewed.emit()
+    train = {str(s.path) for s in blocker.args[0].train}
+    assert len({p in train for p in group}) == 1
+    tab.shutdown()
+
+
+def test_a_runs_confident_mistakes_are_listed(qtbot, tmp_path):
+    from catdog_gui.core.evaluation import compute_metrics
+    from catdog_gui.gui.review_view import ReviewView
+
+    root = make_dataset(tmp_path / "d", n_per_class=3)
+    paths = [root / "cat" / "cat_000.jpg", root / "cat" / "cat_001.jpg", root / "dog" / "dog_000.jpg"]
+    m = compute_metrics([0, 0, 1], [1, 1, 1], ["cat", "dog"], confidence=[0.6, 0.9, 0.8], paths=paths)
+    view = ReviewView(str(root))
+    qtbot.addWidget(view)
+    view.set_metrics(m)
+    rows = [(view.tree.topLevelItem(i).text(1), view.tree.topLevelItem(i).text(3))
+            for i in range(view.tree.topLevelItemCount())]
+    assert rows == [("cat/cat_001.jpg", "dog"), ("cat/cat_000.jpg", "dog")]
+    assert "cat taken for dog (2)" in view.summary.text()
+    view.tree.topLevelItem(0).setSelected(True)
+    view.relabel_selected(suggested=True)
+    assert (root / "dog" / "cat_001.jpg").exists()
