@@ -14,7 +14,6 @@ synchronously for scripts and tests.
 
 from __future__ import annotations
 
-import platform
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -481,54 +480,22 @@ class MainWindow(QMainWindow):
         return out
 
     def clear_caches_dialog(self) -> None:
-        """Say what the disk caches hold, and empty them (in the background) if the user agrees."""
-        from ..core.cachefiles import cache_info, cache_root
+        from .app_dialogs import clear_caches_dialog
 
-        usage = [u for u in cache_info() if u.files]
-        if not usage:
-            self.show_message(f"The caches in {cache_root()} are empty")
-            return
-        lines = "<br>".join(f"{u.title}: {u.nbytes / 1e6:,.1f} MB" for u in usage)
-        answer = QMessageBox.question(
-            self, "Clear the caches?",
-            f"{lines}<br><br>They only make the next run on the same photos start at once; your photos, "
-            f"models and runs are not touched.<br>Folder: {cache_root()}")
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        self.clear_caches()
+        clear_caches_dialog(self)
 
     def clear_caches(self) -> Task:
-        from ..core.cachefiles import clear_caches
+        from .app_dialogs import clear_caches
 
-        task = Task(lambda _state: clear_caches(), self, name="clear caches")
-        task.done.connect(lambda freed: self.show_message(f"Caches cleared: {freed / 1e6:,.1f} MB freed"))
-        task.failed.connect(lambda msg: self.show_message(f"Could not clear the caches: {msg}"))
-        self._set_busy("Clearing the caches…")
-        task.finished.connect(lambda: self._set_busy(""))
-        return task.start()
+        return clear_caches(self)
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About catdog-gui", self.about_text())
 
     def about_text(self) -> str:
-        import PySide6
-        from PySide6.QtCore import qVersion
+        from .app_dialogs import about_text
 
-        from .. import __version__
-
-        lines = [f"<b>catdog-gui {__version__}</b>",
-                 "Train an image classifier (cats vs dogs, or any classes from folders) without writing code.",
-                 "", f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}"]
-        if self._ready:  # through core: the GUI never imports torch itself
-            import pyqtgraph
-
-            from ..core.modelfile import library_versions
-
-            v = library_versions()
-            lines.append(f"PyTorch {v['torch']} · torchvision {v['torchvision']} · pyqtgraph {pyqtgraph.__version__}")
-        lines.append(f"Compute device: {self.device or 'loading…'}")
-        lines.append(f"Models are saved in {self.training_tab.models_folder or _default_models_dir()}")
-        return "<br>".join(lines)
+        return about_text(self)
 
     # ------------------------------------------------------------------------------ recent items
     def _refresh_recent(self) -> None:
@@ -616,10 +583,4 @@ class MainWindow(QMainWindow):
             self._warmup.discard()
             self._warmup.wait()
         super().closeEvent(e)
-
-
-def _default_models_dir() -> Path:
-    from .training_tab import models_dir
-
-    return models_dir()
 
