@@ -13,7 +13,7 @@ import os
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -167,10 +167,15 @@ class ReviewView(QWidget):
         item = QTreeWidgetItem([KIND_TITLES.get(kind, kind), name, current or "", suggested or "",
                                 f"{score:.2f}" if score is not None else ""])
         item.setData(0, Qt.ItemDataRole.UserRole, data)
-        pix = QPixmap(path)
-        if not pix.isNull():
-            item.setIcon(1, QIcon(pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation)))
+        # decoded at thumbnail size (a JPEG's DCT scaling: a few ms, not a full decode on the GUI thread)
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid():
+            reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
+        img = reader.read()
+        if not img.isNull():
+            item.setIcon(1, QIcon(QPixmap.fromImage(img)))
         item.setToolTip(1, path)
         (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
         return item
