@@ -41,6 +41,16 @@ def make_window(qtbot, tmp_path, settings_path):
 
 
 @pytest.fixture
+def current():
+    """A CurrentModel of its own (the window's is ``window.current``), stopped after the test."""
+    from catdog_gui.gui.current_model import CurrentModel
+
+    c = CurrentModel()
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture
 def window(make_window):
     return make_window()
 

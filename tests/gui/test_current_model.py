@@ -6,14 +6,6 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from catdog_gui.gui.current_model import CurrentModel
-
-
-@pytest.fixture
-def current():
-    c = CurrentModel()
-    yield c
-    c.shutdown()
 
 
 def _record(current):

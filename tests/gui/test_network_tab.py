@@ -9,15 +9,6 @@ from helpers import make_image
 
 
 @pytest.fixture
-def current():
-    from catdog_gui.gui.current_model import CurrentModel
-
-    c = CurrentModel()
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture
 def tab(qtbot, tiny_model, current):
     from catdog_gui.gui.network_tab import NetworkTab
 

@@ -17,7 +17,6 @@ from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from catdog_gui.gui.current_model import CurrentModel
 from catdog_gui.gui.prediction_tab import PredictionTab
 from tests.gui.dnd import drag_and_drop, urls
 
@@ -52,13 +51,6 @@ def trained(tmp_path_factory):
     fin = Trainer(cfg).fit(data, out_path=root / "m.pt")
     assert fin.ok and fin.best_path, fin.reason
     return {"model": str(root / "m.pt"), "data": data, "samples": samples, "root": root}
-
-
-@pytest.fixture
-def current():
-    c = CurrentModel()
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture
