@@ -130,6 +130,8 @@ class Task(QObject):
         self.name = name
         self.state = TaskState(self)
         self._discarded = False
+        #: the outcome (done, failed or cancelled) has been delivered on the GUI thread
+        self._ended = False
         self._thread: Optional[_Thread] = None
         #: for failures that are bugs: the traceback, kept for "Details"
         self.traceback = ""
@@ -143,7 +145,13 @@ class Task(QObject):
         return self
 
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        """True from ``start`` until the outcome reaches the GUI thread. The thread itself ends
+        before its queued outcome is delivered; a receiver asking in between must not see an idle
+        task whose ``failed`` (or ``done``) is still on its way. A discarded task delivers nothing:
+        it runs while its thread does."""
+        if self._thread is None or self._ended:
+            return False
+        return self._thread.isRunning() if self._discarded else True
 
     @property
     def discarded(self) -> bool:
@@ -180,6 +188,8 @@ class Task(QObject):
     # -- on the GUI thread ---------------------------------------------------------------
     def _deliver(self, name: str, args) -> None:
         if not self._discarded:
+            if name in ("done", "failed", "cancelled"):
+                self._ended = True
             getattr(self, name).emit(*args)
 
     # -- on the worker thread --------------------------------------------------------------

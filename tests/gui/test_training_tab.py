@@ -243,6 +243,25 @@ def test_task_reports_progress_done_and_failures(qtbot):
     t.wait()
 
 
+def test_a_task_is_running_until_its_outcome_is_delivered(qtbot):
+    """The thread ends before its queued ``failed`` reaches the GUI thread: a view asking
+    "running?" in between must not see an idle task with no message (CI saw exactly that:
+    the download dialog idle, still saying "Connecting…")."""
+    from catdog_gui.core.errors import CatdogError
+
+    def bad(st):
+        raise CatdogError("offline")
+
+    seen = []
+    t = Task(bad)
+    t.failed.connect(lambda m: seen.append((m, t.is_running())))
+    t.start()
+    t.wait()  # the thread is over; its outcome is still queued
+    assert t.is_running() and seen == []
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert seen == [("offline", False)] and not t.is_running()
+
+
 def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, make_window):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
