@@ -140,6 +140,24 @@ def test_default_split_is_20_percent_of_each_class_seeded(tmp_path):
     assert not {s.path for s in other.train} & {s.path for s in other.val}
 
 
+def test_split_is_stable_as_one_class_grows(tmp_path):
+    """A camera burst adds photos to one class: every other class's validation set stays exactly
+    as it was, and that class's validation photos stay in validation except those the added ones
+    displace (at most as many as were added)."""
+    make_dataset(tmp_path, 40, classes=("cat", "dog", "fox"))
+    for seed in range(4):
+        before = scan_dataset(tmp_path, seed=seed)
+        by_class = lambda ds, c: {s.path.name for s in ds.val if ds.classes[s.label] == c}  # noqa: E731
+        old = {c: by_class(before, c) for c in before.classes}
+        added = 7
+        for i in range(added):
+            make_image(tmp_path / "cat" / f"burst-{seed}-{i}.jpg", (200, 120, 60), seed=100 + 10 * seed + i)
+        after = scan_dataset(tmp_path, seed=seed)
+        assert by_class(after, "dog") == old["dog"] and by_class(after, "fox") == old["fox"], seed
+        assert len(old["cat"] - by_class(after, "cat")) <= added, seed
+        assert after.report.val_counts["cat"] == round((40 + added * (seed + 1)) * 0.2), seed
+
+
 def test_duplicate_groups_move_together_and_split_sizes_hold(tmp_path):
     """Copies move as one unit: validation still gets its 20% share of each class, and no copy of a
     validation photo is left in training (moving copies afterwards would shrink validation)."""

@@ -529,13 +529,26 @@ def _label_of(p: Path, per_class: dict, val_per_class: dict) -> str:
     return "?"
 
 
+def _split_rank(seed: int, unit: Sequence[Sample]) -> tuple[bytes, str]:
+    """Where a unit (a photo, or identical copies) falls in its class's seeded order: a hash of the
+    seed and the unit's ``folder/name``, so a photo keeps its place whatever else the class holds,
+    and wherever the dataset folder is moved."""
+    first = min(f"{s.path.parent.name}/{s.path.name}" for s in unit)
+    digest = hashlib.blake2b(f"{seed}\0{first}".encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return digest, min(str(s.path) for s in unit)
+
+
 def stratified_split(
     samples: Sequence[Sample], val_fraction: float, seed: int, group_of: dict[Path, int] | None = None
 ) -> tuple[list[Sample], list[Sample]]:
     """Per class, put about ``val_fraction`` of the images in validation; identical files
-    (same ``group_of`` id) move together. Seeded: the same input gives the same split."""
+    (same ``group_of`` id) move together. Seeded: the same input gives the same split.
+
+    Stable as a dataset grows: each photo's place in its class's order depends only on the seed
+    and its own name (:func:`_split_rank`), not on the other photos. Photos added to one class
+    (a camera burst) leave every other class's split exactly as it was, and move at most as many
+    of that class's photos as were added."""
     group_of = group_of or {}
-    rng = np.random.default_rng(seed)
     train: list[Sample] = []
     val: list[Sample] = []
     by_label: dict[int, list[Sample]] = defaultdict(list)
@@ -545,15 +558,13 @@ def stratified_split(
         units: dict[object, list[Sample]] = defaultdict(list)
         for s in by_label[label]:
             units[group_of.get(s.path, s.path)].append(s)
-        keys = sorted(units, key=str)
-        order = rng.permutation(len(keys))
+        ordered = sorted(units.values(), key=lambda u: _split_rank(seed, u))
         n_total = len(by_label[label])
         want = int(round(n_total * val_fraction))
         if n_total >= 2:
             want = min(max(want, 1), n_total - 1)
         taken = 0
-        for k in order:
-            unit = units[keys[k]]
+        for unit in ordered:
             if taken < want and taken + len(unit) <= want + (1 if taken == 0 else 0):
                 val.extend(unit)
                 taken += len(unit)
