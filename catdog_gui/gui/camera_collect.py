@@ -4,8 +4,9 @@ Teachable Machine does.
 Pick the camera (every one Qt lists, hot-plug followed, the choice remembered), pick or type a
 class, then "Hold to record" (a burst at the chosen rate, with a live count) or "Take one photo".
 Each photo is a JPEG written atomically, with a unique name, into ``<dataset>/<class>/``
-(``<dataset>/train/<class>/`` for a train/val layout); when a burst ends, ``photos_added(class, n)``
-asks the Dataset tab to rescan, so the photos appear at once. An empty new folder works: name two
+(``<dataset>/train/<class>/`` for a train/val layout), encoded and written in order by a
+:class:`PhotoWriter` thread (the GUI thread only hands it the frame); when a burst's photos are
+all written, ``photos_added(class, n)`` asks the Dataset tab to rescan, so the photos appear at once. An empty new folder works: name two
 classes, record each, train.
 
 If the camera goes away mid-recording, recording stops, what was saved stays, and the panel says
@@ -14,18 +15,19 @@ how many photos it kept.
 
 from __future__ import annotations
 
+import queue
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from .camera_source import MIRROR_KEY, mirrored, multimedia_problem
 
-__all__ = ["CameraCollectPanel", "save_photo"]
+__all__ = ["CameraCollectPanel", "PhotoWriter", "save_photo"]
 
 
 def class_folder(root: Path, cls: str) -> tuple[Path, str]:
@@ -71,6 +73,87 @@ def _valid_class(name: str) -> bool:
     return bool(name) and name not in (".", "..") and not any(c in name for c in '/\\:*?"<>|') and not name.startswith(".")
 
 
+class PhotoWriter(QObject):
+    """Encodes and writes recorded frames as JPEGs on one worker thread, in the order they were
+    taken. The GUI thread only queues a frame (a shallow QImage copy): encoding a 640x480 frame
+    takes several milliseconds, too much to do on the GUI thread 30 times a second.
+
+    ``finish()`` says "no more for now": the worker ends once everything queued is written, then
+    ``drained`` is emitted. A photo that cannot be written (the folder gone, a full disk) stops the
+    writer: ``failed(message)``, the photos queued after it are dropped, then ``drained``.
+    """
+
+    saved = Signal(object, str)  # (path, class), one per photo written
+    failed = Signal(str)
+    drained = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._queue: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._task = None
+        #: photos queued and neither written nor dropped yet
+        self.queued = 0
+
+    def put(self, image: QImage, root, cls: str, stem: str) -> None:
+        self.queued += 1
+        self._queue.put((QImage(image), Path(root), cls, stem))
+        if self._task is None:
+            self._start()
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._queue.put(None)
+
+    def busy(self) -> bool:
+        return self._task is not None
+
+    def _start(self) -> None:
+        from .workers import Task
+
+        task = Task(self._work, self, name="photo-writer")
+        task.partial.connect(self._on_saved)
+        task.done.connect(self._on_done)
+        task.failed.connect(self._on_failed)
+        self._task = task
+        task.start()
+
+    def _work(self, state) -> None:  # on the worker thread
+        from .camera_source import qimage_to_pil
+
+        while (item := self._queue.get()) is not None:
+            image, root, cls, stem = item
+            state.emit((save_photo(qimage_to_pil(image), root, cls, stem), cls))
+
+    def _on_saved(self, item) -> None:
+        self.queued -= 1
+        self.saved.emit(*item)
+
+    def _on_done(self, _result) -> None:
+        self._task = None
+        if self.queued:  # photos queued behind the end marker (a new burst began at once)
+            self._start()
+        else:
+            self.drained.emit()
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        while True:  # the worker has stopped: what it had not written yet is dropped
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queued = 0
+        self.failed.emit(message)
+        self.drained.emit()
+
+    def shutdown(self) -> None:
+        """Write what is queued, then end (closing the window loses no recorded photo)."""
+        task = self._task
+        self.finish()
+        if task is not None:
+            task.wait(10000)
+
+
 class CameraCollectPanel(QWidget):
     """See the module docstring. ``root_fn()`` gives the dataset folder (the Dataset tab's)."""
 
@@ -85,10 +168,17 @@ class CameraCollectPanel(QWidget):
         self.settings = settings
         self.source = None
         self.recording = False
-        self.burst_count = 0  # photos saved in the current / last burst
-        self.saved: list[Path] = []  # every photo this panel saved
+        self.burst_count = 0  # photos taken in the current / last burst (written soon after)
+        self.saved: list[Path] = []  # every photo this panel has written
+        self._taken = 0  # photos handed to the writer (numbers the file names)
+        self._written: list[tuple[Path, str]] = []  # written since the last report
+        self._note = ""  # said when the writer is done (an unplugged camera, a failed write)
+        self.writer = PhotoWriter(self)
+        self.writer.saved.connect(self._on_saved)
+        self.writer.failed.connect(self._on_write_failed)
+        self.writer.drained.connect(self._report)
         self.clock = time.monotonic
-        self._last_save = -1e9
+        self._next_due = 0.0  # when recording takes its next photo (clock seconds)
         self._latest: Optional[QImage] = None
         self._build()
         problem = multimedia_problem()
@@ -248,7 +338,7 @@ class CameraCollectPanel(QWidget):
             return
         self.recording = True
         self.burst_count = 0
-        self._last_save = -1e9
+        self._next_due = self.clock()
         self._save_latest()  # the first photo at once
         self._update_count()
 
@@ -256,44 +346,50 @@ class CameraCollectPanel(QWidget):
         if not self.recording:
             return
         self.recording = False
-        self._finish_burst()
-
-    def take_photo(self) -> Optional[Path]:
-        ready = self._check_ready()
-        if ready is None:
-            return None
-        self.burst_count = 0
-        dest = self._save_latest()
-        self._finish_burst()
-        return dest
-
-    def _finish_burst(self, note: str = "") -> None:
-        n = self.burst_count
-        cls = self.current_class()
         self._update_count()
+        self.writer.finish()
+
+    def take_photo(self) -> bool:
+        """Save the current picture as one photo (written in the background); False when it cannot
+        be taken (the message says why)."""
+        if self._check_ready() is None:
+            return False
+        self.burst_count = 0
+        self._save_latest()
+        self.writer.finish()
+        return True
+
+    def _save_latest(self) -> None:
+        root, cls = self.root_fn(), self.current_class()
+        self._taken += 1
+        stem = f"{cls}-{time.strftime('%Y%m%d-%H%M%S')}-{self._taken:04d}"
+        self.writer.put(self._latest, root, cls, stem)
+        # the next photo is due one interval after this one was: a schedule, not "an interval after
+        # the frame that happened to arrive", so frames a little early (camera jitter) still count
+        now, step = self.clock(), 1.0 / self.rate_spin.value()
+        self._next_due = self._next_due + step if now - self._next_due < step else now + step
+        self.burst_count += 1
+
+    def _on_saved(self, path: Path, cls: str) -> None:
+        self.saved.append(path)
+        self._written.append((path, cls))
+
+    def _on_write_failed(self, message: str) -> None:
+        self.recording = False
+        self._note = f"Recording stopped: {message}."
+
+    def _report(self) -> None:
+        """Everything taken is written (or the writer stopped): say so and have the photos scanned."""
+        written, self._written = self._written, []
+        note, self._note = self._note, ""
+        self._update_count()
+        n = len(written)
         if n:
-            folder = self.saved[-1].parent
-            self.message.setText(note or f"Saved {n} photo{'s' if n != 1 else ''} of {cls} in {folder}.")
+            path, cls = written[-1]
+            self.message.setText(note or f"Saved {n} photo{'s' if n != 1 else ''} of {cls} in {path.parent}.")
             self.photos_added.emit(cls, n)
         elif note:
             self.message.setText(note)
-
-    def _save_latest(self) -> Optional[Path]:
-        from ..core.errors import CatdogError
-        from .camera_source import qimage_to_pil
-
-        ready = self.root_fn(), self.current_class()
-        stem = f"{ready[1]}-{time.strftime('%Y%m%d-%H%M%S')}-{len(self.saved) + 1:04d}"
-        try:
-            dest = save_photo(qimage_to_pil(self._latest), ready[0], ready[1], stem)
-        except CatdogError as e:
-            self.recording = False
-            self.message.setText(f"Recording stopped: {e}.")
-            return None
-        self._last_save = self.clock()
-        self.saved.append(dest)
-        self.burst_count += 1
-        return dest
 
     def _update_count(self) -> None:
         if self.recording:
@@ -306,7 +402,7 @@ class CameraCollectPanel(QWidget):
 
     def _on_frame(self, img: QImage) -> None:
         self._latest = img
-        if self.recording and self.clock() - self._last_save >= 1.0 / self.rate_spin.value() - 1e-3:
+        if self.recording and self.clock() >= self._next_due - 0.25 / self.rate_spin.value():
             self._save_latest()
             self._update_count()
         if self.isVisible():
@@ -316,15 +412,18 @@ class CameraCollectPanel(QWidget):
                 self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
 
     def _on_lost(self) -> None:
-        was = self.recording
+        if not self.recording:
+            return
         self.recording = False
-        if was:
-            n = self.burst_count
-            self._finish_burst(f"The camera was unplugged while recording: recording stopped. The {n} photo"
-                               f"{'s' if n != 1 else ''} saved before it went are kept. Plug it back in and "
-                               "choose it again to go on.")
+        n = self.burst_count
+        self._note = (f"The camera was unplugged while recording: recording stopped. The {n} photo"
+                      f"{'s' if n != 1 else ''} saved before it went are kept. Plug it back in and "
+                      "choose it again to go on.")
+        self._update_count()
+        self.writer.finish()
 
     def shutdown(self) -> None:
         self.recording = False
+        self.writer.shutdown()
         if self.source is not None:
             self.source.stop()

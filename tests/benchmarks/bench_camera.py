@@ -11,6 +11,12 @@ Run by hand (offscreen Qt), on the machine's cores as they are (pin with ``tasks
   (arrived while a prediction ran), and a 10 ms PreciseTimer's lateness (median, p99).
 * Reference, in the same run: the same video with no model open (frames shown, nothing classified).
   "Added lateness" = model p99 - reference p99.
+
+``--collect`` measures the Dataset tab's Camera panel instead: "Hold to record" at 25 photos/s from the
+same video for ``--seconds``, with the photos encoded and written by the panel's PhotoWriter thread, and,
+as references in the same run, the panel only previewing (not recording) and recording with each photo
+encoded and written on the GUI thread (how the panel worked before the writer). Printed: photos
+written per second and the timer's lateness.
 """
 
 from __future__ import annotations
@@ -76,8 +82,6 @@ def train(name: str, data: Path, out: Path, epochs: int) -> str:
 
 
 def measure(app, video: Path, model: str | None, seconds: float) -> dict:
-    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-
     from catdog_gui.gui.camera_live import CameraLivePage
     from catdog_gui.gui.current_model import CurrentModel
 
@@ -93,6 +97,20 @@ def measure(app, video: Path, model: str | None, seconds: float) -> dict:
         app.processEvents()
         time.sleep(0.005)
     f0, p0, d0 = page.frames, page.predicted, page.dropped
+    stats, wall = _lateness(app, seconds)
+    res = {"frames": page.frames - f0, "classified": page.predicted - p0, "dropped": page.dropped - d0,
+           "wall": wall, **stats}
+    page.shutdown()
+    page.deleteLater()
+    current.shutdown()
+    app.processEvents()
+    return res
+
+
+def _lateness(app, seconds: float) -> tuple[dict, float]:
+    """Run the event loop for ``seconds`` with a 10 ms PreciseTimer; its lateness and the wall time."""
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
     late: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -113,13 +131,63 @@ def measure(app, video: Path, model: str | None, seconds: float) -> dict:
         time.sleep(0.001)
     wall = time.monotonic() - t0
     timer.stop()
-    res = {"frames": page.frames - f0, "classified": page.predicted - p0, "dropped": page.dropped - d0,
-           "wall": wall, **_stats(late)}
-    page.shutdown()
-    page.deleteLater()
-    current.shutdown()
+    return _stats(late), wall
+
+
+def measure_collect(app, video: Path, out: Path, seconds: float, mode: str) -> dict:
+    """mode: "preview" (not recording), "gui thread" (each photo encoded on the GUI thread) or "writer"."""
+    from catdog_gui.gui import camera_collect
+    from catdog_gui.gui.camera_collect import CameraCollectPanel, save_photo
+    from catdog_gui.gui.camera_source import qimage_to_pil
+
+    out.mkdir(parents=True, exist_ok=True)
+    panel = CameraCollectPanel(lambda: str(out))
+    if mode == "gui thread":
+        class InlineWriter(camera_collect.PhotoWriter):
+            def put(self, image, root, cls, stem):
+                self.saved.emit(save_photo(qimage_to_pil(image), root, cls, stem), cls)
+
+            def finish(self):
+                self.drained.emit()
+
+        panel.writer.saved.disconnect()
+        panel.writer.drained.disconnect()
+        panel.writer = InlineWriter(panel)
+        panel.writer.saved.connect(panel._on_saved)
+        panel.writer.drained.connect(panel._report)
+    panel.resize(800, 600)
+    panel.show()
+    panel.rate_spin.setValue(25)
+    panel.class_combo.setEditText("cat")
+    panel.source.use_file(str(video))
+    start = time.monotonic()
+    while panel._latest is None and time.monotonic() - start < 20:
+        app.processEvents()
+        time.sleep(0.005)
+    if mode != "preview":
+        panel.start_recording()
+    stats, wall = _lateness(app, seconds)
+    panel.stop_recording()
+    while panel.writer.busy():
+        app.processEvents()
+        time.sleep(0.005)
+    written = len(list((out / "cat").glob("*.jpg"))) if (out / "cat").is_dir() else 0
+    panel.shutdown()
+    panel.deleteLater()
     app.processEvents()
-    return res
+    return {"written": written, "wall": wall, **stats}
+
+
+def main_collect(app, video: Path, tmp: Path, seconds: float) -> None:
+    rows = [(mode, measure_collect(app, video, tmp / mode.replace(" ", "-"), seconds, mode))
+            for mode in ("preview", "gui thread", "writer")]
+    ref = rows[0][1]["p99"]
+    print(f"\nCamera panel, Hold to record at 25 photos/s, MJPEG 640x480 at 25 fps, {seconds:g} s")
+    print(f"{'photos encoded on':<22}{'written':>9}{'photos/s':>10}{'late med ms':>13}{'late p99 ms':>13}{'added p99':>11}")
+    for name, r in rows:
+        label = {"preview": "(not recording)", "gui thread": "the GUI thread", "writer": "the writer thread"}[name]
+        print(f"{label:<22}{r['written']:>9}{r['written'] / r['wall']:>10.1f}"
+              f"{r['median']:>13.2f}{r['p99']:>13.2f}{r['p99'] - ref:>11.2f}")
 
 
 def main() -> None:
@@ -130,6 +198,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--frames", type=int, default=100, help="frames in the video file (it loops)")
+    ap.add_argument("--collect", action="store_true", help="the Camera panel's recording instead (see above)")
     a = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -141,6 +210,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-camera-"))
     data = subset(Path(a.data), a.per_class, tmp / "data")
     video = make_video(data, tmp / "clip.mjpeg", a.frames)
+    if a.collect:
+        main_collect(app, video, tmp / "collected", a.seconds)
+        return
     rows = [("reference (no model)", measure(app, video, None, a.seconds))]
     for name in [m for m in a.models.split(",") if m]:
         model = train(name, data, tmp / f"{name}.pt", a.epochs)

@@ -176,6 +176,84 @@ def test_unplugged_mid_recording_stops_and_keeps_what_was_saved(qtbot, dtab, tmp
     assert len(photos(data / "cat")) == 3  # no longer recording
 
 
+def test_photos_are_encoded_off_the_gui_thread_in_the_order_taken(qtbot, dtab, tmp_path, monkeypatch):
+    import threading
+
+    data = tmp_path / "d"
+    data.mkdir()
+    scan(qtbot, dtab, data)
+    dtab.show_camera(True)
+    panel = dtab.camera_panel
+    threads = []
+    real = camera_source.jpeg_bytes
+    monkeypatch.setattr(camera_source, "jpeg_bytes", lambda im, *a: threads.append(threading.current_thread()) or real(im, *a))
+    clock = panel.clock = FakeClock()
+    record(qtbot, panel, "cat", 6, clock, seed=7)
+    with qtbot.waitSignal(panel.photos_added, timeout=20000) as sig:
+        panel.record_button.released.emit()
+    assert sig.args == ["cat", 6] and len(threads) == 6
+    assert threading.main_thread() not in threads  # the GUI thread only queued the frames
+    # in the order taken: the k-th file holds the k-th frame (its numbered name says which)
+    want = [qimage_to_rgb(noisy(7 + k, size=(96, 72))) for k in range(6)]
+    for k, p in enumerate(sorted(photos(data / "cat"), key=lambda p: p.stem.rsplit("-", 1)[1])):
+        with Image.open(p) as im:
+            got = np.asarray(im.convert("RGB"), dtype=float)
+        errs = [np.abs(got - w).mean() for w in want]
+        assert int(np.argmin(errs)) == k, (p.name, errs)
+
+
+def qimage_to_rgb(img: QImage) -> np.ndarray:
+    return np.asarray(camera_source.qimage_to_pil(img), dtype=float)
+
+
+def test_recording_keeps_its_rate_when_frames_come_a_little_early(qtbot, dtab, tmp_path):
+    """At 10 photos/s from a 10 frames/s camera whose frames jitter by 5 ms, every frame is a
+    photo; a camera twice as fast gives one photo every other frame."""
+    data = tmp_path / "d"
+    data.mkdir()
+    scan(qtbot, dtab, data)
+    dtab.show_camera(True)
+    panel = dtab.camera_panel
+    panel.rate_spin.setValue(10)
+    clock = panel.clock = FakeClock()
+    panel.class_combo.setEditText("cat")
+    panel.source.push_image(noisy(0, size=(96, 72)))
+    qtbot.waitUntil(lambda: panel._latest is not None, timeout=5000)
+    panel.record_button.pressed.emit()
+    for i, dt in enumerate([0.095, 0.105] * 10 + [0.05] * 20):
+        clock.t += dt
+        seen = panel.source.frames
+        panel.source.push_image(noisy(1 + i, size=(96, 72)))
+        qtbot.waitUntil(lambda seen=seen: panel.source.frames == seen + 1, timeout=5000)
+        if i == 19:
+            assert panel.burst_count == 21  # the first photo and one per jittery frame
+    assert panel.burst_count == 21 + 10  # 20 frames at 20 frames/s: every other one
+    with qtbot.waitSignal(panel.writer.drained, timeout=20000):
+        panel.record_button.released.emit()
+    assert len(photos(data / "cat")) == 31
+
+
+def test_a_failed_write_stops_recording_and_keeps_the_photos_written(qtbot, dtab, tmp_path):
+    import shutil
+
+    data = tmp_path / "d"
+    data.mkdir()
+    scan(qtbot, dtab, data)
+    dtab.show_camera(True)
+    panel = dtab.camera_panel
+    clock = panel.clock = FakeClock()
+    record(qtbot, panel, "cat", 2, clock)
+    qtbot.waitUntil(lambda: len(panel.saved) == 2, timeout=10000)
+    kept = tmp_path / "kept"
+    shutil.move(str(data), str(kept))  # the dataset folder goes (unplugged, moved) mid-burst
+    clock.t += 1.0
+    with qtbot.waitSignal(panel.writer.drained, timeout=20000):
+        panel.source.push_image(noisy(50, size=(96, 72)))
+    assert not panel.recording
+    assert "Recording stopped" in panel.message.text() and "does not exist" in panel.message.text()
+    assert len(photos(kept / "cat")) == 2  # what was written before stays
+
+
 def test_no_camera_state_offers_the_video_file(qtbot, dtab):
     dtab.show_camera(True)
     panel = dtab.camera_panel
