@@ -3,7 +3,7 @@
     xvfb-run -s "-screen 0 1280x800x24" python tests/gui/screenshot_runs.py [DATASET]
 
 Trains, with the `catdog` command and its defaults, into a fresh run store: LeNet-5, LeNet-5 with
-augmentation, and transfer learning from EfficientNet-Lite0 (each names itself after what it is);
+augmentation, and transfer learning from EfficientNet-Lite1, the default (each named after what it is);
 then opens the real window at 1280x800 on the Runs tab with the three selected (curves overlaid,
 metrics and differing settings in one table) and saves docs/screenshots/runs.png.
 """
