@@ -25,7 +25,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from .camera_source import MIRROR_KEY, mirrored, multimedia_problem
+from .camera_source import MIRROR_KEY, fill_camera_combo, mirrored, multimedia_problem
 
 __all__ = ["CameraCollectPanel", "PhotoWriter", "save_photo"]
 
@@ -226,6 +226,7 @@ class CameraCollectPanel(QWidget):
         top.addWidget(QLabel("Class:"), 1, 0)
         top.addWidget(self.class_combo, 1, 1)
         top.addWidget(self.rate_spin, 1, 2)
+        top.setColumnStretch(1, 1)  # the choices grow, their labels stay beside them
         lay.addLayout(top)
 
         self.preview = QLabel("No picture yet")
@@ -267,14 +268,7 @@ class CameraCollectPanel(QWidget):
 
     # ---- sources ------------------------------------------------------------------------------
     def _fill_cameras(self) -> None:
-        self.camera_combo.clear()
-        for cam_id, name in self.source.camera_names():
-            self.camera_combo.addItem(name, cam_id)
-        current = self.source.camera_id or self.source.remembered_camera()
-        i = self.camera_combo.findData(current)
-        if i >= 0:
-            self.camera_combo.setCurrentIndex(i)
-        self.camera_combo.setEnabled(self.camera_combo.count() > 0)
+        fill_camera_combo(self.camera_combo, self.source)
 
     def _on_camera_chosen(self, index: int) -> None:
         cam_id = self.camera_combo.itemData(index)

@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton,
                                QSizePolicy, QVBoxLayout, QWidget)
 
-from .camera_source import MIRROR_KEY, mirrored, multimedia_problem
+from .camera_source import MIRROR_KEY, fill_camera_combo, mirrored, multimedia_problem
 from .workers import Task
 
 __all__ = ["CameraLivePage"]
@@ -125,13 +125,7 @@ class CameraLivePage(QWidget):
         lay.addWidget(self.message)
 
     def _fill_cameras(self) -> None:
-        self.camera_combo.clear()
-        for cam_id, name in self.source.camera_names():
-            self.camera_combo.addItem(name, cam_id)
-        i = self.camera_combo.findData(self.source.camera_id or self.source.remembered_camera())
-        if i >= 0:
-            self.camera_combo.setCurrentIndex(i)
-        self.camera_combo.setEnabled(self.camera_combo.count() > 0)
+        fill_camera_combo(self.camera_combo, self.source)
 
     def _on_started(self, _name: str) -> None:
         if self.source.camera_id and self.settings is not None and not self.settings.q.contains(MIRROR_KEY):

@@ -251,6 +251,19 @@ class FrameSource(QObject):
         self.sink.setVideoFrame(QVideoFrame(image))
 
 
+def fill_camera_combo(combo, source: "FrameSource") -> None:
+    """List ``source``'s cameras in ``combo`` (the one in use, else the remembered one, chosen);
+    with none, the combo is disabled and says what to do."""
+    combo.clear()
+    for cam_id, name in source.camera_names():
+        combo.addItem(name, cam_id)
+    i = combo.findData(source.camera_id or source.remembered_camera())
+    if i >= 0:
+        combo.setCurrentIndex(i)
+    combo.setEnabled(combo.count() > 0)
+    combo.setPlaceholderText("No camera found: plug one in, or use a video file")
+
+
 def mirrored(img: QImage) -> QImage:
     """``img`` flipped left-right (a front camera's preview looks like a mirror)."""
     from PySide6.QtCore import Qt
