@@ -16,6 +16,19 @@ from catdog_gui.core.modelfile import load_model
 
 
 def _free_port() -> int:
+    """A free port below Linux's ephemeral range (32768-60999): a port the kernel hands out could be
+    taken again, as some connection's source port, before the rank-0 store binds it."""
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
