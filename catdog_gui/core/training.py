@@ -649,9 +649,11 @@ def estimate_finetune_seconds(config: TrainConfig, n_train: int, n_val: int, dev
     on a batch of the run's size through the model as that phase trains it, timed here (the
     second of two steps) and a
     forward pass for validation. The phase before it (the head on cached features) takes seconds
-    and is left out. A one-off measurement on this machine at this load, and a low one: on 2 CPU
-    cores one Lite1 fine-tuning epoch on catdog-1800 was estimated at 58-75 s and took 104 s (the
-    full data's memory traffic is not in a one-batch timing), so the window says "at least"."""
+    and is left out. A one-off measurement on this machine at this load, and a low one: on 2 busy
+    CPU cores one Lite1 fine-tuning epoch on catdog-1800 was estimated at 58-75 s and took 104 s;
+    on idle ones its 3 epochs were estimated at 205-212 s, and the whole command (features cached)
+    took 234 s. The full data's memory traffic is not in a one-batch timing, so the window says
+    "at least"."""
     cfg = replace(config, pretrained=True, transfer_mode="finetune")
     spec = get_spec(cfg.model)
     size = cfg.image_size or spec.default_image_size
