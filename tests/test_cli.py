@@ -190,3 +190,12 @@ def test_train_with_a_local_torchvision_weights_file(tmp_path, capsys):
     # the frozen backbone is exactly the file's weights (nothing downloaded, nothing trained)
     assert torch.equal(state["backbone.conv1.weight"], weights["conv1.weight"])
     assert torch.equal(state["backbone.layer4.1.bn2.running_mean"], weights["layer4.1.bn2.running_mean"])
+
+
+def test_probabilities_are_printed_without_claiming_certainty_the_model_did_not_give():
+    from catdog_gui.core.inference import Prediction, probability_text
+
+    assert [probability_text(p) for p in (0.9996, 0.99949, 0.955, 0.0004, 0.00051, 1.0, 0.0)] == \
+        [">99.9%", "99.9%", "95.5%", "<0.1%", "0.1%", "100.0%", "0.0%"]
+    pred = Prediction("x.jpg", "dog", 0.9997, (("dog", 0.9997), ("cat", 0.0003)))
+    assert pred.describe() == ">99.9% dog, <0.1% cat"

@@ -52,7 +52,18 @@ class Prediction:
         """'95.1% dog, 4.9% cat'"""
         if self.error:
             return self.error
-        return ", ".join(f"{p * 100:.1f}% {c}" for c, p in self.probabilities)
+        return ", ".join(f"{probability_text(p)} {c}" for c, p in self.probabilities)
+
+
+def probability_text(p: float) -> str:
+    """A probability as a percentage with one decimal that never claims more certainty than the model
+    gave: 0.9996 is ">99.9%", not "100.0%", and 0.0004 is "<0.1%"; only exactly 1 and 0 print as
+    100% and 0%."""
+    if 0.999 < p < 1.0 and round(p * 100, 1) >= 100.0:
+        return ">99.9%"
+    if 0.0 < p < 0.001 and round(p * 100, 1) <= 0.0:
+        return "<0.1%"
+    return f"{p * 100:.1f}%"
 
 
 class Predictor:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from .camera_source import MIRROR_KEY, fill_camera_combo, mirrored, multimedia_problem
+from .result_card import pct
 from .workers import Task
 
 __all__ = ["CameraLivePage"]
@@ -193,7 +194,7 @@ class CameraLivePage(QWidget):
         self.prediction = prediction
         self._answered = img
         label, p = prediction.probabilities[0]
-        self.answer_label.setText(f"{label} {p:.0%}")
+        self.answer_label.setText(f"{label} {pct(p)}")
         self._update_rate()
         self._redraw()
         self.prediction_shown.emit(prediction)
@@ -246,7 +247,7 @@ class CameraLivePage(QWidget):
             y = top + i * h
             p.fillRect(QRectF(8, y + 3, width * prob, h - 6), QColor(70, 140, 230, 220) if i == 0 else QColor(150, 150, 150, 200))
             p.setPen(QColor("white"))
-            p.drawText(QRectF(12, y, width - 8, h), Qt.AlignmentFlag.AlignVCenter, f"{cls}  {prob:.1%}")
+            p.drawText(QRectF(12, y, width - 8, h), Qt.AlignmentFlag.AlignVCenter, f"{cls}  {pct(prob)}")
         p.end()
 
     # ---- saving ---------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ __all__ = ["CARD_PICTURE", "DEFAULT_THRESHOLD", "ProbBar", "ResultCard", "pct", 
 
 
 def pct(p: float) -> str:
-    return f"{p * 100:.1f}%"
+    from ..core.inference import probability_text
+
+    return probability_text(p)
 
 
 class ProbBar(QWidget):
@@ -228,7 +230,7 @@ class ResultCard(QFrame):
             return
         pred = result.prediction
         self.headline.setText(pred.label)
-        self.summary.setText(", ".join(f"{p * 100:.0f}% {c}" for c, p in pred.probabilities))
+        self.summary.setText(pred.describe())
         for i, (c, p) in enumerate(pred.probabilities):
             bar = ProbBar(c, p, top=(i == 0))
             self.bars.append(bar)

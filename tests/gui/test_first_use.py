@@ -61,7 +61,7 @@ def test_drop_folder_augment_train_then_classify_a_new_photo(qtbot, window, tmp_
         drop_files(p, unseen)
     (card,) = p.cards
     assert card.error is None
-    shown = {b.accessibleName().split(": ")[0]: float(b.accessibleName().split(": ")[1].rstrip("%"))
+    shown = {b.accessibleName().split(": ")[0]: float(b.accessibleName().split(": ")[1].rstrip("%").lstrip("<>"))
              for b in card.bars}
     assert card.headline.text() == max(shown, key=shown.get)
 

@@ -65,7 +65,7 @@ def tab(qtbot, trained, current):
 
 
 def _percentages(card) -> list[float]:
-    return [float(b.accessibleName().split(": ")[1].rstrip("%")) for b in card.bars]
+    return [float(b.accessibleName().split(": ")[1].rstrip("%").lstrip("<>")) for b in card.bars]
 
 
 def test_model_panel_and_empty_state(qtbot, trained, current):
