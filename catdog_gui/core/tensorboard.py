@@ -121,6 +121,7 @@ def mistakes_image(mistakes: Sequence, n: int = 16, cell: int = 96, columns: int
     from PIL import Image, ImageDraw
 
     from .imageio import load_rgb, to_square
+    from .inference import probability_text
 
     thumbs, captions = [], []
     for m in list(mistakes)[:n]:
@@ -129,7 +130,7 @@ def mistakes_image(mistakes: Sequence, n: int = 16, cell: int = 96, columns: int
         except CatdogError:
             thumb = Image.new("RGB", (cell, cell), (230, 230, 230))
         thumbs.append(thumb)
-        captions.append(f"{m.true} as {m.predicted}\n{m.confidence * 100:.0f}% sure")
+        captions.append(f"{m.true} as {m.predicted}\n{probability_text(m.confidence)} sure")
     if not thumbs:
         im = Image.new("RGB", (320, 40), (255, 255, 255))
         ImageDraw.Draw(im).text((8, 12), "no mistakes on the validation images", fill=(0, 0, 0), font=_font(13))

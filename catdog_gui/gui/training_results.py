@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..core.events import Status
 from . import style
+from .result_card import pct
 from .runs_view import EvaluationBar
 from .widgets import FlowGrid, Thumb, muted, pil_to_qimage, set_role
 from .workers import Task
@@ -42,10 +43,10 @@ CELL_MAX = 60  # photos shown per cell
 
 
 def verdict(item) -> tuple[str, str]:
-    """A cell photo's caption lines: ("cat → dog", "87% sure") or ("cat ✓", "62% sure")."""
+    """A cell photo's caption lines: ("cat → dog", "87.2% sure") or ("cat ✓", "62.0% sure")."""
     top = f"{item.true} ✓" if item.true == item.predicted else f"{item.true} → {item.predicted}"
     conf = item.confidence
-    return top, (f"{conf * 100:.0f}% sure" if math.isfinite(conf) else "")
+    return top, (f"{pct(conf)} sure" if math.isfinite(conf) else "")
 
 
 class CellThumb(Thumb):
@@ -56,7 +57,7 @@ class CellThumb(Thumb):
         self.caption = verdict(item)
         name = Path(item.path).name
         super().__init__(size, tooltip=f"{name}: true {item.true}, predicted {item.predicted}"
-                         + (f" ({item.confidence * 100:.0f}% sure)" if math.isfinite(item.confidence) else ""),
+                         + (f" ({pct(item.confidence)} sure)" if math.isfinite(item.confidence) else ""),
                          parent=parent)
         self.setAccessibleName(f"{name}: {' · '.join(t for t in self.caption if t)}")
 
