@@ -96,6 +96,15 @@ def record(qtbot, panel, cls: str, n: int, clock: FakeClock, seed: int = 0):
     assert panel.burst_count == n
 
 
+def empty_dataset_panel(qtbot, dtab, tmp_path):
+    """A new empty dataset folder open in the Dataset tab, and its Camera panel shown."""
+    data = tmp_path / "d"
+    data.mkdir()
+    scan(qtbot, dtab, data)
+    dtab.show_camera(True)
+    return data, dtab.camera_panel
+
+
 def test_hold_to_record_writes_n_jpegs_and_the_dataset_count_rises(qtbot, dtab, tmp_path):
     data = tmp_path / "data"
     for i, cls in enumerate(("cat", "dog")):
@@ -156,11 +165,7 @@ def test_no_folder_or_no_class_says_what_to_do(qtbot, dtab):
 
 
 def test_unplugged_mid_recording_stops_and_keeps_what_was_saved(qtbot, dtab, tmp_path, monkeypatch):
-    data = tmp_path / "d"
-    data.mkdir()
-    scan(qtbot, dtab, data)
-    dtab.show_camera(True)
-    panel = dtab.camera_panel
+    data, panel = empty_dataset_panel(qtbot, dtab, tmp_path)
     clock = panel.clock = FakeClock()
     record(qtbot, panel, "cat", 3, clock)
     panel.source.camera_id = "usb-cam"  # as if that camera were in use; now it is gone
@@ -179,11 +184,7 @@ def test_unplugged_mid_recording_stops_and_keeps_what_was_saved(qtbot, dtab, tmp
 def test_photos_are_encoded_off_the_gui_thread_in_the_order_taken(qtbot, dtab, tmp_path, monkeypatch):
     import threading
 
-    data = tmp_path / "d"
-    data.mkdir()
-    scan(qtbot, dtab, data)
-    dtab.show_camera(True)
-    panel = dtab.camera_panel
+    data, panel = empty_dataset_panel(qtbot, dtab, tmp_path)
     threads = []
     real = camera_source.jpeg_bytes
     monkeypatch.setattr(camera_source, "jpeg_bytes", lambda im, *a: threads.append(threading.current_thread()) or real(im, *a))
@@ -209,11 +210,7 @@ def qimage_to_rgb(img: QImage) -> np.ndarray:
 def test_recording_keeps_its_rate_when_frames_come_a_little_early(qtbot, dtab, tmp_path):
     """At 10 photos/s from a 10 frames/s camera whose frames jitter by 5 ms, every frame is a
     photo; a camera twice as fast gives one photo every other frame."""
-    data = tmp_path / "d"
-    data.mkdir()
-    scan(qtbot, dtab, data)
-    dtab.show_camera(True)
-    panel = dtab.camera_panel
+    data, panel = empty_dataset_panel(qtbot, dtab, tmp_path)
     panel.rate_spin.setValue(10)
     clock = panel.clock = FakeClock()
     panel.class_combo.setEditText("cat")
@@ -236,11 +233,7 @@ def test_recording_keeps_its_rate_when_frames_come_a_little_early(qtbot, dtab, t
 def test_a_failed_write_stops_recording_and_keeps_the_photos_written(qtbot, dtab, tmp_path):
     import shutil
 
-    data = tmp_path / "d"
-    data.mkdir()
-    scan(qtbot, dtab, data)
-    dtab.show_camera(True)
-    panel = dtab.camera_panel
+    data, panel = empty_dataset_panel(qtbot, dtab, tmp_path)
     clock = panel.clock = FakeClock()
     record(qtbot, panel, "cat", 2, clock)
     qtbot.waitUntil(lambda: len(panel.saved) == 2, timeout=10000)

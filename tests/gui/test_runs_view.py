@@ -222,6 +222,18 @@ def test_delete_keeps_the_model_file_when_asked(view, store, tmp_path, monkeypat
     assert v.plots.shown == [] and v.details.columnCount() == 0  # the deleted run is no longer shown
 
 
+def _trash_one_run(view, store, model, monkeypatch) -> list[str]:
+    """Delete the one run of ``model`` answering "Move to the trash"; what the view said."""
+    rec = _record(store, "20260101-100000-lenet5-aaaa", model_path=model)
+    v = view()
+    v.select_ids([rec.id])
+    _answer_delete(monkeypatch, "trash")
+    said = []
+    v.status_message.connect(said.append)
+    v.delete_action.trigger()
+    return said
+
+
 def test_delete_moves_the_model_file_to_the_trash(view, store, tmp_path, monkeypatch, request):
     """The real QFile.moveToTrash, into a freedesktop trash under a temporary XDG_DATA_HOME (Qt's
     test mode, which the GUI tests turn on, has no trash: it is off for this test only)."""
@@ -234,13 +246,7 @@ def test_delete_moves_the_model_file_to_the_trash(view, store, tmp_path, monkeyp
     request.addfinalizer(lambda: QStandardPaths.setTestModeEnabled(True))
     model = tmp_path / "gone.pt"
     model.write_bytes(b"model")
-    rec = _record(store, "20260101-100000-lenet5-aaaa", model_path=model)
-    v = view()
-    v.select_ids([rec.id])
-    _answer_delete(monkeypatch, "trash")
-    said = []
-    v.status_message.connect(said.append)
-    v.delete_action.trigger()
+    said = _trash_one_run(view, store, model, monkeypatch)
     assert not model.exists() and store.runs() == [], said
     trashed = list((tmp_path / "share" / "Trash" / "files").iterdir())
     assert [p.read_bytes() for p in trashed] == [b"model"]
@@ -252,16 +258,10 @@ def test_a_model_file_that_cannot_go_to_the_trash_keeps_its_run(view, store, tmp
 
     model = tmp_path / "stays.pt"
     model.write_bytes(b"model")
-    rec = _record(store, "20260101-100000-lenet5-aaaa", model_path=model)
     real = QFile.moveToTrash
     monkeypatch.setattr(QFile, "moveToTrash", lambda path: real(str(tmp_path / "no-such-file")))  # fails, as Qt does
-    v = view()
-    v.select_ids([rec.id])
-    _answer_delete(monkeypatch, "trash")
-    said = []
-    v.status_message.connect(said.append)
-    v.delete_action.trigger()
-    assert model.read_bytes() == b"model" and [r.id for r in store.runs()] == [rec.id]
+    said = _trash_one_run(view, store, model, monkeypatch)
+    assert model.read_bytes() == b"model" and [r.id for r in store.runs()] == ["20260101-100000-lenet5-aaaa"]
     assert "Could not move the model file" in said[-1]
 
 
