@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -322,3 +323,29 @@ def test_disk_cache_trimmed_to_limit(tmp_path, monkeypatch):
     build_cache(samples, 16, disk_cache=tmp_path / "c")
     build_cache(samples, 20, disk_cache=tmp_path / "c")
     assert [p.stat().st_size for p in (tmp_path / "c").glob("*.u8")] == [6 * 3 * 20 * 20]
+
+
+def test_a_rescan_reads_only_the_files_that_are_new_or_changed(tmp_path, monkeypatch):
+    """After a camera burst the Dataset tab rescans: unchanged photos are not read again (their
+    header check and hash are remembered by size, times and inode), changed ones are."""
+    import catdog_gui.core.data as data
+
+    make_dataset(tmp_path, 12)
+    shutil.copy(tmp_path / "dog" / "dog_000.jpg", tmp_path / "dog" / "copy.jpg")  # a duplicate: hashed
+    scan_dataset(tmp_path)
+    checked, hashed = [], []  # header checks; files opened for reading (headers, hashes)
+    real_check, real_open = data.check_header, open
+    monkeypatch.setattr(data, "check_header", lambda p: checked.append(p.name) or real_check(p))
+    monkeypatch.setattr("builtins.open", lambda p, *a, **k: (hashed.append(Path(p).name) if "rb" in a else None)
+                        or real_open(p, *a, **k))
+    for i in range(3):
+        make_image(tmp_path / "cat" / f"burst_{i}.jpg", (200, 120, 60), seed=40 + i)
+    ds = scan_dataset(tmp_path)
+    assert sorted(checked) == ["burst_0.jpg", "burst_1.jpg", "burst_2.jpg"]
+    assert len(ds.report.duplicate_groups) == 1
+    assert set(hashed) <= {"burst_0.jpg", "burst_1.jpg", "burst_2.jpg"}  # no old photo opened, copies included
+    checked.clear()
+    (tmp_path / "cat" / "cat_003.jpg").write_bytes(b"not a jpeg any more")  # changed: read, and now bad
+    ds = scan_dataset(tmp_path)
+    assert checked == ["cat_003.jpg"]
+    assert [b.path.name for b in ds.report.bad_files] == ["cat_003.jpg"]
