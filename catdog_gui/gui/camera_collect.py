@@ -370,7 +370,9 @@ class CameraCollectPanel(QWidget):
 
     def _on_write_failed(self, message: str) -> None:
         self.recording = False
-        self._note = f"Recording stopped: {message}."
+        n = len(self._written)
+        kept = f" The {n} photo{'s' if n != 1 else ''} saved before that {'are' if n != 1 else 'is'} kept." if n else ""
+        self._note = f"Recording stopped: {message}.{kept}"
 
     def _report(self) -> None:
         """Everything taken is written (or the writer stopped): say so and have the photos scanned."""

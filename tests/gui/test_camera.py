@@ -244,6 +244,7 @@ def test_a_failed_write_stops_recording_and_keeps_the_photos_written(qtbot, dtab
         panel.source.push_image(noisy(50, size=(96, 72)))
     assert not panel.recording
     assert "Recording stopped" in panel.message.text() and "does not exist" in panel.message.text()
+    assert "The 2 photos saved before that are kept" in panel.message.text()
     assert len(photos(kept / "cat")) == 2  # what was written before stays
 
 
