@@ -24,6 +24,13 @@ def _record(run_id="20260101-000000-lenet5-aaaa", **kw) -> RunRecord:
     return RunRecord(**base)
 
 
+
+def test_compare_tells_a_split_drawn_the_earlier_way():
+    split = {"root": "/d", "classes": ["cat", "dog"], "val_source": "split", "val_fraction": 0.2, "split_seed": 0}
+    old, new = _record("old", dataset=split), _record("new", dataset={**split, "split_version": 2})
+    assert differing_settings(old, new) == {"dataset.split_version": (1, 2)}
+    assert differing_settings(old, _record("also-old", dataset=dict(split))) == {}
+
 def test_store_round_trips_and_edits(tmp_path):
     store = RunStore(tmp_path / "runs")
     rec = _record(note="first")

@@ -283,6 +283,31 @@ def test_resume_continues_from_saved_model(tiny_dataset, tmp_path):
         == (result.best_epoch > 0)
 
 
+def test_continuing_on_another_split_says_its_validation_accuracy_reads_high(tiny_dataset, tmp_path):
+    """The model's own training photos would be validated on: said (the run goes on)."""
+    import torch as _torch
+
+    from catdog_gui.core.events import Notice
+
+    run(tiny_dataset, tmp_path / "a.pt", epochs=1, seed=0)
+
+    def notices(**cfg):
+        got = []
+        _, result = run(tiny_dataset, None, [got.append], resume=tmp_path / "a.pt", epochs=1, **cfg)
+        assert result.status == "completed"
+        return [e.text for e in got if isinstance(e, Notice)]
+
+    assert notices(seed=0) == []  # the same split: nothing to say
+    (said,) = notices(seed=3)
+    assert "another validation split (20% held out with seed 0; this run: 20%, seed 3)" in said and "read high" in said
+    # a model file from before the stable split (no split_version): its split is not this one
+    ckpt = _torch.load(tmp_path / "a.pt", weights_only=False)
+    del ckpt["meta"]["metrics"]["dataset"]["split_version"]
+    _torch.save(ckpt, tmp_path / "a.pt")
+    (said,) = notices(seed=0)
+    assert "the split of an earlier version of this app" in said
+
+
 def test_resume_with_other_classes_is_refused(tiny_dataset, tmp_path):
     from helpers import make_dataset
 

@@ -34,6 +34,9 @@ from .files import walk_files
 
 ProgressFn = Callable[[int, int], None]
 VAL_NAMES = ("val", "valid", "validation")
+#: how a split is drawn (model files and run records keep it): 1, before 2026-12, one seeded
+#: permutation over the classes in turn; 2, each photo's side from a hash of the seed and its name
+SPLIT_VERSION = 2
 
 
 class Cancelled(CatdogError):

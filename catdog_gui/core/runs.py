@@ -316,10 +316,13 @@ class RunRecorder:
         config = dict(start.config) if start is not None else {}
         dataset: dict = {}
         if rep is not None:
+            from .data import SPLIT_VERSION
+
             dataset = {"root": str(rep.root), "val_root": str(rep.val_root) if rep.val_root else None,
                        "classes": list(rep.classes), "n_train": start.n_train if start else rep.n_train,
                        "n_val": start.n_val if start else rep.n_val, "val_source": rep.val_source,
-                       "val_fraction": rep.val_fraction, "split_seed": rep.split_seed}
+                       "val_fraction": rep.val_fraction, "split_seed": rep.split_seed,
+                       "split_version": SPLIT_VERSION if rep.val_source == "split" else None}
         model = str(config.get("model", "model"))
         self.record = RunRecord(
             id=new_run_id(model), status=str(fin.status), config=config, name=self.name, source=self.source,
@@ -356,8 +359,10 @@ def differing_settings(a: RunRecord, b: RunRecord) -> dict[str, tuple]:
     plus the dataset when it is not the same folder and split."""
     fa, fb = _flat(a.config), _flat(b.config)
     out = {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
-    for k in ("root", "val_root", "val_fraction", "split_seed"):
+    for k in ("root", "val_root", "val_fraction", "split_seed", "split_version"):
         va, vb = a.dataset.get(k), b.dataset.get(k)
+        if k == "split_version" and a.dataset.get("val_source") == b.dataset.get("val_source") == "split":
+            va, vb = va or 1, vb or 1  # runs recorded before there was a version: the first way
         if va != vb:
             out[f"dataset.{k}"] = (va, vb)
     return out

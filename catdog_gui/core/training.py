@@ -38,7 +38,7 @@ from torch import nn
 
 from .augment import BatchAugmenter
 from .config import OPTIMIZERS, TRANSFER_MODES, TrainConfig  # noqa: F401  (TrainConfig lives in .config)
-from .data import Cancelled, Dataset, ImageCache, build_cache, default_cache_dir, scan_dataset
+from .data import SPLIT_VERSION, Cancelled, Dataset, ImageCache, build_cache, default_cache_dir, scan_dataset
 from .device import cpu_threads, device_name, pick_device
 from .distributed import DistContext
 from .errors import CatdogError, DatasetError
@@ -239,6 +239,24 @@ class Trainer:
         self._emit(ev)
         return ev
 
+    def _check_resumed_split(self, resumed, report) -> None:
+        """Continuing a model on another validation split than it was trained with: some of this
+        run's validation photos were its training photos, so validation accuracy reads high. Say so
+        (the run goes on: a user may mean it)."""
+        before = resumed.metrics.get("dataset") or {}
+        if before.get("val_source") != "split" or report.val_source != "split":
+            return
+        old = (before.get("val_fraction"), before.get("split_seed"), before.get("split_version") or 1)
+        new = (report.val_fraction, report.split_seed, SPLIT_VERSION)
+        if old == new:
+            return
+        why = (f"{old[0]:.0%} held out with seed {old[1]}" if old[2] == SPLIT_VERSION else
+               "the split of an earlier version of this app")
+        self._emit(Notice(f"This model was trained with another validation split ({why}; this run: "
+                          f"{new[0]:.0%}, seed {new[1]}). Some of this run's validation photos were its "
+                          "training photos, so its validation accuracy will read high: to measure it "
+                          "fairly, train a new model or use a separate test folder."))
+
     def _fit(self, data, val_dir, resume_from) -> tuple[Status, str]:
         run = self._run
         resumed = None
@@ -266,6 +284,8 @@ class Trainer:
         self.dataset = dataset
         self._emit(DatasetScanned(dataset.report))
         classes = dataset.classes
+        if resumed is not None:
+            self._check_resumed_split(resumed, dataset.report)
         if resumed is not None and resumed.classes != classes:
             raise DatasetError(
                 f"the model was trained on classes {', '.join(resumed.classes)} but this dataset has "
@@ -629,7 +649,8 @@ class Trainer:
             "history": [asdict(e) for e in run.history],
             "dataset": {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,
                         "val_source": report.val_source, "val_fraction": report.val_fraction,
-                        "split_seed": report.split_seed},
+                        "split_seed": report.split_seed,
+                        "split_version": SPLIT_VERSION if report.val_source == "split" else None},
         }
         path = save_model(run.out_path, model, model_name=run.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
