@@ -172,8 +172,10 @@ def _cmd_train(args) -> int:
         return EXIT_USER
     m = result.metrics
     if m is not None:
+        from .core.evaluation import measured_on
+
         print(f"{result.status.words}: {result.reason}. Best epoch {result.best_epoch}: validation accuracy "
-              f"{m.accuracy * 100:.1f}% on {m.n} images the model did not train on")
+              f"{m.accuracy * 100:.1f}% on {measured_on(m.n, result.val_seen)}")
     if recorder.record is not None:
         print(f"Run {recorder.record.id}" + (f" (not kept: {recorder.error})" if recorder.error
                                              else " kept: see `catdog runs`"))

@@ -148,7 +148,7 @@ def test_train_pretrained_with_a_validation_folder(tmp_path, capsys):
     text = capsys.readouterr().out
     # --pretrained alone: the bundled EfficientNet-Lite0, its head trained on cached features
     assert f"Training {DEFAULT_PRETRAINED_MODEL} (features)" in text
-    assert "20 training, 14 validation" in text and "on 14 images the model did not train on" in text
+    assert "20 training, 14 validation" in text and "on 14 photos the model did not train on" in text
     info, _ = read_model_file(out)
     assert info.model_name == DEFAULT_PRETRAINED_MODEL and info.config["pretrained"] is True
     assert info.metrics["n_val"] == 14 and info.metrics["n_train"] == 20

@@ -293,13 +293,20 @@ def test_continuing_on_another_split_says_its_validation_accuracy_reads_high(tin
 
     def notices(**cfg):
         got = []
-        _, result = run(tiny_dataset, None, [got.append], resume=tmp_path / "a.pt", epochs=1, **cfg)
+        _, result = run(tiny_dataset, tmp_path / "b.pt", [got.append], resume=tmp_path / "a.pt", epochs=1, **cfg)
         assert result.status == "completed"
-        return [e.text for e in got if isinstance(e, Notice)]
+        said = [e.text for e in got if isinstance(e, Notice)]
+        # the result, the model file and every text built on them carry it
+        assert result.val_seen == bool(said) == load_model(tmp_path / "b.pt")[1].metrics["val_seen_in_training"]
+        return said
 
     assert notices(seed=0) == []  # the same split: nothing to say
     (said,) = notices(seed=3)
     assert "another validation split (20% held out with seed 0; this run: 20%, seed 3)" in said and "read high" in said
+    from catdog_gui.core.evaluation import measured_on
+
+    assert measured_on(8) == "8 photos the model did not train on"
+    assert "some of which the model it continued from trained on" in measured_on(8, seen=True)
     # a model file from before the stable split (no split_version): its split is not this one
     ckpt = _torch.load(tmp_path / "a.pt", weights_only=False)
     del ckpt["meta"]["metrics"]["dataset"]["split_version"]

@@ -123,3 +123,13 @@ def evaluate_folder(predictor, folder, progress=None, cancel=None) -> tuple[Metr
     metrics = compute_metrics([index[classes[s.label]] for s, _ in ok], [index[p.label] for _, p in ok],
                               predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])
     return metrics, len(report.bad_files) + (len(preds) - len(ok))
+
+
+def measured_on(n: int, seen: bool = False) -> str:
+    """What a validation accuracy was measured on, in words: "361 photos the model did not train
+    on", or, for a model continued on another split than it was trained with, that some of them
+    were its training photos (so the number reads high)."""
+    if seen:
+        return (f"{n:,} validation photos, some of which the model it continued from trained on: "
+                "this accuracy reads high")
+    return f"{n:,} photos the model did not train on"

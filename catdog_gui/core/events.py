@@ -104,6 +104,8 @@ class Finished:
     traceback: str = ""
     #: the best epoch's catdog_gui.core.evaluation.Metrics on the validation images (None if no epoch ended)
     metrics: object = None
+    #: some validation photos were training photos of the model this run continued from (another split)
+    val_seen: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "status", Status(self.status))

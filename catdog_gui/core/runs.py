@@ -329,7 +329,8 @@ class RunRecorder:
             reason=fin.reason, started=self._started, duration_s=round(time.perf_counter() - self._t0, 2),
             device=start.device if start else "", mode=start.mode if start else "", dataset=dataset,
             history=[asdict(e) for e in fin.history], best_epoch=fin.best_epoch,
-            metrics={"validation": fin.metrics.to_dict(with_mistakes=False) if fin.metrics is not None else None,
+            metrics={"validation": ({**fin.metrics.to_dict(with_mistakes=False), "seen_in_training": fin.val_seen}
+                                    if fin.metrics is not None else None),
                      "test": None},
             model_path=str(Path(fin.best_path).resolve()) if fin.best_path else None,
         )

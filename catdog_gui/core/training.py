@@ -88,6 +88,8 @@ class _RunState:
     best_loss: float = math.inf
     lowest_loss: float = math.inf
     saved_path: Optional[str] = None
+    #: some validation photos were training photos of the model continued from (another split)
+    val_seen: bool = False
     mode: str = "scratch"
     meta: dict = field(default_factory=dict)  # classes, size, mean, std for the model file
     inputs: Optional[ModelInput] = None
@@ -235,27 +237,29 @@ class Trainer:
     def _finish(self, status: Status, reason: str, user_error: bool = True, tb: str = "") -> Finished:
         run = self._run
         ev = Finished(status, reason, run.saved_path, run.best_epoch, run.best_val_acc, tuple(run.history),
-                      user_error, tb, metrics=self.metrics if status is not Status.FAILED else None)
+                      user_error, tb, metrics=self.metrics if status is not Status.FAILED else None,
+                      val_seen=run.val_seen)
         self._emit(ev)
         return ev
 
-    def _check_resumed_split(self, resumed, report) -> None:
+    def _check_resumed_split(self, resumed, report) -> bool:
         """Continuing a model on another validation split than it was trained with: some of this
         run's validation photos were its training photos, so validation accuracy reads high. Say so
         (the run goes on: a user may mean it)."""
         before = resumed.metrics.get("dataset") or {}
         if before.get("val_source") != "split" or report.val_source != "split":
-            return
+            return False
         old = (before.get("val_fraction"), before.get("split_seed"), before.get("split_version") or 1)
         new = (report.val_fraction, report.split_seed, SPLIT_VERSION)
         if old == new:
-            return
+            return False
         why = (f"{old[0]:.0%} held out with seed {old[1]}" if old[2] == SPLIT_VERSION else
                "the split of an earlier version of this app")
         self._emit(Notice(f"This model was trained with another validation split ({why}; this run: "
                           f"{new[0]:.0%}, seed {new[1]}). Some of this run's validation photos were its "
                           "training photos, so its validation accuracy will read high: to measure it "
                           "fairly, train a new model or use a separate test folder."))
+        return True
 
     def _fit(self, data, val_dir, resume_from) -> tuple[Status, str]:
         run = self._run
@@ -285,7 +289,8 @@ class Trainer:
         self._emit(DatasetScanned(dataset.report))
         classes = dataset.classes
         if resumed is not None:
-            self._check_resumed_split(resumed, dataset.report)
+            run.val_seen = (self._check_resumed_split(resumed, dataset.report)
+                            or bool(resumed.metrics.get("val_seen_in_training")))
         if resumed is not None and resumed.classes != classes:
             raise DatasetError(
                 f"the model was trained on classes {', '.join(resumed.classes)} but this dataset has "
@@ -644,7 +649,7 @@ class Trainer:
         report = self.dataset.report
         metrics = {
             "val_accuracy": acc, "val_loss": run.best_loss, "best_epoch": run.best_epoch,
-            "n_train": len(self.dataset.train), "n_val": self.metrics.n,
+            "n_train": len(self.dataset.train), "n_val": self.metrics.n, "val_seen_in_training": run.val_seen,
             "per_class": self.metrics.per_class, "confusion": self.metrics.confusion,
             "history": [asdict(e) for e in run.history],
             "dataset": {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,

@@ -224,7 +224,9 @@ class PredictionTab(QWidget):
         m = info.metrics
         acc, n_val = m.get("val_accuracy"), m.get("n_val")
         if isinstance(acc, (int, float)):
-            measured = f" ({int(n_val):,} photos the model did not train on)" if n_val else ""
+            from ..core.evaluation import measured_on
+
+            measured = f" ({measured_on(int(n_val), bool(m.get('val_seen_in_training')))})" if n_val else ""
             acc_text = f"Validation accuracy <b>{acc * 100:.1f}%</b>{measured}"
         else:
             acc_text = "No validation accuracy stored in this file"

@@ -63,7 +63,10 @@ def validation_text(val: Optional[dict]) -> str:
     """``Validation accuracy 97.8% (361 photos the model did not train on)``."""
     if not val:
         return "No validation result (the run ended before its first epoch)"
-    return f"Validation accuracy {pct(val.get('accuracy'))} ({int(val.get('n', 0)):,} photos the model did not train on)"
+    from ..core.evaluation import measured_on
+
+    return (f"Validation accuracy {pct(val.get('accuracy'))} "
+            f"({measured_on(int(val.get('n', 0)), bool(val.get('seen_in_training')))})")
 
 
 def test_text(test: Optional[dict]) -> str:

@@ -233,8 +233,10 @@ class ResultsPanel(QWidget):
             self.result_detail.setText("Train again and let it run at least one epoch.")
         else:
             n_val = fin.metrics.n if fin.metrics is not None else 0
+            from ..core.evaluation import measured_on
+
             self.result_label.setText(f"Validation accuracy {fin.best_val_acc * 100:.1f}% "
-                                      f"({n_val:,} photos the model did not train on)")
+                                      f"({measured_on(n_val, fin.val_seen)})")
             set_role(self.result_label, "big")
             n = len(fin.history)
             how = {Status.COMPLETED: f"Trained all {n} epochs.",
