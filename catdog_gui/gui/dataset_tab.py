@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import AugmentModel, heading, muted
+from .widgets import AugmentModel, heading, muted, plural
 from .augment_panel import AugmentPanel
-from .scan_report import ScanReportView, _fmt, _plural
+from .scan_report import ScanReportView, _fmt
 from .exclusions import Exclusions
 from .photo_grid import PhotoGrid
 from .workers import Task
@@ -456,7 +456,7 @@ class DatasetTab(QWidget):
     def _on_scan_failed(self, message: str) -> None:
         self.error = message
         n = len(self.exclusions.paths(self.train_dir)) if self.train_dir else 0
-        excluded = f" ({_plural(n, 'photo')} of it are excluded from training.)" if n else ""
+        excluded = f" ({plural(n, 'photo')} of it are excluded from training.)" if n else ""
         self.error_label.setText(f"This folder cannot be used yet: {message}{excluded}")
         self.error_label.show()
         self.empty_include.setVisible(bool(n))
@@ -480,7 +480,7 @@ class DatasetTab(QWidget):
         self.train_action.setText(f"Train on these {_fmt(n)} photos")
         self.train_action.setEnabled(True)
         self.review_button.setEnabled(True)
-        self.status_message.emit(f"Found {_plural(n, 'photo')} in {len(dataset.classes)} classes")
+        self.status_message.emit(f"Found {plural(n, 'photo')} in {len(dataset.classes)} classes")
         self.dataset_changed.emit(dataset)
         self.scan_finished.emit(dataset)
         self._show_photos(dataset)
@@ -513,7 +513,7 @@ class DatasetTab(QWidget):
             self.status_message.emit(f"Could not save the excluded photos: {e}")
             return
         if changed:
-            what = _plural(changed, "photo")
+            what = plural(changed, "photo")
             self.status_message.emit(f"{what} excluded from training" if excluded
                                      else f"{what} included in training again")
             self.start_scan(quiet=True)

@@ -25,7 +25,7 @@ from ..core.imageio import IMAGE_EXTS, load_rgb
 from .current_model import model_lock
 from .result_card import DEFAULT_THRESHOLD, pct
 from .style import colors
-from .widgets import file_url, shown_path
+from .widgets import file_url, plural, shown_path
 from .workers import Task, TaskState
 
 THUMB_SIZE = 48
@@ -246,7 +246,7 @@ class FolderPage(QWidget):
             counts[p.label] = counts.get(p.label, 0) + 1
         per_class = ", ".join(f"{n:,} {c}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1]))
         low = sum(1 for p in ok if p.confidence < self.threshold)
-        parts = [f"{len(ok):,} images classified" + (f": {per_class}" if per_class else "")]
+        parts = [f"{plural(len(ok), 'image')} classified" + (f": {per_class}" if per_class else "")]
         if low:
             parts.append(f"{low:,} below your {round(self.threshold * 100)}% threshold (marked ⚠)")
         if bad:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ..core.runs import RunRecord
 from . import style
 from .runs_model import COL, ID_ROLE, SORT_ROLE, RunEvaluation, RunsModel, details_rows, test_text
-from .widgets import heading, muted
+from .widgets import heading, muted, plural
 
 #: one colour per run of a comparison (colour-blind-friendly, after Okabe and Ito)
 RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8c6d31", "#7f7f7f")
@@ -353,7 +353,7 @@ class RunsView(QWidget):
     def refresh(self) -> None:
         self.runs.reload()
         n, bad = len(self.runs.records()), len(self.runs.entries) - len(self.runs.records())
-        self.status_message.emit(f"{n} runs" + (f"; {bad} damaged run files (greyed; hover for why)" if bad else ""))
+        self.status_message.emit(plural(n, "run") + (f"; {plural(bad, 'damaged run file')} (greyed; hover for why)" if bad else ""))
 
     def _after_reset(self) -> None:
         self.empty_label.setVisible(self.runs.rowCount() == 0)

@@ -21,15 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.data import _reason_kind  # the CLI's report and this one say the same
-from .widgets import CountBars, file_url, muted, set_role, shown_path
+from .widgets import CountBars, file_url, muted, plural, set_role, shown_path
 
 
 def _fmt(n: int) -> str:
     return f"{n:,}"
-
-
-def _plural(n: int, word: str, plural=None) -> str:
-    return f"{_fmt(n)} {word if n == 1 else (plural or word + 's')}"
 
 
 class ScanReportView(QWidget):
@@ -102,7 +98,7 @@ class ScanReportView(QWidget):
     def show_report(self, dataset) -> None:
         r = dataset.report
         n = r.n_train + r.n_val
-        self.report_title.setText(f"{_plural(n, 'photo')} in {len(r.classes)} classes: {', '.join(r.classes)}")
+        self.report_title.setText(f"{plural(n, 'photo')} in {len(r.classes)} classes: {', '.join(r.classes)}")
         self.count_bars.set_counts(r.classes, r.train_counts, r.val_counts)
         if r.val_source == "folder":
             src = f"validation photos come from {r.val_root}"
@@ -110,7 +106,7 @@ class ScanReportView(QWidget):
             src = (f"validation photos are held out from the training folder ({r.val_fraction:.0%} of each class, "
                    f"chosen at random with seed {r.split_seed}; Training > Advanced changes this)")
         self.split_label.setText(
-            f"Blue: {_plural(r.n_train, 'training photo')}; orange: {_plural(r.n_val, 'validation photo')} "
+            f"Blue: {plural(r.n_train, 'training photo')}; orange: {plural(r.n_val, 'validation photo')} "
             f"the model will not train on: {src}."
         )
 
@@ -121,7 +117,7 @@ class ScanReportView(QWidget):
         if r.bad_files:
             kinds = Counter(_reason_kind(b.reason) for b in r.bad_files)
             detail = ", ".join(f"{k} {w}" for w, k in kinds.most_common())
-            self.bad_label.setText(f"⚠ {_plural(len(r.bad_files), 'file')} could not be read ({detail}). "
+            self.bad_label.setText(f"⚠ {plural(len(r.bad_files), 'file')} could not be read ({detail}). "
                                    "They were skipped; fix or delete them if they should be used.")
             self.bad_list.clear()
             self._bad_paths = [b.path for b in r.bad_files]  # real paths stay in Python (see shown_path)
@@ -140,11 +136,11 @@ class ScanReportView(QWidget):
         dup = []
         if r.duplicate_groups:
             extra = sum(len(g) - 1 for g in r.duplicate_groups)
-            dup.append(f"Found {_plural(len(r.duplicate_groups), 'set')} of identical photos "
-                       f"({_plural(extra, 'extra copy', 'extra copies')}). Copies are kept together on one side of "
+            dup.append(f"Found {plural(len(r.duplicate_groups), 'set')} of identical photos "
+                       f"({plural(extra, 'extra copy', 'extra copies')}). Copies are kept together on one side of "
                        "the split, so validation is never measured on a photo the model trained on.")
         if r.removed_from_val:
-            dup.append(f"{_plural(r.removed_from_val, 'validation photo')} identical to a training photo "
+            dup.append(f"{plural(r.removed_from_val, 'validation photo')} identical to a training photo "
                        "were left out of validation.")
         self.dup_label.setText(" ".join(dup))
         self.dup_label.setVisible(bool(dup))
@@ -152,11 +148,11 @@ class ScanReportView(QWidget):
             self.dup_label.setToolTip("\n".join(" = ".join(p.name for p in g[:4]) for g in r.duplicate_groups[:15]))
         warns = list(r.warnings)
         if r.ignored:
-            warns.append(f"{_plural(r.ignored, 'file')} that are not photos (or not in a class folder) were ignored")
+            warns.append(f"{plural(r.ignored, 'file')} that are not photos (or not in a class folder) were ignored")
         self.warn_label.setText("".join(f"<div>⚠ {w[:1].upper() + w[1:]}.</div>" for w in warns))
         self.warn_label.setVisible(bool(warns))
         n_ex = len(r.excluded)
-        self.excluded_label.setText(f"{_plural(n_ex, 'photo')} excluded from training by you "
+        self.excluded_label.setText(f"{plural(n_ex, 'photo')} excluded from training by you "
                                     "(shown under Skipped in the grid).")
         self.excluded_label.setVisible(bool(n_ex))
         self.include_button.setVisible(bool(n_ex))

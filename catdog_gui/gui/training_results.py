@@ -35,7 +35,7 @@ from ..core.events import Status
 from . import style
 from .result_card import pct
 from .runs_view import EvaluationBar
-from .widgets import FlowGrid, Thumb, muted, pil_to_qimage, set_role
+from .widgets import FlowGrid, Thumb, muted, pil_to_qimage, plural, set_role
 from .workers import Task
 
 CELL_THUMB = 110  # px: a confusion-cell photo with its caption
@@ -239,9 +239,9 @@ class ResultsPanel(QWidget):
                                       f"({measured_on(n_val, fin.val_seen)})")
             set_role(self.result_label, "big")
             n = len(fin.history)
-            how = {Status.COMPLETED: f"Trained all {n} epochs.",
+            how = {Status.COMPLETED: f"Trained all {plural(n, 'epoch')}." if n != 1 else "Trained its one epoch.",
                    Status.STOPPED_EARLY: f"Stopped early: {fin.reason}.",
-                   Status.CANCELLED: f"Stopped by you after {n} epochs; the best model so far is kept."}
+                   Status.CANCELLED: f"Stopped by you after {plural(n, 'epoch')}; the best model so far is kept."}
             self.result_detail.setText(f"{how.get(fin.status, fin.reason)} Best epoch: {fin.best_epoch}. "
                                        f"Saved as {fin.best_path}")
         if fin.metrics is not None:
@@ -281,7 +281,7 @@ class ResultsPanel(QWidget):
                 base = QColor(c["good"] if i == j else c["bad"])
                 base.setAlpha(int(30 + 150 * v / top) if v else 0)
                 it.setBackground(QBrush(base))
-                it.setToolTip(f"{v:,} photos of {m.classes[i]} predicted as {m.classes[j]}: click to see them")
+                it.setToolTip(f"{plural(v, 'photo')} of {m.classes[i]} predicted as {m.classes[j]}: click to see them")
                 self.confusion.setItem(i, j, it)
         for t in (self.per_class, self.confusion):
             t.resizeRowsToContents()
@@ -301,9 +301,9 @@ class ResultsPanel(QWidget):
         n = m.confusion[row][col]
         items = m.cell(true, pred)
         if row == col:
-            text, order = f"{n:,} photos of {true} were recognised correctly", "least confident first"
+            text, order = f"{plural(n, 'photo')} of {true} {'was' if n == 1 else 'were'} recognised correctly", "least confident first"
         else:
-            text, order = f"{n:,} photos of {true} taken for {pred}", "most confident mistakes first"
+            text, order = f"{plural(n, 'photo')} of {true} taken for {pred}", "most confident mistakes first"
         if items:
             text += f", {order}" + (f" (the first {CELL_MAX})" if len(items) > CELL_MAX else "") + ":"
         self.cell_label.setText(text + ("" if items else "."))

@@ -40,7 +40,7 @@ from .training_form import TrainingForm
 from .training_plots import TrainingPlots
 from .training_results import ResultsPanel
 from .training_run import RunState, TrainingRun, fmt_duration, models_dir, new_model_path
-from .widgets import AugmentModel, heading, muted
+from .widgets import AugmentModel, heading, muted, plural
 from .workers import Task
 
 __all__ = ["TrainingTab", "fmt_duration", "models_dir", "new_model_path"]
@@ -545,7 +545,7 @@ class TrainingTab(QWidget):
         self.progress.setValue(0 if fin.status is Status.FAILED else 1)
         self.progress.setFormat({Status.FAILED: "Failed", Status.CANCELLED: "Stopped"}.get(fin.status, "Done"))
         if fin.status is not Status.FAILED:
-            self.stats_label.setText(f"{_DONE[fin.status]}. {len(fin.history)} epochs on "
+            self.stats_label.setText(f"{_DONE[fin.status]}. {plural(len(fin.history), 'epoch')} on "
                                      f"{self.run.device or self.device}.")
         self.run_finished.emit(fin)
 

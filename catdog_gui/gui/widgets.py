@@ -311,3 +311,8 @@ def file_url(path):
 
     raw = os.fsencode(os.path.abspath(os.fspath(path)))
     return QUrl.fromEncoded(QByteArray(b"file://" + urllib.parse.quote_from_bytes(raw).encode("ascii")))
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """"1 photo", "1,802 photos", "2 epochs" (``many``: the plural when it is not ``word`` + s)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -351,3 +351,10 @@ def test_a_sample_set_got_before_opens_without_downloading(qtbot, tab, gui):
         dlg.download_button.click()
     assert dlg.task is None and not dlg.isVisible()  # nothing downloaded
     assert scanned.args[0].classes == ["Cat", "Dog"] and tab.train_dir == str(folder)
+
+
+def test_counts_are_written_in_words_that_agree_with_them():
+    from catdog_gui.gui.widgets import plural
+
+    assert [plural(1, "photo"), plural(1802, "photo"), plural(0, "epoch"), plural(3, "class", "classes")] == \
+        ["1 photo", "1,802 photos", "0 epochs", "3 classes"]
