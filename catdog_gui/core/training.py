@@ -368,7 +368,8 @@ class Trainer:
                 run.lowest_loss = run.best_loss
             opt = self._optimizer(phase.params, phase.lr)
             # a linear layer on cached features: tiny ops, best on one thread
-            head_only = run.mode == "features" and device.type == "cpu" and not cfg.threads
+            head_only = (run.mode == "features" and phase.name != "finetune" and device.type == "cpu"
+                         and not cfg.threads)
             last = first + phase.epochs - 1
             with cpu_threads(self.head_threads if head_only else 0):
                 status, reason = self._loop(model, opt, loss_fn, first, last,
@@ -379,10 +380,12 @@ class Trainer:
     # -- pieces ----------------------------------------------------------------------------
     @staticmethod
     def _mode_of(phase: TrainPhase, augment: bool) -> str:
-        if phase.name == "finetune":
-            return "finetune"
+        """How a phase runs: "features" (the frozen part's output computed once per photo, the rest
+        trained on it: a head on a backbone's features, or fine-tuning's upper blocks on its lower
+        blocks' output), "frozen" (the same, computed each batch: augmentation changes the photos),
+        "finetune" (the whole model runs, the later blocks learn) or "scratch"."""
         if phase.frozen is None:
-            return "scratch"
+            return "finetune" if phase.name == "finetune" else "scratch"
         return "frozen" if augment else "features"
 
     def _enter_phase(self, model: nn.Module, phase: TrainPhase, augment: bool) -> None:
@@ -671,15 +674,14 @@ class Trainer:
 def estimate_finetune_seconds(config: TrainConfig, n_train: int, n_val: int, device: str = "auto",
                               batch: Optional[int] = None) -> float:
     """Seconds the fine-tuning phase of ``config`` would take on ``device`` for ``n_train``
-    training and ``n_val`` validation photos, from a training step (forward, backward, optimizer)
-    on a batch of the run's size through the model as that phase trains it, timed here (the
-    second of two steps) and a
-    forward pass for validation. The phase before it (the head on cached features) takes seconds
-    and is left out. A one-off measurement on this machine at this load, and a low one: on 2 busy
-    CPU cores one Lite1 fine-tuning epoch on catdog-1800 was estimated at 58-75 s and took 104 s;
-    on idle ones its 3 epochs were estimated at 205-212 s, and the whole command (features cached)
-    took 234 s. The full data's memory traffic is not in a one-batch timing, so the window says
-    "at least"."""
+    training and ``n_val`` validation photos, timed here on a batch of the run's size (the second
+    of two tries): a training step (forward, backward, optimizer) through the part of the model
+    that learns, a forward pass for validation, and, where the model splits at the blocks that
+    learn (:meth:`~.models.backbones.EfficientNetLite.finetune_split`), one pass of every photo
+    through the frozen part below, which training computes once (through onnxruntime on a CPU,
+    faster than the PyTorch pass timed here; a second run finds it in the feature cache). The
+    phase before it (the head on cached features) takes seconds and is left out. A one-off
+    measurement on this machine at this load."""
     cfg = replace(config, pretrained=True, transfer_mode="finetune")
     spec = get_spec(cfg.model)
     size = cfg.image_size or spec.default_image_size
@@ -690,8 +692,9 @@ def estimate_finetune_seconds(config: TrainConfig, n_train: int, n_val: int, dev
     phases = [p for p in training_phases(model, cfg) if p.name == "finetune"]
     if not phases:
         return 0.0
+    phase = phases[0]
     batch = batch or cfg.batch_size
-    learn = {id(p) for p in phases[0].params}
+    learn = {id(p) for p in phase.params}
     for p in model.parameters():
         p.requires_grad_(id(p) in learn)
     x = torch.randn(batch, 3, size, size, device=dev)
@@ -699,23 +702,36 @@ def estimate_finetune_seconds(config: TrainConfig, n_train: int, n_val: int, dev
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.zeros(batch, dtype=torch.long, device=dev)
     model.eval()
-    phases[0].learning.train()
-    opt = torch.optim.Adam(phases[0].params, lr=phases[0].lr)
-    train_s = 0.0
-    for _ in range(2):  # the first step pays one-off costs
-        t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    phase.learning.train()
+
+    def timed(fn) -> float:
+        fn()  # the first call pays one-off costs
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        train_s = time.perf_counter() - t
+        t = time.perf_counter()
+        fn()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    below_s = 0.0
+    if phase.frozen is not None:
+        with torch.no_grad():
+            below_s = timed(lambda: phase.frozen(x))
+            inputs = phase.frozen(x)
+        forward = phase.head
+    else:
+        inputs, forward = x, model
+    opt = torch.optim.Adam(phase.params, lr=phase.lr)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(forward(inputs), y).backward()
+        opt.step()
+
+    train_s = timed(step)
     model.eval()
     with torch.no_grad():
-        t = time.perf_counter()
-        model(x)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        eval_s = time.perf_counter() - t
+        eval_s = timed(lambda: forward(inputs))
     per_epoch = (n_train * train_s + n_val * eval_s) / batch
-    return float(cfg.finetune_epochs * per_epoch)
+    return float((n_train + n_val) * below_s / batch + cfg.finetune_epochs * per_epoch)

@@ -3,8 +3,7 @@
 With "Then fine-tune the last blocks" chosen and a dataset open, :class:`FinetuneEstimate` times
 the fine-tuning phase's forward and backward pass here, on a :class:`~.workers.Task`
 (:func:`catdog_gui.core.training.estimate_finetune_seconds`), once per setting, and writes the
-result under the choice in the Training tab's form: on a CPU, that fine-tuning is a GPU feature and
-how long it would take here.
+result under the choice in the Training tab's form: about how long it would take here.
 """
 
 from __future__ import annotations
@@ -67,12 +66,9 @@ class FinetuneEstimate(QObject):
         _model, _size, epochs, n_train, _n_val, _dev = key
         how_long = fmt_duration(seconds)
         s = "s" if epochs != 1 else ""
-        if self._device.upper().startswith("CPU"):
-            text = (f"Fine-tuning is a GPU feature: on this computer's CPU its {epochs} epoch{s} on {n_train:,} "
-                    f"photos would take at least {how_long} (measured just now), after the new last layer has "
-                    "trained, which takes under a minute.")
-        else:
-            text = f"Fine-tuning: at least {how_long} here for {epochs} epoch{s} (measured just now)."
+        where = "on this computer's CPU" if self._device.upper().startswith("CPU") else "here"
+        text = (f"Fine-tuning {where}: about {how_long} for its {epochs} epoch{s} on {n_train:,} photos "
+                "(measured just now), after the new last layer has trained, which takes under a minute.")
         f.finetune_note.setText(text)
         f.finetune_note.show()
 

@@ -226,6 +226,52 @@ class EfficientNetLite(nn.Module):
     def finetune_modules(self) -> list[nn.Module]:
         return [*self._blocks[self.variant.finetune_from():], self._conv_head, self._bn1]
 
+    def finetune_split(self, head: nn.Module) -> tuple[nn.Module, nn.Module]:
+        """(below, above) with ``above(below(x)) == head(self(x))``: ``below`` is the part fine-tuning
+        leaves frozen (the stem and the blocks before :meth:`finetune_modules`), its output flattened
+        to (N, C*H*W) so the trainer can compute it once per photo and keep it like any feature;
+        ``above`` is the part that learns, with ``head``. On 2 CPU cores below is ~80% of a
+        fine-tuning step's time for Lite1 (2.2 of 2.7 s a batch of 32)."""
+        k = self.variant.finetune_from()
+        return _LiteBelow(self, k), _LiteAbove(self, k, head)
+
+
+class _LiteBelow(nn.Module):
+    """The frozen lower part of an EfficientNet-Lite (see :meth:`EfficientNetLite.finetune_split`)."""
+
+    def __init__(self, net: EfficientNetLite, k: int):
+        super().__init__()
+        self._conv_stem, self._bn0 = net._conv_stem, net._bn0
+        self._blocks = nn.ModuleList(net._blocks[:k])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return torch.flatten(x, 1)
+
+
+class _LiteAbove(nn.Module):
+    """The learning upper part of an EfficientNet-Lite and the classifier's head, taking the flat
+    output of :class:`_LiteBelow`."""
+
+    def __init__(self, net: EfficientNetLite, k: int, head: nn.Module):
+        super().__init__()
+        self._blocks = nn.ModuleList(net._blocks[k:])
+        self._conv_head, self._bn1, self.head = net._conv_head, net._bn1, head
+        self.channels = next(m for m in self._blocks[0].modules() if isinstance(m, nn.Conv2d)).in_channels
+        self.channels_last = True  # as the model it is part of (BackboneClassifier.channels_last)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        side = math.isqrt(f.shape[1] // self.channels)
+        x = f.reshape(f.shape[0], self.channels, side, side)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
 
 class EfficientNetLite0(EfficientNetLite):
     """EfficientNet-Lite0 (kept for scripts that build it by this name)."""

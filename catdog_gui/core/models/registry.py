@@ -209,8 +209,12 @@ class BackboneClassifier(nn.Module):
         phases = [TrainPhase("train", config.epochs, config.lr, head, self.head, frozen=self.backbone,
                              head=self.head)]
         if config.transfer_mode == "finetune" and config.finetune_epochs > 0:
+            # a backbone that can split where fine-tuning starts has its frozen lower part's output
+            # computed once per photo (like features), and only the upper part runs each step
+            split = getattr(self.backbone, "finetune_split", None)
+            below, above = split(self.head) if callable(split) else (None, self.head)
             phases.append(TrainPhase("finetune", config.finetune_epochs, config.lr * config.finetune_lr_factor,
-                                     head + self.finetune_parameters(), self.head))
+                                     head + self.finetune_parameters(), self.head, frozen=below, head=above))
         return phases
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
