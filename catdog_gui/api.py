@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
-from .core.augment import AugmentSettings
+from .core.data.augment import AugmentSettings
 from .core.config import TrainConfig
 from .core.errors import CatdogError
 
@@ -45,10 +45,10 @@ def scan(folder: PathLike, val: Optional[PathLike] = None, *, val_fraction: floa
          show: bool = True):
     """Check a dataset folder (classes, unreadable files, duplicates) and split it as training will.
 
-    Returns a :class:`~catdog_gui.core.data.Dataset` (``.classes``, ``.train``, ``.val``,
+    Returns a :class:`~catdog_gui.core.data.scan.Dataset` (``.classes``, ``.train``, ``.val``,
     ``.report``); ``show`` prints the report. Raises ``DatasetError`` when it cannot train a model.
     """
-    from .core.data import scan_dataset
+    from .core.data.scan import scan_dataset
 
     ds = scan_dataset(folder, val, val_fraction=val_fraction, seed=seed)
     if show:
@@ -74,11 +74,11 @@ class Run:
     _predictor: object = field(default=None, repr=False, compare=False)
 
     def predictor(self, device: str = "auto"):
-        """A :class:`~catdog_gui.core.inference.Predictor` for the saved model (loaded once)."""
+        """A :class:`~catdog_gui.core.inference.predictor.Predictor` for the saved model (loaded once)."""
         if self.model_path is None:
             raise CatdogError("this run saved no model (it stopped before the first epoch ended)")
         if self._predictor is None:
-            from .core.inference import Predictor
+            from .core.inference.predictor import Predictor
 
             self._predictor = Predictor(self.model_path, device)
         return self._predictor
@@ -133,7 +133,7 @@ def train(
     ``out``: the model file to write (default: a new file in a temporary folder, see
     ``Run.model_path``). ``progress``: tqdm bars and one line per epoch. ``tensorboard``: a folder
     to log the run to (needs ``pip install tensorboard``). Any other
-    :class:`~catdog_gui.core.training.TrainConfig` field can be passed by name (``lr=3e-4``,
+    :class:`~catdog_gui.core.training.trainer.TrainConfig` field can be passed by name (``lr=3e-4``,
     ``batch_size=64``, ``seed=1``, ``patience=0``, ``device="cuda"`` ...), or a whole ``config``.
     ``folder`` may also be the Dataset that :func:`scan` returned.
 
@@ -141,7 +141,7 @@ def train(
     the best epoch so far (``status == "cancelled"``); a second interrupt aborts. Raises
     ``CatdogError`` when the data or a setting is unusable.
     """
-    from .core import run
+    from .core.training import harness as run
 
     if config is not None:
         cfg = TrainConfig.from_dict(config.to_dict() if isinstance(config, TrainConfig) else config)
@@ -167,10 +167,10 @@ def train(
         out = Path(tempfile.mkdtemp(prefix="catdog-")) / f"{cfg.model}.pt"
     logger = None
     if tensorboard is not None:
-        from .core.tensorboard import TensorBoardLogger
+        from .core.training.tensorboard import TensorBoardLogger
 
         logger = TensorBoardLogger(tensorboard)
-    from .core.runs import RunRecorder
+    from .core.storage.run_store import RunRecorder
 
     recorder = RunRecorder(source="api")
     finished = run.train(cfg, folder, out, val_dir=val, callbacks=callbacks, progress=bool(progress),
@@ -192,15 +192,15 @@ def train(
 
 # ------------------------------------------------------------------------------------------------
 def load(model_path: PathLike, device: str = "auto"):
-    """Load a model file once for many predictions: a :class:`~catdog_gui.core.inference.Predictor`
+    """Load a model file once for many predictions: a :class:`~catdog_gui.core.inference.predictor.Predictor`
     (``.classes``, ``.predict(image)``, ``.predict_many(images)``)."""
-    from .core.inference import Predictor
+    from .core.inference.predictor import Predictor
 
     return Predictor(Path(model_path).expanduser(), device)
 
 
 def _image_paths(folder: Path) -> list[Path]:
-    from .core.files import list_images
+    from .core.data.layouts import list_images
 
     return list_images(folder)[0]
 
@@ -223,7 +223,7 @@ def predict(model_path: PathLike, images, device: str = "auto"):
     """Classify images with a model file.
 
     ``images``: one image (a path, bytes or a PIL image) -> one
-    :class:`~catdog_gui.core.inference.Prediction` (raises ``ImageError`` if unreadable); a list,
+    :class:`~catdog_gui.core.inference.predictor.Prediction` (raises ``ImageError`` if unreadable); a list,
     or a folder (searched recursively) -> a list of Predictions (unreadable ones have ``.error``).
     A Prediction has ``.label``, ``.confidence``, ``.probabilities`` and ``.describe()``
     ("95.1% dog, 4.9% cat").
@@ -232,7 +232,7 @@ def predict(model_path: PathLike, images, device: str = "auto"):
 
 
 def _evaluate(predictor, folder: PathLike):
-    from .core.evaluation import evaluate_folder
+    from .core.inference.evaluation import evaluate_folder
 
     return evaluate_folder(predictor, folder)[0]
 
@@ -240,7 +240,7 @@ def _evaluate(predictor, folder: PathLike):
 def evaluate(model_path: PathLike, folder: PathLike, device: str = "auto"):
     """Evaluate a model file on a labelled folder (one subfolder per class, or class in the names).
 
-    Returns :class:`~catdog_gui.core.evaluation.Metrics`: ``.accuracy``, ``.per_class``
+    Returns :class:`~catdog_gui.core.inference.evaluation.Metrics`: ``.accuracy``, ``.per_class``
     (precision, recall, F1, support), ``.confusion`` (rows: true class), ``.mistakes`` (most
     confident first) and ``.lines()`` for a printable report.
     """
@@ -257,9 +257,9 @@ def preview_augmentation(image, n: int = 8, seed: int = 0, settings: Union[bool,
     LeNet-5) exactly as training makes them, then enlarged to ``cell`` pixels. The same ``seed``
     gives the same pictures. In a notebook the returned image shows itself; elsewhere ``.save(path)``.
     """
-    from .core.augment import preview
-    from .core.imageio import load_square_array
-    from .core.tensorboard import image_grid
+    from .core.data.augment import preview
+    from .core.data.imageio import load_square_array
+    from .core.training.tensorboard import image_grid
 
     from PIL import Image
 

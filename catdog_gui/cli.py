@@ -137,13 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args) -> int:
-    from .core import run
-    from .core.augment import AugmentSettings
+    from .core.training import harness as run
+    from .core.data.augment import AugmentSettings
     from .core.config import overrides_from_cli
-    from .core.distributed import init_from_env, shutdown
+    from .core.training.distributed import init_from_env, shutdown
     from .core.events import Status
-    from .core.progress import TqdmProgress
-    from .core.runs import RunRecorder
+    from .core.training.progress import TqdmProgress
+    from .core.storage.run_store import RunRecorder
 
     given = overrides_from_cli(args)
     cfg = run.make_config(augment=AugmentSettings(enabled=args.augment), **given)
@@ -172,7 +172,7 @@ def _cmd_train(args) -> int:
         return EXIT_USER
     m = result.metrics
     if m is not None:
-        from .core.evaluation import measured_on
+        from .core.inference.evaluation import measured_on
 
         print(f"{result.status.words}: {result.reason}. Best epoch {result.best_epoch}: validation accuracy "
               f"{m.accuracy * 100:.1f}% on {measured_on(m.n, result.val_seen)}")
@@ -183,8 +183,8 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .core.evaluation import evaluate_folder
-    from .core.inference import Predictor
+    from .core.inference.evaluation import evaluate_folder
+    from .core.inference.predictor import Predictor
 
     predictor = Predictor(args.model, args.device)
     metrics, skipped = evaluate_folder(predictor, args.data)
@@ -201,7 +201,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .core.inference import Predictor
+    from .core.inference.predictor import Predictor
 
     predictor = Predictor(args.model, args.device)
     preds = predictor.predict_many(args.images)
@@ -235,7 +235,7 @@ def format_layers(layers) -> list[str]:
 
 
 def _cmd_info(args) -> int:
-    from .core.modelfile import load_model
+    from .core.storage.modelfile import load_model
     from .core.models import get_spec, summary
 
     model, info = load_model(args.model)
@@ -277,7 +277,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_scan(args) -> int:
-    from .core.data import scan_dataset
+    from .core.data.scan import scan_dataset
 
     ds = scan_dataset(args.data, args.val)
     if args.json:
@@ -288,7 +288,7 @@ def _cmd_scan(args) -> int:
 
 
 def _cmd_review(args) -> int:
-    from .core import review as rv
+    from .core.inference import review as rv
 
     if args.undo:
         entries = rv.undo_last(args.data)
@@ -304,7 +304,7 @@ def _cmd_review(args) -> int:
     review = rv.review_dataset(args.data, features, test_dir=args.test)
     top = args.top or None
     if args.write_plan:
-        from .core.files import atomic_write
+        from .core.storage.files import atomic_write
 
         plan = rv.proposed_plan(review, top)
         atomic_write(args.write_plan, lambda f: f.write(json.dumps(plan, indent=1)), mode="w")
@@ -344,7 +344,7 @@ def _pct(v) -> str:
 
 
 def _cmd_runs(args) -> int:
-    from .core.runs import RunStore, compare
+    from .core.storage.run_store import RunStore, compare
 
     store = RunStore()
     action = getattr(args, "runs_action", None)
@@ -432,7 +432,7 @@ def _cmd_runs(args) -> int:
 
 def _cmd_export(args) -> int:
     from .core.errors import CatdogError
-    from .core.export import default_export_path, export_model, format_for_path
+    from .core.inference.export import default_export_path, export_model, format_for_path
 
     fmt = args.format or (format_for_path(args.out) if args.out else None)
     if fmt is None:
@@ -451,7 +451,7 @@ def _size(nbytes: int) -> str:
 
 
 def _cmd_cache(args) -> int:
-    from .core.cachefiles import cache_info, cache_root, clear_caches
+    from .core.storage.caches import cache_info, cache_root, clear_caches
 
     if args.action == "clear":
         freed = clear_caches()
@@ -467,8 +467,8 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_get_samples(args) -> int:
-    from .core.imageio import is_image_name
-    from .core.samples import get_samples
+    from .core.data.imageio import is_image_name
+    from .core.data.sample_photos import get_samples
 
     last = [0.0]
     tty = sys.stderr.isatty()

@@ -66,7 +66,7 @@ def smoke_test(photo: str | None = None) -> int:
     QCoreApplication.setOrganizationName("catdog-gui")
     QCoreApplication.setApplicationName("catdog-gui")
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from catdog_gui.gui import style
+    from catdog_gui.gui.common import style
     from catdog_gui.gui.main_window import MainWindow
 
     style.apply(app)
@@ -83,7 +83,7 @@ def smoke_test(photo: str | None = None) -> int:
 
     from catdog_gui.core.models import create_model, get_spec
     from catdog_gui.core.models.backbones import bundled_lite0_path
-    from catdog_gui.core.modelfile import save_model
+    from catdog_gui.core.storage.modelfile import save_model
 
     weights = bundled_lite0_path()
     lite = create_model("efficientnet_lite0", 2, pretrained=True).eval()
@@ -105,7 +105,7 @@ def smoke_test(photo: str | None = None) -> int:
         rng = np.random.default_rng(0)
         Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(photo)
 
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.predictor import Predictor
 
     pred = Predictor(model_path, "cpu").predict(photo)
     _log(f"core Predictor: {Path(photo).name}: {pred.label} ({pred.describe()})")
@@ -131,7 +131,7 @@ def smoke_test(photo: str | None = None) -> int:
         return 1
     _log("Prediction tab classified the photo")
 
-    from catdog_gui.core.export import export_model, read_metadata
+    from catdog_gui.core.inference.export import export_model, read_metadata
 
     for fmt, name in (("torchscript", "m.torchscript.pt"), ("onnx", "m.onnx")):
         try:

@@ -16,7 +16,7 @@ import pytest
 from catdog_gui import api
 from catdog_gui.core.errors import CatdogError
 from catdog_gui.core.events import BatchEnd, EpochEnd, Finished, RunStarted, StageProgress
-from catdog_gui.core.progress import TqdmProgress
+from catdog_gui.core.training.progress import TqdmProgress
 
 from helpers import make_dataset, make_image, real_data_dir
 
@@ -28,7 +28,7 @@ import sys
 sys.modules['PySide6'] = None      # any import of Qt now fails
 sys.modules['pyqtgraph'] = None
 from catdog_gui import api
-import catdog_gui.core.progress, catdog_gui.core.tensorboard
+import catdog_gui.core.training.progress, catdog_gui.core.training.tensorboard
 ds = api.scan(sys.argv[1], show=False)
 assert ds.classes == ['cat', 'dog'], ds.classes
 bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') and sys.modules[m] is not None]

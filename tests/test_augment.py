@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from catdog_gui.core.augment import AugmentSettings, BatchAugmenter, preview
+from catdog_gui.core.data.augment import AugmentSettings, BatchAugmenter, preview
 from catdog_gui.core.errors import CatdogError
 
 SIZE = 32
@@ -313,7 +313,7 @@ def test_preview_count_size_and_determinism(tmp_path):
 
 
 def test_preview_disabled_returns_the_training_view():
-    from catdog_gui.core.imageio import load_square_array
+    from catdog_gui.core.data.imageio import load_square_array
 
     im = _photo()
     ims = preview(im, AugmentSettings(enabled=False), n=3, size=24)

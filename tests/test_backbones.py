@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from catdog_gui.core import imageio
+from catdog_gui.core.data import imageio
 from catdog_gui.core.errors import CatdogError, WeightsUnavailableError
 from catdog_gui.core.models import backbones as B
 from catdog_gui.core.models import weights as W

@@ -28,14 +28,16 @@ import torch
 from PIL import Image
 
 from catdog_gui.cli import main as cli
-from catdog_gui.core.data import Sample, build_cache, scan_dataset
+from catdog_gui.core.data.layouts import Sample
+from catdog_gui.core.data.decode_cache import build_cache
+from catdog_gui.core.data.scan import scan_dataset
 from catdog_gui.core.errors import CatdogError, DatasetError, ImageError, ModelFileError
 from catdog_gui.core.events import DatasetScanned, Finished
-from catdog_gui.core.imageio import check_header, load_rgb
-from catdog_gui.core.inference import Predictor
-from catdog_gui.core.modelfile import FORMAT, VERSION, load_model, read_model_file, save_model
+from catdog_gui.core.data.imageio import check_header, load_rgb
+from catdog_gui.core.inference.predictor import Predictor
+from catdog_gui.core.storage.modelfile import FORMAT, VERSION, load_model, read_model_file, save_model
 from catdog_gui.core.models import create_model
-from catdog_gui.core.training import TrainConfig, Trainer
+from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
 from helpers import make_dataset, make_image
 
@@ -413,7 +415,7 @@ def test_disk_full_while_saving_keeps_previous_model(tmp_path, monkeypatch):
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("catdog_gui.core.files.os.fsync", full)
+    monkeypatch.setattr("catdog_gui.core.storage.files.os.fsync", full)
     events = []
     result = Trainer(TrainConfig(epochs=1, patience=0, seed=1), [events.append]).fit(root, out_path=out)
     assert result.status == "failed" and result.user_error
@@ -435,7 +437,7 @@ def test_disk_full_while_caching_decoded_images_leaves_no_partial_file(tmp_path,
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_replace(src, dst)
 
-    monkeypatch.setattr("catdog_gui.core.data.os.replace", full)
+    monkeypatch.setattr("catdog_gui.core.storage.files.os.replace", full)
     cache = build_cache(samples, 32, disk_cache=tmp_path / "cache")  # the cache is optional: no error
     assert len(cache) == 8
     assert list((tmp_path / "cache").iterdir()) == []  # and no half-written (possibly huge) temp file
@@ -450,7 +452,7 @@ def test_killed_mid_save_leaves_no_partial_model(tmp_path, monkeypatch):
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt  # Ctrl-C (or SIGTERM turned into an exception) in the middle of writing
 
-    monkeypatch.setattr("catdog_gui.core.modelfile.torch.save", interrupted)
+    monkeypatch.setattr("catdog_gui.core.storage.modelfile.torch.save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_model(path, create_model("lenet5", 2), **args)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
@@ -514,6 +516,6 @@ def test_settings_of_the_wrong_type_fall_back(tmp_path):
     s2 = Settings(tmp_path / "s.ini")
     assert s2.train_values().get("epochs") is None and s2.train_values().get("lr") is None
     assert s2.recent("datasets") == []
-    from catdog_gui.core.augment import AugmentSettings
+    from catdog_gui.core.data.augment import AugmentSettings
 
     assert s2.augment_settings().rotation == AugmentSettings().rotation

@@ -90,7 +90,7 @@ def test_ctrl_c_stops_training_exits_130_and_keeps_the_best_model(tmp_path):
     import signal
     import threading
 
-    from catdog_gui.core.modelfile import read_model_file
+    from catdog_gui.core.storage.modelfile import read_model_file
 
     data = make_dataset(tmp_path / "data", 20)
     out = tmp_path / "m.pt"
@@ -138,7 +138,7 @@ def test_a_bug_during_training_exits_1_with_its_traceback(tiny_dataset, tmp_path
 
 
 def test_train_pretrained_with_a_validation_folder(tmp_path, capsys):
-    from catdog_gui.core.modelfile import read_model_file
+    from catdog_gui.core.storage.modelfile import read_model_file
 
     train = make_dataset(tmp_path / "train", 10)
     val = make_dataset(tmp_path / "val", 7, seed=1)
@@ -157,7 +157,7 @@ def test_train_pretrained_with_a_validation_folder(tmp_path, capsys):
 
 
 def test_train_finetune(tmp_path, capsys):
-    from catdog_gui.core.modelfile import read_model_file
+    from catdog_gui.core.storage.modelfile import read_model_file
 
     data = make_dataset(tmp_path / "data", 6)
     out = tmp_path / "m.pt"
@@ -175,7 +175,7 @@ def test_train_with_a_local_torchvision_weights_file(tmp_path, capsys):
     import torch
     import torchvision
 
-    from catdog_gui.core.modelfile import read_model_file
+    from catdog_gui.core.storage.modelfile import read_model_file
 
     torch.manual_seed(123)
     weights = torchvision.models.resnet18(weights=None).state_dict()
@@ -193,7 +193,8 @@ def test_train_with_a_local_torchvision_weights_file(tmp_path, capsys):
 
 
 def test_probabilities_are_printed_without_claiming_certainty_the_model_did_not_give():
-    from catdog_gui.core.inference import Prediction, probability_text
+    from catdog_gui.core.inference.predictor import Prediction
+    from catdog_gui.core.text import probability_text
 
     assert [probability_text(p) for p in (0.9996, 0.99949, 0.955, 0.0004, 0.00051, 1.0, 0.0)] == \
         [">99.9%", "99.9%", "95.5%", "<0.1%", "0.1%", "100.0%", "0.0%"]

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_gui.core.data import Cancelled, build_cache, class_from_name, scan_dataset, scan_folder, stratified_split, Sample
+from catdog_gui.core.errors import Cancelled
+from catdog_gui.core.data.decode_cache import build_cache
+from catdog_gui.core.data.layouts import class_from_name, Sample
+from catdog_gui.core.data.scan import scan_dataset, scan_folder
+from catdog_gui.core.data.split import stratified_split
 from catdog_gui.core.errors import DatasetError
 from helpers import make_dataset, make_image
 
@@ -82,7 +86,7 @@ def test_truncated_jpeg_with_valid_header_is_caught_at_decode(tmp_path):
     make_image(tmp_path / "big.jpg", (100, 100, 100), size=(300, 300))
     data = (tmp_path / "big.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
-    from catdog_gui.core.data import Sample
+    from catdog_gui.core.data.layouts import Sample
 
     cache = build_cache([Sample(tmp_path / "big.jpg", 0), Sample(tmp_path / "cut.jpg", 1)], 32)
     assert len(cache) == 1 and cache.labels.tolist() == [0]
@@ -267,7 +271,7 @@ def test_cache_is_uint8_channels_first_at_size(tmp_path):
 
 
 def test_cache_spills_to_disk_beyond_budget(tmp_path, monkeypatch):
-    import catdog_gui.core.data as data
+    import catdog_gui.core.data.decode_cache as data
 
     make_dataset(tmp_path, 4)
     _, samples, _ = scan_folder(tmp_path)
@@ -295,7 +299,7 @@ def test_stratified_split_keeps_groups_together():
 
 
 def test_disk_cache_reused_until_a_file_changes(tmp_path, monkeypatch):
-    import catdog_gui.core.data as data
+    import catdog_gui.core.data.decode_cache as data
 
     make_dataset(tmp_path / "d", 4)
     _, samples, _ = scan_folder(tmp_path / "d")
@@ -315,7 +319,7 @@ def test_disk_cache_reused_until_a_file_changes(tmp_path, monkeypatch):
 
 
 def test_disk_cache_trimmed_to_limit(tmp_path, monkeypatch):
-    import catdog_gui.core.data as data
+    import catdog_gui.core.data.decode_cache as data
 
     make_dataset(tmp_path / "d", 3)
     _, samples, _ = scan_folder(tmp_path / "d")
@@ -328,7 +332,7 @@ def test_disk_cache_trimmed_to_limit(tmp_path, monkeypatch):
 def test_a_rescan_reads_only_the_files_that_are_new_or_changed(tmp_path, monkeypatch):
     """After a camera burst the Dataset tab rescans: unchanged photos are not read again (their
     header check and hash are remembered by size, times and inode), changed ones are."""
-    import catdog_gui.core.data as data
+    import catdog_gui.core.data.scan as data
 
     make_dataset(tmp_path, 12)
     shutil.copy(tmp_path / "dog" / "dog_000.jpg", tmp_path / "dog" / "copy.jpg")  # a duplicate: hashed

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from catdog_gui.core.modelfile import load_model
+from catdog_gui.core.storage.modelfile import load_model
 
 
 def _free_port() -> int:
@@ -38,8 +38,8 @@ def _worker(rank: int, world: int, port: int, data: str, out_dir: str, cfg: dict
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from catdog_gui.core.distributed import init_from_env, shutdown
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.distributed import init_from_env, shutdown
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     ctx = init_from_env(timeout_s=120)
     trainer = Trainer(TrainConfig.from_dict(cfg), dist=ctx)
@@ -64,7 +64,7 @@ def subset(real_data, tmp_path_factory):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="gloo on Windows needs extra setup")
 def test_two_processes_shard_and_match_single_process(subset, tmp_path):
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=15, batch_size=16, patience=0, seed=0)
     mp.spawn(_worker, args=(2, _free_port(), str(subset), str(tmp_path), cfg.to_dict()), nprocs=2, join=True)
@@ -81,7 +81,7 @@ def test_two_processes_shard_and_match_single_process(subset, tmp_path):
     single = Trainer(cfg).fit(subset)
     # 15 cheap epochs of the head on cached features: both runs have converged, so they should agree
     assert abs(single.best_val_acc - ranks[0]["val_acc"]) <= 0.1, (single.best_val_acc, ranks[0]["val_acc"])
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.predictor import Predictor
 
     pred = Predictor(tmp_path / "ddp.pt", "cpu").predict(sorted((subset / "dog").iterdir())[0])
     assert pred.label in ("cat", "dog") and abs(sum(p for _, p in pred.probabilities) - 1) < 1e-5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from catdog_gui.core.explain import (
+from catdog_gui.core.inference.explain import (
     CAPTIONS,
     caption_for,
     feature_maps,

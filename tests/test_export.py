@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog_gui.core import export as E
+from catdog_gui.core.inference import export as E
 from catdog_gui.core.errors import CatdogError
-from catdog_gui.core.imageio import load_square_array, is_image_name
+from catdog_gui.core.data.imageio import load_square_array, is_image_name
 
 from helpers import make_dataset, real_data_dir
 
@@ -49,7 +49,7 @@ def lite0_model(tmp_path_factory) -> Path:
     """EfficientNet-Lite0 with its bundled ImageNet weights and a new (seeded) 2-class head."""
     import torch
 
-    from catdog_gui.core.modelfile import save_model
+    from catdog_gui.core.storage.modelfile import save_model
     from catdog_gui.core.models import create_model, get_spec
 
     torch.manual_seed(0)
@@ -85,7 +85,7 @@ def _runner(fmt: str, path: Path):
 
 
 def _check_same_as_pytorch(model_path: Path, fmt: str, out: Path, photos: list[Path], verify=True) -> float:
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.predictor import Predictor
 
     written = E.export_model(model_path, fmt, out, verify=verify)
     assert written == out and out.is_file()
@@ -188,7 +188,7 @@ def test_failed_export_keeps_the_previous_file(tiny_model, tmp_path, monkeypatch
 
 
 def test_write_failure_leaves_no_file(tiny_model, tmp_path, monkeypatch):
-    import catdog_gui.core.files as MF  # atomic_write lives there
+    import catdog_gui.core.storage.files as MF  # atomic_write lives there
 
     real_fdopen = os.fdopen
 
@@ -289,7 +289,7 @@ def _snippets() -> list[str]:
 def test_docs_snippets_run(tiny_model, synthetic_photos, tmp_path, fmt):
     """The recipe in docs/export.md, run as written with plain PIL, gives catdog's own probabilities
     (within 1e-3) on real photos: same draft decoding, same resize."""
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.predictor import Predictor
 
     snippets = _snippets()
     assert len(snippets) == 2

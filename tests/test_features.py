@@ -14,13 +14,14 @@ from torch import nn
 
 from helpers import make_dataset, make_image
 
-from catdog_gui.core import cachefiles, features
+from catdog_gui.core.storage import caches as cachefiles
+from catdog_gui.core.inference import features
 from catdog_gui.core.events import Notice
-from catdog_gui.core.features import FeatureExtractor, FeatureStore
-from catdog_gui.core.imageio import load_square_array
+from catdog_gui.core.inference.features import FeatureExtractor, FeatureStore
+from catdog_gui.core.data.imageio import load_square_array
 from catdog_gui.core.models import ModelInput, create_model, get_spec
-from catdog_gui.core.progress import TqdmProgress
-from catdog_gui.core.training import TrainConfig, Trainer
+from catdog_gui.core.training.progress import TqdmProgress
+from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
 CPU = torch.device("cpu")
 
@@ -293,8 +294,8 @@ def test_damaged_cache_file_is_a_miss(tmp_path):
 
 
 def test_predictor_runs_the_backbone_through_onnxruntime(tmp_path):
-    from catdog_gui.core.gradcam import grad_cam
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.gradcam import grad_cam
+    from catdog_gui.core.inference.predictor import Predictor
 
     data = make_dataset(tmp_path / "data", 6)
     out = tmp_path / "m.pt"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from catdog_gui.core.files import add_to_dataset, list_images, walk_files
+from catdog_gui.core.storage.files import add_to_dataset
+from catdog_gui.core.data.layouts import list_images, walk_files
 
 
 def test_list_images_sorted_hidden_skipped_others_counted(tmp_path):

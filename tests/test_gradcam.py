@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from catdog_gui.core.errors import CatdogError
-from catdog_gui.core.gradcam import find_target_layer, grad_cam, heat_colors, overlay
+from catdog_gui.core.inference.gradcam import find_target_layer, grad_cam, heat_colors, overlay
 from catdog_gui.core.models import create_model
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from catdog_gui.core.errors import ImageError
-from catdog_gui.core.imageio import MAX_PIXELS, load_rgb, load_square_array, to_square
+from catdog_gui.core.data.imageio import MAX_PIXELS, load_rgb, load_square_array, to_square
 
 
 def _save(tmp_path, im, name, **kw):
@@ -76,7 +76,7 @@ def test_square_crop_is_centred():
 
 
 def test_decompression_bomb_refused(tmp_path, monkeypatch):
-    import catdog_gui.core.imageio as imageio
+    import catdog_gui.core.data.imageio as imageio
 
     p = _save(tmp_path, Image.new("RGB", (100, 100)), "bomb.png")
     monkeypatch.setattr(imageio, "MAX_PIXELS", 5000)

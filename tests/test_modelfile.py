@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from catdog_gui.core.errors import CatdogError, ModelFileError
-from catdog_gui.core.modelfile import FORMAT, VERSION, atomic_write, load_model, read_model_file, save_model
+from catdog_gui.core.storage.modelfile import (
+    FORMAT,
+    VERSION,
+    atomic_write,
+    load_model,
+    read_model_file,
+    save_model,
+)
 from catdog_gui.core.models import create_model
 
 
@@ -110,7 +117,7 @@ def test_save_into_missing_folder_is_user_error(tmp_path):
 
 def test_saved_file_gets_normal_permissions(tmp_path):
     _save(tmp_path / "m.pt")
-    from catdog_gui.core.modelfile import _UMASK
+    from catdog_gui.core.storage.modelfile import _UMASK
 
     assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o666 & ~_UMASK
 

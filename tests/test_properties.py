@@ -18,8 +18,8 @@ from hypothesis import strategies as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from catdog_gui.core.errors import ImageError, ModelFileError  # noqa: E402
-from catdog_gui.core.imageio import load_rgb, load_square_array  # noqa: E402
-from catdog_gui.core.modelfile import FORMAT, VERSION, read_model_file  # noqa: E402
+from catdog_gui.core.data.imageio import load_rgb, load_square_array  # noqa: E402
+from catdog_gui.core.storage.modelfile import FORMAT, VERSION, read_model_file  # noqa: E402
 from catdog_gui.core.models import create_model  # noqa: E402
 
 # CATDOG_PROPERTY_EXAMPLES=2000 for a long random hunt; by default a fixed, quick set

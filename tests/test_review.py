@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_gui.core import review as rv
-from catdog_gui.core.data import scan_dataset
+from catdog_gui.core.inference import review as rv
+from catdog_gui.core.data.scan import scan_dataset
 from catdog_gui.core.errors import CatdogError
 from tests.helpers import make_dataset, make_image
 

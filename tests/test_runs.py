@@ -11,7 +11,7 @@ import pytest
 from catdog_gui import api
 from catdog_gui.cli import main as cli_main
 from catdog_gui.core.errors import CatdogError
-from catdog_gui.core.runs import VERSION, RunRecord, RunStore, compare, differing_settings
+from catdog_gui.core.storage.run_store import VERSION, RunRecord, RunStore, compare, differing_settings
 
 
 def _record(run_id="20260101-000000-lenet5-aaaa", **kw) -> RunRecord:

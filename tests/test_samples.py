@@ -1,4 +1,4 @@
-"""Sample photos (core/samples.py) against a local HTTP server on 127.0.0.1: a good archive, a
+"""Sample photos (core/data/sample_photos.py, core/storage/download.py, core/storage/unzip.py) against a local HTTP server on 127.0.0.1: a good archive, a
 truncated one, a wrong checksum, unsafe entries, a connection dropped halfway (resumed with a
 Range request), cancel and resume, offline and server errors, the unpacking limits, and
 `catdog get-samples`. No other address is ever contacted."""
@@ -15,9 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog_gui.core import samples
-from catdog_gui.core.data import Cancelled, scan_dataset, split_layout
-from catdog_gui.core.samples import SamplesError, extract_zip, get_samples, safe_parts
+from catdog_gui.core.data import sample_photos as samples
+from catdog_gui.core.storage import download
+from catdog_gui.core.text import duration_text
+from catdog_gui.core.errors import Cancelled
+from catdog_gui.core.data.scan import scan_dataset
+from catdog_gui.core.data.layouts import split_layout
+from catdog_gui.core.errors import DownloadError
+from catdog_gui.core.storage.unzip import extract_zip, safe_parts
+from catdog_gui.core.data.sample_photos import get_samples
 from tests.archive_server import ArchiveServer, sample_zip
 
 
@@ -72,7 +78,7 @@ def test_good_archive_unpacks_and_scans_as_train_and_validation(server, tmp_path
 def test_truncated_archive_is_refused_and_not_kept(server, tmp_path):
     body = sample_zip()
     url = server.add("/cut.zip", body[: len(body) * 2 // 3])
-    with pytest.raises(SamplesError, match="damaged or incomplete"):
+    with pytest.raises(DownloadError, match="damaged or incomplete"):
         get_samples(tmp_path / "pets", url=url, **FAST)
     assert _leftovers(tmp_path) == []  # nothing unpacked, the bad archive deleted (the next try downloads again)
 
@@ -82,14 +88,14 @@ def test_damaged_entry_fails_its_crc(server, tmp_path):
     i = body.index(b"\xff\xd8\xff")  # the first JPEG's bytes, stored as they are
     body[i + 200] ^= 0xFF
     url = server.add("/flipped.zip", bytes(body))
-    with pytest.raises(SamplesError, match="CRC"):
+    with pytest.raises(DownloadError, match="CRC"):
         get_samples(tmp_path / "pets", url=url, **FAST)
     assert _leftovers(tmp_path) == []
 
 
 def test_wrong_checksum_is_refused(server, tmp_path):
     url = server.add("/s.zip", sample_zip())
-    with pytest.raises(SamplesError, match="SHA-256"):
+    with pytest.raises(DownloadError, match="SHA-256"):
         get_samples(tmp_path / "pets", url=url, sha256="0" * 64, **FAST)
     assert _leftovers(tmp_path) == []
 
@@ -97,17 +103,17 @@ def test_wrong_checksum_is_refused(server, tmp_path):
 def test_known_size_mismatch_is_refused(server, tmp_path):
     body = sample_zip()
     url = server.add("/s.zip", body)
-    with pytest.raises(SamplesError, match="not the expected"):
-        samples.download(url, tmp_path / "s.zip", size=len(body) + 1, **FAST)
+    with pytest.raises(DownloadError, match="not the expected"):
+        download.download(url, tmp_path / "s.zip", size=len(body) + 1, **FAST)
     assert _leftovers(tmp_path) == []
-    assert samples.download(url, tmp_path / "s.zip", size=len(body), **FAST).read_bytes() == body
+    assert download.download(url, tmp_path / "s.zip", size=len(body), **FAST).read_bytes() == body
 
 
 def test_parent_entries_are_refused_and_nothing_is_written(server, tmp_path):
     url = server.add("/evil.zip", sample_zip(extra=[("../evil.txt", b"gotcha"),
                                                     ("cats_and_dogs_filtered/../../evil2.txt", b"x")]))
     (tmp_path / "inner").mkdir()
-    with pytest.raises(SamplesError, match="unsafe"):
+    with pytest.raises(DownloadError, match="unsafe"):
         get_samples(tmp_path / "inner" / "pets", url=url, **FAST)
     assert not list(tmp_path.rglob("evil*.txt"))
     assert _leftovers(tmp_path / "inner") == []
@@ -116,7 +122,7 @@ def test_parent_entries_are_refused_and_nothing_is_written(server, tmp_path):
 @pytest.mark.parametrize("name", ["../x", "a/../../x", "a/b/../../../x", "/etc/passwd", "C:\\x", "c:x",
                                   "a\\..\\..\\x", "bad\x01name"])
 def test_unsafe_names(name):
-    with pytest.raises(SamplesError, match="unsafe"):
+    with pytest.raises(DownloadError, match="unsafe"):
         safe_parts(name)
 
 
@@ -147,9 +153,9 @@ def test_limits_against_zip_bombs(tmp_path):
         for i in range(5):
             zf.writestr(f"f{i}.txt", b"x")
     (tmp_path / "b.zip").write_bytes(buf.getvalue())
-    with pytest.raises(SamplesError, match="would unpack to 2.0 MB, more than the 1.0 MB allowed"):
+    with pytest.raises(DownloadError, match="would unpack to 2.0 MB, more than the 1.0 MB allowed"):
         extract_zip(tmp_path / "b.zip", tmp_path / "out", max_bytes=1_000_000)
-    with pytest.raises(SamplesError, match="6 files"):
+    with pytest.raises(DownloadError, match="6 files"):
         extract_zip(tmp_path / "b.zip", tmp_path / "out", max_files=5)
     assert _leftovers(tmp_path) == ["b.zip"]
     assert extract_zip(tmp_path / "b.zip", tmp_path / "out", max_files=6, max_bytes=3_000_000).files == 6
@@ -166,7 +172,7 @@ def test_a_lying_header_is_caught_while_unpacking(tmp_path):
     for off in [i for i in range(len(data) - 4) if data[i:i + 4] == (1000).to_bytes(4, "little")]:
         data[off:off + 4] = (10).to_bytes(4, "little")
     (tmp_path / "l.zip").write_bytes(bytes(data))
-    with pytest.raises(SamplesError, match="damaged"):
+    with pytest.raises(DownloadError, match="damaged"):
         extract_zip(tmp_path / "l.zip", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -184,12 +190,12 @@ def test_dropped_connection_resumes_with_a_range_request(server, tmp_path):
 def test_server_without_ranges_starts_over(server, tmp_path):
     body = _big_zip()
     url = server.add("/big.zip", body, drop_after=len(body) // 2, ranges=False)
-    out = samples.download(url, tmp_path / "big.zip", **FAST)
+    out = download.download(url, tmp_path / "big.zip", **FAST)
     assert out.read_bytes() == body
 
 
 def test_cancel_keeps_the_part_and_the_next_try_continues(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(samples, "PROGRESS_INTERVAL", 0.0)  # every chunk reported
+    monkeypatch.setattr(download, "PROGRESS_INTERVAL", 0.0)  # every chunk reported
     body = _big_zip()
     url = server.add("/big.zip", body)
     cancel = threading.Event()
@@ -209,7 +215,7 @@ def test_cancel_keeps_the_part_and_the_next_try_continues(server, tmp_path, monk
 
 
 def test_cancel_while_unpacking_keeps_the_archive(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(samples, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(download, "PROGRESS_INTERVAL", 0.0)
     url = server.add("/s.zip", sample_zip())
     cancel = threading.Event()
     with pytest.raises(Cancelled):
@@ -227,7 +233,7 @@ def test_offline_says_so_in_one_sentence(tmp_path):
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     url = f"http://127.0.0.1:{port}/cats_and_dogs_filtered.zip"
-    with pytest.raises(SamplesError) as e:
+    with pytest.raises(DownloadError) as e:
         get_samples(tmp_path / "pets", url=url, mirror_hint="use --url with a mirror", **FAST)
     msg = str(e.value)
     assert "could not reach 127.0.0.1" in msg and "online" in msg and "browser" in msg and "--url" in msg
@@ -238,7 +244,7 @@ def test_offline_says_so_in_one_sentence(tmp_path):
 @pytest.mark.parametrize("status, retried", [(404, False), (503, True)])
 def test_server_error_says_so(server, tmp_path, status, retried):
     url = server.add("/s.zip", b"", status=status)
-    with pytest.raises(SamplesError) as e:
+    with pytest.raises(DownloadError) as e:
         get_samples(tmp_path / "pets", url=url, **FAST)
     assert (str(status) in str(e.value)) and "browser" in str(e.value)
     assert len(server.routes["/s.zip"].requests) == (4 if retried else 1)
@@ -248,12 +254,12 @@ def test_destination_must_be_new_or_empty(server, tmp_path):
     url = server.add("/s.zip", sample_zip())
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("keep me")
-    with pytest.raises(SamplesError, match="not empty"):
+    with pytest.raises(DownloadError, match="not empty"):
         get_samples(tmp_path / "full", url=url, **FAST)
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep me"
     (tmp_path / "empty").mkdir()
     assert (get_samples(tmp_path / "empty", url=url, **FAST).folder / "train").is_dir()
-    with pytest.raises(SamplesError, match="web address"):
+    with pytest.raises(DownloadError, match="web address"):
         get_samples(tmp_path / "x", url="file:///etc/passwd")
 
 
@@ -274,10 +280,10 @@ def test_sample_sets_and_progress_text():
     assert small.url == "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
     assert small.size == 68_606_236 and small.sha256 is None
     assert all(s.sha256 is None for s in samples.SAMPLE_SETS.values())  # none is published: never invented
-    p = samples.Progress("download", 12_300_000, 68_606_236, 4_100_000, 13.4)
+    p = download.Progress("download", 12_300_000, 68_606_236, 4_100_000, 13.4)
     assert p.text() == "Downloading 12.3 MB of 68.6 MB · 4.1 MB/s · about 13 s left"
-    assert samples.Progress("extract", 500, None).text() == "Unpacking 500 bytes"
-    assert samples.duration_text(125) == "2 min 05 s"
+    assert download.Progress("extract", 500, None).text() == "Unpacking 500 bytes"
+    assert duration_text(125) == "2 min 05 s"
 
 
 @pytest.mark.parametrize("val", ["val", "valid", "validation", "Validation"])

@@ -8,9 +8,9 @@ import pytest
 
 from catdog_gui.cli import main
 from catdog_gui.core.errors import CatdogError
-from catdog_gui.core.evaluation import Mistake
+from catdog_gui.core.inference.evaluation import Mistake
 from catdog_gui.core.events import EpochEnd, Finished, RunStarted
-from catdog_gui.core.tensorboard import TensorBoardLogger, confusion_image, mistakes_image
+from catdog_gui.core.training.tensorboard import TensorBoardLogger, confusion_image, mistakes_image
 
 from helpers import make_dataset, make_image
 

@@ -9,10 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from catdog_gui.core.events import (BatchEnd, CheckpointSaved, DatasetScanned, EpochEnd, Finished, RunStarted,
-                                    StageProgress)
-from catdog_gui.core.modelfile import load_model
-from catdog_gui.core.training import TrainConfig, Trainer
+from catdog_gui.core.events import (
+    BatchEnd,
+    CheckpointSaved,
+    DatasetScanned,
+    EpochEnd,
+    Finished,
+    RunStarted,
+    StageProgress,
+)
+from catdog_gui.core.storage.modelfile import load_model
+from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
 
 def run(data, out=None, callbacks=(), resume=None, **cfg):
@@ -221,7 +228,7 @@ def _colour_rule_run(tmp_path, model, schedule, **cfg):
 
 
 def test_best_epoch_is_highest_val_accuracy_then_lowest_val_loss(tmp_path, colour_rule_model):
-    from catdog_gui.core.modelfile import read_model_file
+    from catdog_gui.core.storage.modelfile import read_model_file
 
     result = _colour_rule_run(tmp_path, colour_rule_model, _SCHEDULE, epochs=len(_SCHEDULE), patience=0)
     assert result.status == "completed", result.reason
@@ -243,7 +250,7 @@ def test_best_epoch_is_highest_val_accuracy_then_lowest_val_loss(tmp_path, colou
 
 
 def test_is_better_epoch_rule():
-    from catdog_gui.core.training import is_better_epoch
+    from catdog_gui.core.training.trainer import is_better_epoch
 
     assert is_better_epoch(0.5, 9.0, float("nan"), math.inf)  # the first epoch is the best so far
     assert is_better_epoch(0.9, 1.0, 0.8, 0.1)  # higher accuracy wins, even with a higher loss
@@ -303,7 +310,7 @@ def test_continuing_on_another_split_says_its_validation_accuracy_reads_high(tin
     assert notices(seed=0) == []  # the same split: nothing to say
     (said,) = notices(seed=3)
     assert "another validation split (20% held out with seed 0; this run: 20%, seed 3)" in said and "read high" in said
-    from catdog_gui.core.evaluation import measured_on
+    from catdog_gui.core.inference.evaluation import measured_on
 
     assert measured_on(8) == "8 photos the model did not train on"
     assert "some of which the model it continued from trained on" in measured_on(8, seen=True)
@@ -341,7 +348,7 @@ def test_config_round_trip_and_validation():
 
 
 def test_augmented_training_runs_and_never_augments_validation(tiny_dataset, monkeypatch):
-    from catdog_gui.core import augment
+    from catdog_gui.core.data import augment
 
     calls = []
     real = augment.BatchAugmenter.__call__
@@ -360,7 +367,7 @@ def test_augmented_training_runs_and_never_augments_validation(tiny_dataset, mon
 
 
 def test_augmentation_gets_more_epochs_unless_given():
-    from catdog_gui.core.augment import AugmentSettings
+    from catdog_gui.core.data.augment import AugmentSettings
 
     plain = TrainConfig.for_model("lenet5")
     aug = TrainConfig.for_model("lenet5", augment=AugmentSettings(enabled=True))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from catdog_gui.core.augment import AugmentSettings
+from catdog_gui.core.data.augment import AugmentSettings
 from catdog_gui.core.events import EpochEnd, RunStarted
-from catdog_gui.core.inference import Predictor
-from catdog_gui.core.modelfile import read_model_file
+from catdog_gui.core.inference.predictor import Predictor
+from catdog_gui.core.storage.modelfile import read_model_file
 from catdog_gui.core.models import get_spec
-from catdog_gui.core.training import TrainConfig, Trainer
+from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_finetune_unfreezes_later_blocks_after_head(small_data):
 def test_frozen_lite0_is_accurate_on_real_photos(real_data, tmp_path):
     """Transfer learning on real photos (CATDOG_TEST_DATA): the bundled EfficientNet-Lite0, frozen,
     with a new head trained on 200 photos, is right on at least 95% of 110 other photos."""
-    from catdog_gui.core.imageio import is_image_name
+    from catdog_gui.core.data.imageio import is_image_name
 
     for c in ("cat", "dog"):
         photos = sorted(p for p in (real_data / c).iterdir() if is_image_name(p.name) and "(" not in p.name)

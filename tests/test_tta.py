@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from catdog_gui.core.inference import Predictor
-from catdog_gui.core.modelfile import read_model_file
-from catdog_gui.core.training import TrainConfig, Trainer
+from catdog_gui.core.inference.predictor import Predictor
+from catdog_gui.core.storage.modelfile import read_model_file
+from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def test_validation_accuracy_is_measured_with_tta(tta_model):
 
 
 def test_export_states_that_tta_is_not_inside(tta_model, tmp_path):
-    from catdog_gui.core.export import export_metadata
-    from catdog_gui.core.modelfile import read_model_file
+    from catdog_gui.core.inference.export import export_metadata
+    from catdog_gui.core.storage.modelfile import read_model_file
 
     info, _ = read_model_file(tta_model[0])
     meta = export_metadata(info)

@@ -19,7 +19,7 @@ import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Optional
 
-from .augment import AugmentSettings
+from .data.augment import AugmentSettings
 from .errors import CatdogError
 
 #: the model ``--pretrained`` (or ``pretrained=True``) trains when no model is named: its

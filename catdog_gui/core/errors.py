@@ -24,3 +24,14 @@ class ModelFileError(CatdogError):
 
 class WeightsUnavailableError(CatdogError):
     """Pretrained weights are neither cached nor downloadable."""
+
+
+class Cancelled(CatdogError):
+    """The user cancelled a long operation."""
+
+    def __init__(self, what: str = "cancelled"):
+        super().__init__(what)
+
+
+class DownloadError(CatdogError):
+    """A download or an unpacking failed (sample photos, an archive): the message says why and what to do."""

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
+
+#: a long job's progress callback: (done, total), total 0 when unknown
+CountProgress = Callable[[int, int], None]
 
 
 class Status(str, enum.Enum):
@@ -47,7 +50,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class DatasetScanned:
-    report: object  # catdog_gui.core.data.ScanReport
+    report: object  # catdog_gui.core.data.scan.ScanReport
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class Finished:
     history: tuple = field(default_factory=tuple)  # the EpochEnd events
     user_error: bool = True  # False: a bug; ``traceback`` says where
     traceback: str = ""
-    #: the best epoch's catdog_gui.core.evaluation.Metrics on the validation images (None if no epoch ended)
+    #: the best epoch's catdog_gui.core.inference.evaluation.Metrics on the validation images (None if no epoch ended)
     metrics: object = None
     #: some validation photos were training photos of the model this run continued from (another split)
     val_seen: bool = False

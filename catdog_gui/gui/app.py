@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
 
-    from . import style
+    from .common import style
     from .main_window import MainWindow
 
     style.apply(app)

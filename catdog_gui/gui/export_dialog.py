@@ -1,7 +1,7 @@
 """File > Export: save the current model as ONNX or TorchScript.
 
 :func:`export_model_dialog` asks for the format and the destination in one save dialog (the file
-type filter picks the format), runs :func:`catdog_gui.core.export.export_model` on a background
+type filter picks the format), runs :func:`catdog_gui.core.inference.export.export_model` on a background
 :class:`~.workers.Task` and reports success or failure in a message box.
 """
 
@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from .workers import Task
+from .common.workers import Task
 
 #: (format, file dialog filter, suffix added when the name has none)
 FORMATS = (
@@ -22,7 +22,7 @@ FORMATS = (
 
 
 def _default_name(model_path: str, fmt: str) -> str:
-    from ..core.export import default_export_path
+    from ..core.inference.export import default_export_path
 
     return str(default_export_path(model_path, fmt))
 
@@ -37,7 +37,7 @@ def choose_export(parent: Optional[QWidget], model_path: str, fmt: str = "onnx")
     )
     if not path:
         return None
-    from ..core.export import format_for_path
+    from ..core.inference.export import format_for_path
 
     fmt, suffix = by_filter.get(chosen, (fmt, ".onnx" if fmt == "onnx" else ".torchscript.pt"))
     named = format_for_path(path)
@@ -57,7 +57,7 @@ def start_export(
 ) -> Task:
     """Export on a background Task; a message box says how it went. ``on_finished(ok, message)``
     is called after the message box (for callers and tests)."""
-    from ..core.export import export_model
+    from ..core.inference.export import export_model
 
     status = getattr(parent, "show_message", None)
     title = "ONNX" if fmt == "onnx" else "TorchScript"

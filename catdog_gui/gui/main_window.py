@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .current_model import CurrentModel
-from .dataset_tab import DatasetTab
-from .runs_model import RunsModel
-from .runs_view import RunsView
+from .models.current_model import CurrentModel
+from .dataset.tab import DatasetTab
+from .models.runs_model import RunsModel
+from .runs.tab import RunsView
 from .settings import Settings
-from .training_tab import TrainingTab
-from .widgets import AugmentModel, muted
-from .workers import Task
+from .training.tab import TrainingTab
+from .common.widgets import AugmentModel, muted
+from .common.workers import Task
 
 APP_TITLE = "catdog-gui"
 MODEL_SUFFIX = ".pt"  # core.modelfile.SUFFIX (not imported: it pulls torch in before the first paint)
@@ -49,10 +49,10 @@ def _load_backend(state=None):
 
     from ..core.device import device_name, pick_device
     from ..core.models import list_specs
-    from ..core import training  # noqa: F401
+    from ..core.training import trainer as training  # noqa: F401
 
-    from . import prediction_tab  # noqa: F401  (it pulls torch in through core.modelfile: import it off the GUI thread)
-    from . import network_tab  # noqa: F401  (torch too, through core.explain)
+    from .prediction import tab as prediction_tab  # noqa: F401  (it pulls torch in through core.modelfile: import it off the GUI thread)
+    from .network import tab as network_tab  # noqa: F401  (torch too, through core.explain)
     try:
         dev = device_name(pick_device("auto"))
     except Exception:  # pragma: no cover - a broken CUDA install must not stop the app
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         self.backend_ready.emit()
 
     def _create_prediction_tab(self) -> None:
-        from .prediction_tab import PredictionTab
+        from .prediction.tab import PredictionTab
 
         tab = PredictionTab(self.current)
         tab.settings = self.settings  # the Camera page remembers the camera and the mirror setting
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
             tab.set_dataset_root(str(self.dataset_tab.dataset.report.root))
 
     def _create_network_tab(self) -> None:
-        from .network_tab import NetworkTab
+        from .network.tab import NetworkTab
 
         tab = NetworkTab(self.current)
         self.network_tab = tab
@@ -459,7 +459,7 @@ class MainWindow(QMainWindow):
     def save_model_to(self, dest: str) -> Optional[Path]:
         """Copy the current model to ``dest`` atomically (temp file + rename)."""
         from ..core.errors import CatdogError
-        from ..core.modelfile import atomic_write
+        from ..core.storage.modelfile import atomic_write
 
         src = self.model_path
         if not src:
@@ -480,12 +480,12 @@ class MainWindow(QMainWindow):
         return out
 
     def clear_caches_dialog(self) -> None:
-        from .app_dialogs import clear_caches_dialog
+        from .dialogs import clear_caches_dialog
 
         clear_caches_dialog(self)
 
     def clear_caches(self) -> Task:
-        from .app_dialogs import clear_caches
+        from .dialogs import clear_caches
 
         return clear_caches(self)
 
@@ -493,7 +493,7 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About catdog-gui", self.about_text())
 
     def about_text(self) -> str:
-        from .app_dialogs import about_text
+        from .dialogs import about_text
 
         return about_text(self)
 

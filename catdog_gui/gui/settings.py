@@ -174,7 +174,7 @@ class Settings:
 
     def augment_settings(self):
         """The stored AugmentSettings; each invalid field falls back to its default."""
-        from ..core.augment import AugmentSettings
+        from ..core.data.augment import AugmentSettings
 
         s = AugmentSettings()
         for f in fields(AugmentSettings):

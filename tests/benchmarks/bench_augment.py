@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from catdog_gui.core import training  # noqa: E402
-from catdog_gui.core.augment import AugmentSettings  # noqa: E402
-from catdog_gui.core.data import scan_dataset  # noqa: E402
+from catdog_gui.core.training import trainer as training  # noqa: E402
+from catdog_gui.core.data.augment import AugmentSettings  # noqa: E402
+from catdog_gui.core.data.scan import scan_dataset  # noqa: E402
 from catdog_gui.core.events import EpochEnd, RunStarted  # noqa: E402
-from catdog_gui.core.training import TrainConfig, Trainer  # noqa: E402
+from catdog_gui.core.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 ACC = ("kept", "final", "last5")
 

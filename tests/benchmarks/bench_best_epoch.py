@@ -36,7 +36,8 @@ RULES = ("acc+loss", "acc~1+loss", "loss", "smooth acc", "last", "avg last 3", "
 
 
 def nested_split(data: str, seed: int):
-    from catdog_gui.core.data import Dataset, scan_dataset, stratified_split
+    from catdog_gui.core.data.scan import Dataset, scan_dataset
+    from catdog_gui.core.data.split import stratified_split
 
     ds = scan_dataset(Path(data), val_fraction=0.2, seed=seed)  # (train+select) / test
     groups = {p: gi for gi, g in enumerate(ds.report.duplicate_groups) for p in g}
@@ -48,10 +49,10 @@ def run_one(data: str, model: str, seed: int) -> dict:
     import numpy as np
     import torch
 
-    from catdog_gui.core.data import build_cache
+    from catdog_gui.core.data.decode_cache import build_cache
     from catdog_gui.core.events import EpochEnd
     from catdog_gui.core.models import ModelInput, get_spec
-    from catdog_gui.core.training import TrainConfig, Trainer, is_better_epoch
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer, is_better_epoch
 
     spec = get_spec(model)
     pretrained = spec.is_backbone

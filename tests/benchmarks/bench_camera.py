@@ -42,7 +42,7 @@ def _stats(v: list[float]) -> dict:
 
 
 def subset(data: Path, per_class: int, out: Path) -> Path:
-    from catdog_gui.core.files import list_images
+    from catdog_gui.core.data.layouts import list_images
 
     for cls in sorted(d.name for d in data.iterdir() if d.is_dir() and not d.name.startswith(".")):
         (out / cls).mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def make_video(data: Path, path: Path, n: int = 100, size=(640, 480)) -> Path:
     """A raw MJPEG file (FFmpeg plays it at 25 frames/s) of ``n`` dataset photos."""
     from PIL import Image
 
-    from catdog_gui.core.files import list_images
+    from catdog_gui.core.data.layouts import list_images
 
     files, _ = list_images(data)
     with open(path, "wb") as f:
@@ -69,8 +69,8 @@ def make_video(data: Path, path: Path, n: int = 100, size=(640, 480)) -> Path:
 
 
 def train(name: str, data: Path, out: Path, epochs: int) -> str:
-    from catdog_gui.core.run import make_config
-    from catdog_gui.core.training import Trainer
+    from catdog_gui.core.training.harness import make_config
+    from catdog_gui.core.training.trainer import Trainer
 
     pretrained = name != "lenet5"
     cfg = make_config(None if name == "default" else name, pretrained=pretrained, epochs=epochs,
@@ -82,8 +82,8 @@ def train(name: str, data: Path, out: Path, epochs: int) -> str:
 
 
 def measure(app, video: Path, model: str | None, seconds: float) -> dict:
-    from catdog_gui.gui.camera_live import CameraLivePage
-    from catdog_gui.gui.current_model import CurrentModel
+    from catdog_gui.gui.prediction.camera_live import CameraLivePage
+    from catdog_gui.gui.models.current_model import CurrentModel
 
     current = CurrentModel(device="cpu")
     if model:
@@ -136,9 +136,9 @@ def _lateness(app, seconds: float) -> tuple[dict, float]:
 
 def measure_collect(app, video: Path, out: Path, seconds: float, mode: str) -> dict:
     """mode: "preview" (not recording), "gui thread" (each photo encoded on the GUI thread) or "writer"."""
-    from catdog_gui.gui import camera_collect
-    from catdog_gui.gui.camera_collect import CameraCollectPanel, save_photo
-    from catdog_gui.gui.camera_source import qimage_to_pil
+    from catdog_gui.gui.dataset import camera_collect
+    from catdog_gui.gui.dataset.camera_collect import CameraCollectPanel, save_photo
+    from catdog_gui.gui.common.camera_source import qimage_to_pil
 
     out.mkdir(parents=True, exist_ok=True)
     panel = CameraCollectPanel(lambda: str(out))

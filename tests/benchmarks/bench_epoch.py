@@ -18,7 +18,7 @@ from torch import nn
 
 def ours(data: Path, epochs: int, batch_size: int):
     from catdog_gui.core.events import EpochEnd
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     t0 = time.perf_counter()
     marks = []
@@ -72,7 +72,7 @@ def main():
     data = Path(args.data)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, data {data}")
     n, ours_t, result = ours(data, args.epochs, args.batch_size)
-    from catdog_gui.core.data import scan_dataset
+    from catdog_gui.core.data.scan import scan_dataset
 
     train_paths = {str(s.path) for s in scan_dataset(data, seed=0).train}
     rows = [("catdog (decode once, uint8 cache)", n, ours_t)]

@@ -5,7 +5,7 @@ Run by hand (offscreen Qt by default; ``xvfb-run -s "-screen 0 1280x800x24"`` wo
 
 For each size, a folder of that many tiny synthetic photos (unique JPEGs, a few aspect ratios, cat/
 and dog/, plus one unreadable file per 500) is made in a temporary folder, scanned once, and shown
-in a :class:`~catdog_gui.gui.photo_grid.PhotoGrid` in a 1280x800 window. Then the scrollbar is
+in a :class:`~catdog_gui.gui.dataset.photo_grid.PhotoGrid` in a 1280x800 window. Then the scrollbar is
 flung for ``--seconds``: a 16 ms timer moves it in fast sweeps top to bottom and back, with random
 jumps, as a person dragging the thumb or spinning a wheel would.
 
@@ -89,7 +89,7 @@ def child(mode: str, folder: str, n: int, seconds: float) -> None:
     from tests.gui.eventloop import wait_until
 
     app = QApplication(sys.argv[:1])
-    from catdog_gui.gui import style
+    from catdog_gui.gui.common import style
 
     style.apply(app)
     out: dict = {"mode": mode, "n": n}
@@ -98,8 +98,8 @@ def child(mode: str, folder: str, n: int, seconds: float) -> None:
     lay = QVBoxLayout(win)
     grid = None
     if mode == "grid":
-        from catdog_gui.core.data import scan_dataset
-        from catdog_gui.gui.photo_grid import PhotoGrid
+        from catdog_gui.core.data.scan import scan_dataset
+        from catdog_gui.gui.dataset.photo_grid import PhotoGrid
 
         t = time.perf_counter()
         ds = scan_dataset(folder)
@@ -112,7 +112,7 @@ def child(mode: str, folder: str, n: int, seconds: float) -> None:
         out["rows"] = grid.model.rowCount()
         view = grid.view
     else:
-        from catdog_gui.gui.photo_grid import CELL_H, CELL_W
+        from catdog_gui.gui.dataset.photo_grid import CELL_H, CELL_W
 
         view = QListView()
         view.setViewMode(QListView.ViewMode.IconMode)

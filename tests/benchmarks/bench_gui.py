@@ -75,7 +75,7 @@ def child_app(data: str, epochs: int, drops: int, full: bool, transfer_epochs: i
     tmp = tempfile.mkdtemp(prefix="catdog-bench-gui-")
     os.environ["CATDOG_CACHE_DIR"] = os.path.join(tmp, "cache")
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from catdog_gui.gui import style
+    from catdog_gui.gui.common import style
     from catdog_gui.gui.main_window import MainWindow
     from catdog_gui.gui.settings import Settings
 
@@ -182,7 +182,7 @@ def child_app(data: str, epochs: int, drops: int, full: bool, transfer_epochs: i
             lat_drop.append((ready[n] - t) * 1000)
         pt.results_ready.disconnect()
         res["drop_ms"] = _stats(lat_drop)
-        from catdog_gui.core.inference import Predictor
+        from catdog_gui.core.inference.predictor import Predictor
 
         pred = Predictor(saved, "cpu")
         pred.predict(files[0])

@@ -34,7 +34,7 @@ MODELS = ["lenet5", "efficientnet_lite0", "resnet18", "mobilenet_v3_large"]
 
 
 def model_file(name: str, folder: Path) -> Path:
-    from catdog_gui.core.modelfile import save_model
+    from catdog_gui.core.storage.modelfile import save_model
     from catdog_gui.core.models import create_model, get_spec
 
     spec = get_spec(name)
@@ -57,7 +57,7 @@ def bench(name: str, path: Path, files: list[Path], device: str, n_single: int, 
     import torchvision.transforms as T
     from PIL import Image
 
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.predictor import Predictor
 
     pred = Predictor(path, device)
     dev = pred.device

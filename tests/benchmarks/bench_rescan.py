@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def build(data: Path, out: Path, n: int) -> None:
-    from catdog_gui.core.files import list_images
+    from catdog_gui.core.data.layouts import list_images
 
     sources = {c: list_images(data / c)[0] for c in ("cat", "dog")}
     for c, files in sources.items():
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--folder", default=None)
     a = ap.parse_args()
 
-    from catdog_gui.core.data import FILE_MEMO, scan_dataset
+    from catdog_gui.core.data.scan import FILE_MEMO, scan_dataset
 
     base = Path(a.folder or tempfile.mkdtemp(prefix="catdog-bench-rescan-"))
     print(f"{'photos':>7} {'first s':>8} {'again s':>8} {'after burst s':>14} {'reference s':>12} {'ratio':>6}")

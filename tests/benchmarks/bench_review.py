@@ -9,7 +9,7 @@ Data: ``$CATDOG_TEST_DATA`` (default ``../shared/datasets/catdog-1800`` next to 
 copied into a temporary folder (``--per-class``: only the first N photos of each class). Per seed it
 plants ``--errors`` photos moved to the wrong class (30), ``--copies`` resized (60-85%) and
 recompressed (JPEG quality 55-80) copies of photos (15) and ``--junk`` non-animal images made here
-(gradients, stripes, noise, shapes: 10), then runs :func:`catdog_gui.core.review.review_dataset`
+(gradients, stripes, noise, shapes: 10), then runs :func:`catdog_gui.core.inference.review.review_dataset`
 with the default pretrained backbone, and prints, for each finder, precision and recall:
 
 - label errors: of the top ``--top`` (60) suggestions, how many are planted (precision) and how many
@@ -40,8 +40,8 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from catdog_gui.core import review as rv
-from catdog_gui.core.imageio import is_image_name
+from catdog_gui.core.inference import review as rv
+from catdog_gui.core.data.imageio import is_image_name
 
 
 def data_dir() -> Path:

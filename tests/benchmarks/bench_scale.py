@@ -120,9 +120,9 @@ def child(folder: str, epochs: int) -> None:
     t_start = time.perf_counter()
     import torch  # noqa: F401  (imported before the clock starts for the run itself)
 
-    from catdog_gui.core.data import scan_dataset
+    from catdog_gui.core.data.scan import scan_dataset
     from catdog_gui.core.events import BatchEnd, EpochEnd, RunStarted
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     t_import = time.perf_counter() - t_start
     out: dict = {"import_s": t_import}

@@ -92,7 +92,7 @@ def random_weights_file(model: str, tmp: Path) -> str | None:
 
 def ours(data: Path, model: str, epochs: int, batch_size: int, weights_path: str | None):
     from catdog_gui.core.events import BatchEnd, EpochEnd
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     def run(n_epochs):
         marks: dict = {"epochs": []}
@@ -198,7 +198,7 @@ def main():
 
     tmp = Path(tempfile.mkdtemp(prefix="catdog-bench-tp-"))
     os.environ["CATDOG_CACHE_DIR"] = str(tmp / "cache")  # cold cache: the first run decodes
-    from catdog_gui.core.data import scan_dataset
+    from catdog_gui.core.data.scan import scan_dataset
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, data {args.data}", flush=True)

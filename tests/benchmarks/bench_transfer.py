@@ -52,7 +52,7 @@ def _dataset(data: str, seed: int, limit: int):
     """The seeded split of ``data``; with ``limit``, a seeded subset of it (each split keeps its share)."""
     import numpy as np
 
-    from catdog_gui.core.data import Dataset, scan_dataset
+    from catdog_gui.core.data.scan import Dataset, scan_dataset
 
     ds = scan_dataset(Path(data), seed=seed)
     if not limit or limit >= len(ds.train) + len(ds.val):
@@ -75,9 +75,9 @@ def _dataset(data: str, seed: int, limit: int):
 def child(args) -> None:
     import torch
 
-    from catdog_gui.core import features
+    from catdog_gui.core.inference import features
     from catdog_gui.core.events import Notice, RunStarted, StageProgress
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     ds = _dataset(args.data, args.seed, args.limit)
     marks: dict = {"export_s": 0.0, "notices": []}
@@ -110,7 +110,7 @@ def child(args) -> None:
     wall = time.perf_counter() - t0
     tta = {}
     if args.tta and result.best_path:  # after the timing: the same model, without and with mirror averaging
-        from catdog_gui.core.inference import Predictor
+        from catdog_gui.core.inference.predictor import Predictor
 
         paths, labels = [str(s.path) for s in ds.val], [s.label for s in ds.val]
         for on in (False, True):
@@ -181,8 +181,8 @@ def transfer_table(args) -> None:
 
 
 def runs_table(args) -> None:
-    from catdog_gui.core.augment import AugmentSettings
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.data.augment import AugmentSettings
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     rows = []
     for name in args.only:

@@ -43,7 +43,7 @@ def make_window(qtbot, tmp_path, settings_path):
 @pytest.fixture
 def current():
     """A CurrentModel of its own (the window's is ``window.current``), stopped after the test."""
-    from catdog_gui.gui.current_model import CurrentModel
+    from catdog_gui.gui.models.current_model import CurrentModel
 
     c = CurrentModel()
     yield c

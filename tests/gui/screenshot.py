@@ -109,7 +109,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="catdog-shots-")
     app = QApplication.instance() or QApplication(sys.argv[:1])
 
-    from catdog_gui.gui import style
+    from catdog_gui.gui.common import style
     from catdog_gui.gui.main_window import MainWindow
     from catdog_gui.gui.settings import Settings
 

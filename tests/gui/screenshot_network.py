@@ -40,7 +40,7 @@ def main() -> int:
     QStandardPaths.setTestModeEnabled(True)
     os.environ["CATDOG_SETTINGS"] = os.path.join(tempfile.mkdtemp(prefix="catdog-shot-"), "settings.ini")
     app = QApplication(sys.argv)
-    from catdog_gui.gui import style
+    from catdog_gui.gui.common import style
     from catdog_gui.gui.main_window import MainWindow
     from catdog_gui.gui.settings import Settings
 

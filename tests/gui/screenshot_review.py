@@ -26,7 +26,7 @@ def main() -> None:
     data = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
         "CATDOG_TEST_DATA", os.path.join(ROOT, "..", "shared", "datasets", "catdog-1800"))
     app = QApplication.instance() or QApplication([])
-    from catdog_gui.gui.review_view import ReviewView
+    from catdog_gui.gui.dataset.review_view import ReviewView
 
     view = ReviewView(os.path.abspath(data))
     view.resize(1000, 640)

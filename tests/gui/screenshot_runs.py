@@ -38,7 +38,7 @@ def main() -> int:
         out = os.path.join(tmp, name.replace(" ", "_").replace(",", "") + ".pt")
         subprocess.run([sys.executable, "-m", "catdog_gui.cli", "train", args.dataset, *flags, "--quiet",
                         "--out", out], check=True, env=dict(os.environ, PYTHONPATH=ROOT))
-        from catdog_gui.core.runs import RunStore
+        from catdog_gui.core.storage.run_store import RunStore
 
         newest = RunStore().runs()[0]
         RunStore().update(newest.id, name=name)
@@ -46,7 +46,7 @@ def main() -> int:
 
     QStandardPaths.setTestModeEnabled(True)
     app = QApplication(sys.argv)
-    from catdog_gui.gui import style
+    from catdog_gui.gui.common import style
     from catdog_gui.gui.main_window import MainWindow
     from catdog_gui.gui.settings import Settings
 

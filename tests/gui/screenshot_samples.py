@@ -69,8 +69,8 @@ def main() -> None:
     for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         os.environ.pop(k, None)
     app = QApplication(sys.argv[:1])
-    from catdog_gui.core import samples
-    from catdog_gui.gui import style
+    from catdog_gui.core.data import sample_photos as samples
+    from catdog_gui.gui.common import style
     from catdog_gui.gui.main_window import MainWindow
     from catdog_gui.gui.settings import Settings
     from tests.archive_server import ArchiveServer

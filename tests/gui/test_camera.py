@@ -18,8 +18,8 @@ pytest.importorskip("PySide6.QtMultimedia", exc_type=ImportError)
 
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 
-from catdog_gui.gui import camera_source  # noqa: E402
-from catdog_gui.gui.current_model import CurrentModel, model_lock  # noqa: E402
+from catdog_gui.gui.common import camera_source  # noqa: E402
+from catdog_gui.gui.models.current_model import CurrentModel, model_lock  # noqa: E402
 from tests.gui.conftest import scan  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def n_photos(dataset) -> int:
 
 @pytest.fixture
 def dtab(qtbot, no_cameras):
-    from catdog_gui.gui.dataset_tab import DatasetTab
+    from catdog_gui.gui.dataset.tab import DatasetTab
 
     t = DatasetTab()
     qtbot.addWidget(t)
@@ -266,8 +266,8 @@ def test_camera_errors_say_which_and_what_to_do():
 
 
 def test_missing_multimedia_libraries_named_and_panels_disabled(qtbot, monkeypatch, tmp_path):
-    from catdog_gui.gui.camera_collect import CameraCollectPanel
-    from catdog_gui.gui.camera_live import CameraLivePage
+    from catdog_gui.gui.dataset.camera_collect import CameraCollectPanel
+    from catdog_gui.gui.prediction.camera_live import CameraLivePage
 
     monkeypatch.setattr(camera_source, "_CHECKED", False)
     monkeypatch.setattr(camera_source, "_PROBLEM", None)
@@ -298,7 +298,7 @@ def test_missing_multimedia_libraries_named_and_panels_disabled(qtbot, monkeypat
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny LeNet-5 trained for 2 epochs on red-ish and blue-ish squares."""
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     root = tmp_path_factory.mktemp("cam")
     data = root / "data"
@@ -315,8 +315,8 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def live(qtbot, trained, no_cameras):
-    from catdog_gui.gui.camera_live import CameraLivePage
-    from catdog_gui.gui.feedback import Feedback
+    from catdog_gui.gui.prediction.camera_live import CameraLivePage
+    from catdog_gui.gui.prediction.feedback import Feedback
     from PySide6.QtWidgets import QWidget
 
     holder = QWidget()
@@ -430,7 +430,7 @@ def test_a_video_file_that_cannot_be_played_says_so(qtbot, live, tmp_path):
 
 
 def test_prediction_tab_has_a_camera_page(qtbot, trained, no_cameras):
-    from catdog_gui.gui.prediction_tab import PredictionTab
+    from catdog_gui.gui.prediction.tab import PredictionTab
 
     current = CurrentModel()
     tab = PredictionTab(current)
@@ -443,7 +443,7 @@ def test_prediction_tab_has_a_camera_page(qtbot, trained, no_cameras):
 
 
 def test_save_photo_never_overwrites_and_uses_an_existing_class_folder(tmp_path):
-    from catdog_gui.gui.camera_collect import save_photo
+    from catdog_gui.gui.dataset.camera_collect import save_photo
 
     (tmp_path / "Cat").mkdir()
     im = Image.new("RGB", (20, 10), (250, 0, 0))
@@ -485,7 +485,7 @@ class FakeDevice:
 
 
 def test_hot_plug_is_followed_and_the_chosen_camera_remembered(qtbot, monkeypatch, tmp_path):
-    from catdog_gui.gui.camera_collect import CameraCollectPanel
+    from catdog_gui.gui.dataset.camera_collect import CameraCollectPanel
     from catdog_gui.gui.settings import Settings
 
     settings = Settings(tmp_path / "s.ini")
@@ -506,7 +506,7 @@ def test_hot_plug_is_followed_and_the_chosen_camera_remembered(qtbot, monkeypatc
 
 
 def test_collecting_from_a_video_file(qtbot, tmp_path, no_cameras):
-    from catdog_gui.gui.camera_collect import CameraCollectPanel
+    from catdog_gui.gui.dataset.camera_collect import CameraCollectPanel
 
     panel = CameraCollectPanel(lambda: str(tmp_path))
     qtbot.addWidget(panel)
@@ -531,7 +531,7 @@ def test_hidden_page_pauses_the_video_and_a_camera_error_is_shown(qtbot, live, t
 
 
 def test_save_photo_follows_the_dataset_layout(tmp_path):
-    from catdog_gui.gui.camera_collect import save_photo
+    from catdog_gui.gui.dataset.camera_collect import save_photo
 
     im = Image.new("RGB", (20, 10), (250, 0, 0))
     flat = tmp_path / "flat"

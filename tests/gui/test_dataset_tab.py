@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPixmap
 
-from catdog_gui.gui.dataset_tab import DatasetTab
+from catdog_gui.gui.dataset.tab import DatasetTab
 
 
 @pytest.fixture
@@ -246,7 +246,7 @@ def test_empty_state_offers_sample_photos(tab):
 def test_sample_photos_from_the_empty_state_then_one_epoch(qtbot, window, server):
     from tests.archive_server import sample_zip
 
-    from catdog_gui.core import samples
+    from catdog_gui.core.data import sample_photos as samples
 
     url = server.add("/cats_and_dogs_filtered.zip", sample_zip(n_train=6, n_val=3))
     window.settings.set("samples/url_small", url)  # the mirror setting
@@ -322,7 +322,7 @@ def test_sample_download_offline_says_what_to_do(qtbot, tab, monkeypatch):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    from catdog_gui.core import samples
+    from catdog_gui.core.data import sample_photos as samples
 
     real = samples.download
     monkeypatch.setattr(samples, "download", lambda *a, **k: real(*a, **{**k, "retry_delay": 0.01}))
@@ -338,7 +338,7 @@ def test_sample_download_offline_says_what_to_do(qtbot, tab, monkeypatch):
 
 
 def test_a_sample_set_got_before_opens_without_downloading(qtbot, tab, gui):
-    from catdog_gui.core import samples
+    from catdog_gui.core.data import sample_photos as samples
 
     folder = samples.samples_dir() / samples.SAMPLE_SETS["large"].folder
     for c in ("Cat", "Dog"):
@@ -354,7 +354,7 @@ def test_a_sample_set_got_before_opens_without_downloading(qtbot, tab, gui):
 
 
 def test_counts_are_written_in_words_that_agree_with_them():
-    from catdog_gui.gui.widgets import plural
+    from catdog_gui.core.text import plural
 
     assert [plural(1, "photo"), plural(1802, "photo"), plural(0, "epoch"), plural(3, "class", "classes")] == \
         ["1 photo", "1,802 photos", "0 epochs", "3 classes"]

@@ -138,7 +138,7 @@ def test_corrupt_or_out_of_range_settings_fall_back_to_defaults(make_window, set
     assert t.hyper["batch_size"].value() == spec.defaults["batch_size"]
     assert t.hyper["image_size"].value() == spec.default_image_size
     assert not t.transfer_check.isChecked()
-    from catdog_gui.core.augment import AugmentSettings
+    from catdog_gui.core.data.augment import AugmentSettings
 
     assert win.augment.settings == AugmentSettings()
     assert win.tabs.currentIndex() == 0
@@ -234,7 +234,7 @@ def test_settings_that_cannot_be_saved_are_reported(make_window, tmp_path):
 
 
 def test_clear_the_caches_from_the_file_menu(qtbot, window, monkeypatch, tmp_path):
-    from catdog_gui.core import cachefiles
+    from catdog_gui.core.storage import caches as cachefiles
 
     monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache"))
     feats = cachefiles.cache_dir("features")

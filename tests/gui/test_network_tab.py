@@ -10,7 +10,7 @@ from helpers import make_image
 
 @pytest.fixture
 def tab(qtbot, tiny_model, current):
-    from catdog_gui.gui.network_tab import NetworkTab
+    from catdog_gui.gui.network.tab import NetworkTab
 
     t = NetworkTab(current)
     qtbot.addWidget(t)
@@ -133,8 +133,8 @@ def test_main_window_keeps_the_tab_in_sync(qtbot, make_window, tiny_model, tmp_p
 
 
 def test_one_predictor_shared_with_the_prediction_tab(qtbot, tiny_model, current, tmp_path):
-    from catdog_gui.gui.network_tab import NetworkTab
-    from catdog_gui.gui.prediction_tab import PredictionTab
+    from catdog_gui.gui.network.tab import NetworkTab
+    from catdog_gui.gui.prediction.tab import PredictionTab
 
     net, pred = NetworkTab(current), PredictionTab(current)
     qtbot.addWidget(net)

@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices, QPixmap
 
-from catdog_gui.core.data import scan_dataset
-from catdog_gui.gui import photo_grid
-from catdog_gui.gui.exclusions import Exclusions
-from catdog_gui.gui.photo_grid import BROKEN, PhotoGrid, PhotoRole, ThumbCache, ThumbLoader, photos_of
+from catdog_gui.core.data.scan import scan_dataset
+from catdog_gui.gui.dataset import photo_grid
+from catdog_gui.gui.dataset.exclusions import Exclusions
+from catdog_gui.gui.dataset.photo_grid import BROKEN, PhotoGrid, PhotoRole, ThumbCache, ThumbLoader, photos_of
 
 
 def _folder(tmp_path, gui, n=30, bad=True):

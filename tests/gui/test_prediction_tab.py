@@ -17,7 +17,7 @@ from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from catdog_gui.gui.prediction_tab import PredictionTab
+from catdog_gui.gui.prediction.tab import PredictionTab
 from tests.gui.dnd import drag_and_drop, urls
 
 CLASSES = ("blue", "red")
@@ -33,7 +33,7 @@ def _square(path, red: bool, seed: int) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny LeNet-5 trained for 3 epochs on 40 red-ish and blue-ish squares."""
-    from catdog_gui.core.training import TrainConfig, Trainer
+    from catdog_gui.core.training.trainer import TrainConfig, Trainer
 
     root = tmp_path_factory.mktemp("pred")
     data = root / "data"
@@ -347,7 +347,7 @@ def test_a_large_jpeg_answers_as_the_cli_does(qtbot, tab, trained, tmp_path, dec
     """LeNet-5 sees 32 x 32: its decode of a 500 x 375 JPEG is shrunk 8x (JPEG DCT scaling), exactly as
     in validation and `catdog predict`. The card keeps that answer and decodes once more, at display
     size, for the picture only (see core.photo)."""
-    from catdog_gui.core.inference import Predictor
+    from catdog_gui.core.inference.predictor import Predictor
 
     rng = np.random.default_rng(3)
     a = rng.integers(0, 90, (375, 500, 3))

@@ -9,7 +9,7 @@ from tests.test_review import colour_features
 
 
 def test_accept_suggestion_then_undo(qtbot, tmp_path):
-    from catdog_gui.gui.review_view import ReviewView
+    from catdog_gui.gui.dataset.review_view import ReviewView
 
     root = make_dataset(tmp_path / "d", n_per_class=25)
     wrong = make_image(root / "dog" / "wrong.jpg", (170, 60, 60), seed=901)
@@ -33,7 +33,7 @@ def test_accept_suggestion_then_undo(qtbot, tmp_path):
 
 
 def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
-    from catdog_gui.gui.dataset_tab import DatasetTab
+    from catdog_gui.gui.dataset.tab import DatasetTab
 
     root = make_dataset(tmp_path / "d", n_per_class=5)
     tab = DatasetTab()
@@ -45,7 +45,7 @@ def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
     qtbot.mouseClick(tab.review_button, Qt.MouseButton.LeftButton)
     assert tab.review_view.isVisible() and tab.review_view.root == str(root)
     # after a review, the tab scans again with its near-duplicate groups kept on one side
-    from catdog_gui.core.review import Review
+    from catdog_gui.core.inference.review import Review
 
     group = [str(root / "cat" / f"cat_{i:03d}.jpg") for i in range(4)]
     tab.review_view.review = Review(str(root), ["cat", "dog"], [], [], [group])
@@ -57,8 +57,8 @@ def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
 
 
 def test_a_runs_confident_mistakes_are_listed(qtbot, tmp_path):
-    from catdog_gui.core.evaluation import compute_metrics
-    from catdog_gui.gui.review_view import ReviewView
+    from catdog_gui.core.inference.evaluation import compute_metrics
+    from catdog_gui.gui.dataset.review_view import ReviewView
 
     root = make_dataset(tmp_path / "d", n_per_class=3)
     paths = [root / "cat" / "cat_000.jpg", root / "cat" / "cat_001.jpg", root / "dog" / "dog_000.jpg"]

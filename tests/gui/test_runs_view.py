@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
-from catdog_gui.core.runs import RunRecord, RunStore
-from catdog_gui.gui.runs_model import COL, ID_ROLE, RunsModel
-from catdog_gui.gui.runs_view import RunsView
+from catdog_gui.core.storage.run_store import RunRecord, RunStore
+from catdog_gui.gui.models.runs_model import COL, ID_ROLE, RunsModel
+from catdog_gui.gui.runs.tab import RunsView
 from helpers import make_dataset
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from catdog_gui.gui.workers import Task
+from catdog_gui.gui.common.workers import Task
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_stop_mid_run_keeps_train_usable(qtbot, ready):
 
 
 def test_pause_stops_the_batches_and_resume_brings_them_back(qtbot, ready):
-    from catdog_gui.gui.training_run import RunState
+    from catdog_gui.gui.models.training_run import RunState
 
     t = ready.training_tab
     t.hyper["epochs"].setValue(200)
@@ -140,7 +140,7 @@ def test_pause_stops_the_batches_and_resume_brings_them_back(qtbot, ready):
 
 
 def test_error_in_training_is_shown_and_train_comes_back(qtbot, ready, monkeypatch):
-    from catdog_gui.core.training import Trainer
+    from catdog_gui.core.training.trainer import Trainer
 
     def boom(self, *a, **k):
         raise RuntimeError("simulated failure")
@@ -280,7 +280,7 @@ def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, 
 
 
 def test_augmentation_checkbox_sets_recommended_epochs(window):
-    from catdog_gui.core.augment import AugmentSettings
+    from catdog_gui.core.data.augment import AugmentSettings
     from catdog_gui.core.models import get_spec
 
     t = window.training_tab
@@ -309,7 +309,7 @@ def test_augmentation_checkbox_keeps_epochs_the_user_chose(window):
 def test_training_run_records_a_real_run_without_any_widget(qtbot, tiny_dataset, tmp_path):
     from catdog_gui.core.config import TrainConfig
     from catdog_gui.core.events import Status
-    from catdog_gui.gui.training_run import RunState, TrainingRun
+    from catdog_gui.gui.models.training_run import RunState, TrainingRun
 
     run = TrainingRun()
     states, seen_eta, chunks = [], [], []
@@ -388,8 +388,8 @@ def test_a_changed_declaration_changes_the_form(qtbot, monkeypatch):
     from dataclasses import replace
 
     from catdog_gui.core.config import TrainConfig
-    from catdog_gui.gui.training_form import TrainingForm
-    from catdog_gui.gui.widgets import AugmentModel
+    from catdog_gui.gui.training.form import TrainingForm
+    from catdog_gui.gui.common.widgets import AugmentModel
 
     real = TrainConfig.settings.__func__
 
@@ -449,7 +449,7 @@ def test_split_is_stored_and_reaches_the_dataset_tab(qtbot, make_window, tiny_da
 def test_weights_file_picker_for_downloaded_backbones(qtbot, window, tmp_path, monkeypatch, make_window):
     from catdog_gui.core.models import get_spec
     from catdog_gui.core.models import weights as W
-    from catdog_gui.gui import training_form
+    from catdog_gui.gui.training import form as training_form
 
     t = window.training_tab
     if "resnet18" not in t.specs:
@@ -495,8 +495,8 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
     validation result and keeps it with the run."""
     from PySide6.QtWidgets import QFileDialog
 
-    from catdog_gui.core.runs import RunStore
-    from catdog_gui.gui.runs_model import COL, ID_ROLE
+    from catdog_gui.core.storage.run_store import RunStore
+    from catdog_gui.gui.models.runs_model import COL, ID_ROLE
     from tests.helpers import make_dataset
     from tests.gui.test_runs_view import _record
 
@@ -554,7 +554,7 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
 def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monkeypatch):
     """Choosing fine-tuning measures (here: a stand-in for the measurement) how long it would take on
     this computer and says so, with the photo count, before Train is clicked; frozen says nothing."""
-    from catdog_gui.core import training
+    from catdog_gui.core.training import trainer as training
 
     calls = []
 
@@ -582,7 +582,7 @@ def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monk
 def test_trainer_notices_reach_the_status_bar(qtbot, ready, monkeypatch):
     """A Notice from the trainer (e.g. "onnxruntime could not load: PyTorch computes the features")
     is said in the window's status bar."""
-    from catdog_gui.core import training
+    from catdog_gui.core.training import trainer as training
     from catdog_gui.core.events import Notice
 
     real_fit = training.Trainer.fit

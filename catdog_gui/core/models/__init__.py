@@ -1,6 +1,6 @@
 """Model architectures, by name. See :mod:`.registry`."""
 
-from .registry import (  # noqa: F401
+from .registry import (
     BackboneClassifier,
     LayerInfo,
     ModelInput,

@@ -53,7 +53,8 @@ from torch import nn
 
 from ..errors import WeightsUnavailableError
 from . import weights as W
-from .registry import IMAGENET_MEAN, IMAGENET_STD, BackboneClassifier, ModelSpec, ProgressFn, register
+from ..events import CountProgress
+from .registry import IMAGENET_MEAN, IMAGENET_STD, BackboneClassifier, ModelSpec, register
 
 #: EfficientNet-Lite's input normalisation: (pixel - 127) / 128 on the 0..255 scale
 LITE_MEAN = (127.0 / 255.0,) * 3
@@ -336,7 +337,7 @@ def load_imagenet_lite0(weights_path: Optional[str] = None) -> EfficientNetLite:
 
 def _lite_builder(v: LiteVariant):
     def build(num_classes: int, image_size: int = v.image_size, pretrained: bool = False,
-              weights_path: Optional[str] = None, progress: Optional[ProgressFn] = None, **_) -> nn.Module:
+              weights_path: Optional[str] = None, progress: Optional[CountProgress] = None, **_) -> nn.Module:
         backbone = EfficientNetLite(v, num_classes=None)
         if pretrained or weights_path:
             sd, src = _lite_state_dict(v, weights_path)
@@ -371,7 +372,7 @@ def _tv_model(name: str) -> nn.Module:
 
 
 def _load_tv_weights(model: nn.Module, name: str, title: str, weights_path: Optional[str],
-                     progress: Optional[ProgressFn]) -> None:
+                     progress: Optional[CountProgress]) -> None:
     if weights_path:
         path = Path(os.fspath(weights_path))
     else:
@@ -381,7 +382,7 @@ def _load_tv_weights(model: nn.Module, name: str, title: str, weights_path: Opti
 
 
 def _build_resnet18(num_classes: int, image_size: int = 224, pretrained: bool = False,
-                    weights_path: Optional[str] = None, progress: Optional[ProgressFn] = None, **_) -> nn.Module:
+                    weights_path: Optional[str] = None, progress: Optional[CountProgress] = None, **_) -> nn.Module:
     m = _tv_model("resnet18")
     if pretrained or weights_path:
         _load_tv_weights(m, "resnet18", "ResNet-18", weights_path, progress)
@@ -393,7 +394,7 @@ def _build_resnet18(num_classes: int, image_size: int = 224, pretrained: bool = 
 
 
 def _build_mobilenet_v3_large(num_classes: int, image_size: int = 224, pretrained: bool = False,
-                              weights_path: Optional[str] = None, progress: Optional[ProgressFn] = None,
+                              weights_path: Optional[str] = None, progress: Optional[CountProgress] = None,
                               **_) -> nn.Module:
     m = _tv_model("mobilenet_v3_large")
     if pretrained or weights_path:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import CatdogError
+from ..events import CountProgress
 
 #: modules that register models when imported
 _MODULES = ("catdog_gui.core.models.lenet", "catdog_gui.core.models.backbones")
@@ -26,7 +27,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_MEAN = (0.5, 0.5, 0.5)
 HALF_STD = (0.5, 0.5, 0.5)
 
-ProgressFn = Callable[[int, int], None]  # (bytes_done, bytes_total); total 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def create_model(
     image_size: Optional[int] = None,
     pretrained: bool = False,
     weights_path: Optional[str] = None,
-    progress: Optional[ProgressFn] = None,
+    progress: Optional[CountProgress] = None,
 ) -> nn.Module:
     """Build model ``name`` with a ``num_classes``-way output."""
     spec = get_spec(name)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import CatdogError, WeightsUnavailableError
-from .registry import ProgressFn
+from ..events import CountProgress
 
 #: seconds to wait for the server to answer (and between two chunks of data)
 CONNECT_TIMEOUT = 15.0
@@ -95,7 +95,7 @@ def _reason(e: BaseException) -> str:
 def download(
     url: str,
     dest: Union[str, os.PathLike],
-    progress: Optional[ProgressFn] = None,
+    progress: Optional[CountProgress] = None,
     timeout: float = CONNECT_TIMEOUT,
     title: str = "model",
 ) -> Path:
@@ -154,7 +154,7 @@ def download(
     return dest
 
 
-def fetch(url: str, title: str, progress: Optional[ProgressFn] = None, timeout: float = CONNECT_TIMEOUT) -> Path:
+def fetch(url: str, title: str, progress: Optional[CountProgress] = None, timeout: float = CONNECT_TIMEOUT) -> Path:
     """The cached file for ``url``, downloading it first when it is not in the hub cache yet."""
     info = weights_info(url)
     if info.cached:

@@ -1,0 +1,182 @@
+"""Dataset folder layouts: which files are a dataset's photos, and of which class (no Qt).
+
+* **one subfolder per class** (``cat/``, ``dog/``; images may sit in nested folders below them);
+* **flat, class in the file name** as in Kaggle's dogs-vs-cats ``train/``: ``cat.123.jpg``,
+  ``dog_45.png`` (the class is the name before the first dot, or before a trailing number);
+* a folder holding ``train/`` and ``val/`` (or ``valid``/``validation``) subfolders, each in one of
+  the layouts above (:func:`split_layout`).
+
+:func:`walk_files` is the one "files below a folder" walk (sorted, hidden files and folders skipped,
+symlinked folders not followed); the scan, the Prediction tab's folder mode and the API use it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Union
+
+from ..errors import DatasetError
+from .imageio import is_image_name
+
+pass
+
+
+VAL_NAMES = ("val", "valid", "validation")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+_TRAILING_NUMBER = re.compile(r"[._\- ]*\d+$")
+
+
+def class_from_name(name: str) -> Optional[str]:
+    """``cat.123.jpg`` -> ``cat``; ``golden_retriever_12.png`` -> ``golden_retriever``; else None."""
+    stem = Path(name).stem
+    if "." in stem:
+        label = stem.split(".", 1)[0]
+    else:
+        label = _TRAILING_NUMBER.sub("", stem)
+        if label == stem:
+            return None
+    label = label.strip(" ._-")
+    return label or None
+
+
+#: the folder inside a dataset where the review (core.review) moves removed photos; never scanned
+REMOVED_DIR = "_removed"
+
+
+def _walk_files(folder: Path, cancel: Optional[threading.Event]) -> Iterable[Path]:
+    """All files below ``folder`` (sorted, hidden skipped, symlinked folders not followed: no loops);
+    the one walk of :func:`catdog_gui.core.data.layouts.walk_files`."""
+    return walk_files(folder, cancel)
+
+
+def _check_folder(folder: Path, what: str) -> Path:
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise DatasetError(f"{what} {folder} does not exist (was it moved, renamed or unplugged?)")
+    if not folder.is_dir():
+        raise DatasetError(f"{what} {folder} is a file, not a folder")
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except PermissionError:
+        raise DatasetError(f"{what} {folder} cannot be read (permission denied)") from None
+    except OSError as e:
+        raise DatasetError(f"{what} {folder} cannot be read ({e.strerror or e})") from None
+    return folder
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and p.name != REMOVED_DIR
+                      and not _links_back(p, folder))
+    except OSError as e:
+        raise DatasetError(f"cannot list {folder}: {e.strerror or e}") from None
+
+
+def _links_back(d: Path, folder: Path) -> bool:
+    """A symlinked folder pointing at ``folder`` itself or above it: a loop that would list every
+    class again as one more class."""
+    if not d.is_symlink():
+        return False
+    try:
+        target, here = d.resolve(strict=True), folder.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return True
+    return target == here or target in here.parents
+
+
+def _has_images(folder: Path) -> bool:
+    for _root, _dirs, files in os.walk(folder):
+        if any(is_image_name(f) for f in files):
+            return True
+    return False
+
+
+def split_layout(root: Path) -> tuple[Path, Optional[Path]]:
+    """If ``root`` holds ``train/`` and ``val/`` folders, return them; else (root, None)."""
+    subs = {p.name.lower(): p for p in _subdirs(root)}
+    if "train" in subs:
+        for v in VAL_NAMES:
+            if v in subs and set(subs) <= {"train", "test", *VAL_NAMES}:
+                return subs["train"], subs[v]
+    return root, None
+
+
+def list_labeled(
+    folder: Path, cancel: Optional[threading.Event] = None
+) -> tuple[str, dict[str, list[Path]], int]:
+    """Find the images of ``folder`` and their classes: (layout, {class: [paths]}, n_ignored)."""
+    folder = _check_folder(folder, "Folder")
+    per_class: dict[str, list[Path]] = defaultdict(list)
+    ignored = 0
+    class_dirs = [d for d in _subdirs(folder) if _has_images(d)]
+    if class_dirs:
+        for d in class_dirs:
+            for f in _walk_files(d, cancel):
+                if is_image_name(f):
+                    per_class[d.name].append(f)
+                else:
+                    ignored += 1
+        # loose images next to class folders have no class: say so by counting them as ignored
+        ignored += sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        return "folders", dict(per_class), ignored
+    removed = folder / REMOVED_DIR
+    for f in _walk_files(folder, cancel):
+        if removed in f.parents:  # photos the review removed (core.review) are not in the dataset
+            continue
+        label = class_from_name(f.name) if is_image_name(f) else None
+        if label is None:
+            ignored += 1
+        else:
+            per_class[label].append(f)
+    return "names", dict(per_class), ignored
+
+
+def walk_files(folder: Union[str, os.PathLike], cancel: Optional[threading.Event] = None) -> Iterator[Path]:
+    """All files below ``folder``: sorted (folder by folder, files before subfolders), hidden files
+    and folders skipped, symlinked folders not followed (no loops).
+
+    Raises :class:`catdog_gui.core.errors.Cancelled` when ``cancel`` is set.
+    """
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False, onerror=None):
+        if cancel is not None and cancel.is_set():
+            from ..errors import (
+                Cancelled,  # data imports this module: import at call time
+            )
+
+            raise Cancelled("scan cancelled")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith("."):
+                yield Path(dirpath) / f
+
+
+def list_images(folder: Union[str, os.PathLike], cancel: Optional[threading.Event] = None) -> tuple[list[Path], int]:
+    """Image files below ``folder`` (in :func:`walk_files` order) and how many other files were
+    ignored. When ``cancel`` is set the walk stops and returns what it found so far."""
+    from ..errors import Cancelled
+
+    images: list[Path] = []
+    others = 0
+    try:
+        for f in walk_files(folder, cancel):
+            if is_image_name(f):
+                images.append(f)
+            else:
+                others += 1
+    except Cancelled:
+        pass
+    return images, others

@@ -1,0 +1,583 @@
+"""The Dataset tab: pick folders (or get sample photos), scan them in the background, show what is
+in them (the report, and every photo in a lazy grid), and preview what augmentation will do to a photo.
+
+Built around :func:`catdog_gui.core.data.scan.scan_dataset` and the shared :class:`AugmentModel`;
+every decode (scan, thumbnails, previews) runs on a :class:`Task`. Photos excluded from training
+in the grid are kept per folder (:class:`~catdog_gui.gui.dataset.exclusions.Exclusions`) and left out by
+the scan, so the Dataset the Training tab trains on never holds them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..common.widgets import AugmentModel, heading, muted
+from .augment_panel import AugmentPanel
+from .scan_report import ScanReportView
+from .exclusions import Exclusions
+from .photo_grid import PhotoGrid
+from ..common.workers import Task
+from ...core.text import count_text
+from ...core.text import plural
+
+PREVIEW_N = 8
+PREVIEW_CELL = 140
+
+def _local_dir(mime) -> Optional[str]:
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile():
+            p = url.toLocalFile()
+            if os.path.isdir(p):
+                return p
+    return None
+
+
+class DatasetTab(QWidget):
+    #: the scanned Dataset (or None when the folder cannot be used / scan cancelled)
+    dataset_changed = Signal(object)
+    #: emitted once per scan when it ends (with the Dataset or None)
+    scan_finished = Signal(object)
+    train_requested = Signal()
+    status_message = Signal(str)
+    busy = Signal(str)  # "" when idle
+    folder_opened = Signal(str)
+
+    def __init__(self, augment: Optional[AugmentModel] = None, parent=None, *, settings=None,
+                 exclusions: Optional[Exclusions] = None):
+        super().__init__(parent)
+        self.augment = augment or AugmentModel(parent=self)
+        self.settings = settings  # a Settings (the sample photos' mirror address), or None
+        self.exclusions = exclusions or Exclusions()
+        self.samples_dialog = None
+        self.dataset = None
+        self.train_dir: Optional[str] = None
+        self.val_dir: Optional[str] = None
+        self.error: str = ""
+        #: the split training will use (TrainConfig.val_fraction and seed; the Training tab sets it)
+        self.val_fraction = 0.2
+        self.split_seed = 0
+        self._scan_task: Optional[Task] = None
+        self._quiet_scan = False  # a rescan after an exclusion: the report stays on screen
+        self.setAcceptDrops(True)
+        self._build()
+
+    # ------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(10, 10, 10, 10)
+        root.setSpacing(8)
+
+        # folder pickers
+        pick = QGridLayout()
+        pick.setHorizontalSpacing(6)
+        self.train_edit = QLineEdit(readOnly=True, placeholderText="No folder chosen yet")
+        self.train_edit.setAccessibleName("Training folder")
+        self.train_button = QPushButton("Choose…")
+        self.train_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.train_button.setToolTip("Choose the folder with your photos, one subfolder per class (Ctrl+O)")
+        self.train_button.setAccessibleName("Choose training folder")
+        self.train_button.clicked.connect(self.choose_train_folder)
+        self.val_edit = QLineEdit(readOnly=True, placeholderText="Optional: otherwise 20% of the photos are held out")
+        self.val_edit.setAccessibleName("Validation folder")
+        self.val_button = QPushButton("Choose…")
+        self.val_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.val_button.setToolTip("Optional: a separate folder of photos to measure accuracy on, same class folders")
+        self.val_button.setAccessibleName("Choose validation folder")
+        self.val_button.clicked.connect(self.choose_val_folder)
+        self.val_clear = QToolButton()
+        self.val_clear.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
+        self.val_clear.setToolTip("Use no separate validation folder (hold out 20% of the training photos)")
+        self.val_clear.setAccessibleName("Clear validation folder")
+        self.val_clear.clicked.connect(lambda: self.set_folders(self.train_dir, None) if self.train_dir else None)
+        self.val_clear.setEnabled(False)
+        pick.addWidget(QLabel("Training photos:"), 0, 0)
+        pick.addWidget(self.train_edit, 0, 1)
+        pick.addWidget(self.train_button, 0, 2)
+        pick.addWidget(QLabel("Validation photos:"), 1, 0)
+        pick.addWidget(self.val_edit, 1, 1)
+        pick.addWidget(self.val_button, 1, 2)
+        pick.addWidget(self.val_clear, 1, 3)
+        self.camera_button = QPushButton("Camera")
+        self.camera_button.setCheckable(True)
+        self.camera_button.setToolTip("Take photos for a class with a camera (or from a video file)")
+        self.camera_button.setAccessibleName("Collect photos with a camera")
+        self.camera_button.toggled.connect(self.show_camera)
+        pick.addWidget(self.camera_button, 0, 3)
+        root.addLayout(pick)
+        self.camera_panel = None  # the Camera panel (camera_collect.py), made on first use
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._build_empty())
+        self.stack.addWidget(self._build_scanning())
+        self.stack.addWidget(self._build_report())
+        root.addWidget(self.stack, 1)
+
+        # the primary action
+        bottom = QHBoxLayout()
+        self.summary_label = muted("", wrap=False)
+        bottom.addWidget(self.summary_label, 1)
+        self.review_button = QPushButton("Review photos…")
+        self.review_button.setToolTip("Find likely label errors, near-duplicates and photos no class fits; fix them")
+        self.review_button.setAccessibleName("Review photos")
+        self.review_button.setEnabled(False)
+        self.review_button.clicked.connect(self.open_review)
+        bottom.addWidget(self.review_button)
+        self.review_view = None  # the Review view (review_view.py), made on first use
+        self.run_metrics = None  # the last training run's validation Metrics (set_run_metrics)
+        self.train_action = QPushButton("Train on these photos")
+        self.train_action.setObjectName("primary")
+        self.train_action.setToolTip("Go to the Training tab with this dataset")
+        self.train_action.setAccessibleName("Train on these photos")
+        self.train_action.setEnabled(False)
+        self.train_action.clicked.connect(self.train_requested)
+        bottom.addWidget(self.train_action)
+        root.addLayout(bottom)
+
+    def _build_empty(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addStretch(1)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.error_label.setProperty("role", "bad")
+        self.error_label.setAccessibleName("Problem with the folder")
+        self.error_label.hide()
+        lay.addWidget(self.error_label)
+        title = QLabel("Start with a folder of photos")
+        title.setProperty("role", "big")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(title)
+        example = QLabel(
+            "<p>Put each kind of photo in its own folder. The folder names become the class names:</p>"
+            "<table align='center'><tr><td><pre style='font-size:11pt'>"
+            "my_photos/\n"
+            "├── cat/    cat1.jpg  cat2.jpg  …\n"
+            "└── dog/    dog1.jpg  dog2.jpg  …</pre></td></tr></table>"
+            "<p>Also accepted: one folder with files named like <b>cat.1.jpg</b> and <b>dog.1.jpg</b>, "
+            "or a folder holding <b>train/</b> and <b>val/</b> (or <b>validation/</b>).<br>"
+            "Two or more classes; a few hundred photos per class give good results.</p>"
+        )
+        example.setTextFormat(Qt.TextFormat.RichText)
+        example.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        example.setWordWrap(True)
+        lay.addWidget(example)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.empty_choose = QPushButton("Choose a folder…")
+        self.empty_choose.setObjectName("primary")
+        self.empty_choose.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.empty_choose.setToolTip("Choose the folder with your photos (Ctrl+O)")
+        self.empty_choose.setAccessibleName("Choose a folder")
+        self.empty_choose.clicked.connect(self.choose_train_folder)
+        row.addWidget(self.empty_choose)
+        row.addStretch(1)
+        lay.addLayout(row)
+        drop = muted("…or drag a folder from your file manager and drop it here.")
+        drop.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(drop)
+        from ...core.data.sample_photos import SAMPLE_SETS, DEFAULT_SET
+        from ...core.text import size_text
+
+        small = SAMPLE_SETS[DEFAULT_SET]
+        srow = QHBoxLayout()
+        srow.addStretch(1)
+        srow.addWidget(muted("No photos of your own yet?", wrap=False))
+        self.samples_button = QPushButton("Get sample photos")
+        self.samples_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowDown))
+        self.samples_button.setToolTip(f"Download {small.photos.split(':')[0]} of cats and dogs "
+                                       f"({size_text(small.size)}) to try the app, and open them here")
+        self.samples_button.setAccessibleName("Get sample photos")
+        self.samples_button.clicked.connect(self.get_samples)
+        srow.addWidget(self.samples_button)
+        srow.addStretch(1)
+        lay.addLayout(srow)
+        self.empty_include = QPushButton("Include the excluded photos again")
+        self.empty_include.setAccessibleName("Include the excluded photos again")
+        self.empty_include.setToolTip("Use every photo of this folder again, then scan it")
+        self.empty_include.clicked.connect(self.include_all)
+        self.empty_include.hide()
+        irow = QHBoxLayout()
+        irow.addStretch(1)
+        irow.addWidget(self.empty_include)
+        irow.addStretch(1)
+        lay.addLayout(irow)
+        lay.addStretch(2)
+        return page
+
+    def _build_scanning(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addStretch(1)
+        self.scan_label = QLabel("Looking at the photos…")
+        self.scan_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(self.scan_label)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.scan_progress = QProgressBar()
+        self.scan_progress.setMinimumWidth(420)
+        self.scan_progress.setAccessibleName("Scan progress")
+        row.addWidget(self.scan_progress)
+        self.scan_cancel = QPushButton("Cancel")
+        self.scan_cancel.setToolTip("Stop looking at this folder")
+        self.scan_cancel.setAccessibleName("Cancel scan")
+        self.scan_cancel.clicked.connect(self.cancel_scan)
+        row.addWidget(self.scan_cancel)
+        row.addStretch(1)
+        lay.addLayout(row)
+        note = muted("Every photo is opened once to find unreadable files and duplicates.")
+        note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(note)
+        lay.addStretch(2)
+        return page
+
+    def _build_report(self) -> QWidget:
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = split
+
+        # left: the report above, every photo below
+        left_split = QSplitter(Qt.Orientation.Vertical)
+        self.left_splitter = left_split
+        left = QScrollArea()
+        left.setWidgetResizable(True)
+        left.setFrameShape(QFrame.Shape.NoFrame)
+        body = self.report = ScanReportView()
+        self.report.include_all_requested.connect(self.include_all)
+        # the report's parts, under the names the tab always had (tests and scripts read them)
+        for name in ("report_title", "count_bars", "split_label", "health_box", "health_ok", "bad_label",
+                     "bad_toggle", "bad_list", "dup_label", "warn_label", "excluded_label", "include_button"):
+            setattr(self, name, getattr(body, name))
+        left.setWidget(body)
+        left_split.addWidget(left)
+
+        gridbox = QWidget()
+        gl = QVBoxLayout(gridbox)
+        gl.setContentsMargins(4, 4, 12, 4)
+        self.thumbs_title = heading("Every photo")
+        gl.addWidget(self.thumbs_title)
+        gl.addWidget(muted("Click a photo to see what augmentation does to it; double-click opens it; "
+                           "right-click to open its folder or exclude it from training."))
+        self.grid = PhotoGrid()
+        self.grid.photo_clicked.connect(self.set_preview_image)
+        self.grid.exclude_requested.connect(self.set_excluded)
+        gl.addWidget(self.grid, 1)
+        left_split.addWidget(gridbox)
+        left_split.setStretchFactor(0, 2)
+        left_split.setStretchFactor(1, 3)
+        left_split.setSizes([260, 420])
+        split.addWidget(left_split)
+
+        # right: augmentation (its own view over the shared AugmentModel)
+        right = AugmentPanel(self.augment)
+        self.augment_panel = right
+        self.augment_check = right.augment_check  # the tab's one primary toggle (the menu and tests use it)
+        rscroll = QScrollArea()
+        rscroll.setWidgetResizable(True)
+        rscroll.setFrameShape(QFrame.Shape.NoFrame)
+        rscroll.setWidget(right)
+        rscroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        split.addWidget(rscroll)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([700, 480])
+        return split
+
+    # ------------------------------------------------------------------------------ folders
+    def choose_train_folder(self) -> None:
+        start = self.train_dir or str(Path.home())
+        d = QFileDialog.getExistingDirectory(self, "Choose the folder with your photos", start)
+        if d:
+            self.set_folders(d, None)
+
+    def choose_val_folder(self) -> None:
+        start = self.val_dir or self.train_dir or str(Path.home())
+        d = QFileDialog.getExistingDirectory(self, "Choose a validation folder (same class folders)", start)
+        if d and self.train_dir:
+            self.set_folders(self.train_dir, d)
+        elif d:
+            self.val_dir = d
+            self.val_edit.setText(d)
+
+    def set_folders(self, train_dir: Optional[str], val_dir: Optional[str] = None) -> None:
+        """Point the tab at a folder (and optional validation folder) and scan it in the background."""
+        self.train_dir = str(train_dir) if train_dir else None
+        self.val_dir = str(val_dir) if val_dir else None
+        self.train_edit.setText(self.train_dir or "")
+        self.val_edit.setText(self.val_dir or "")
+        self.val_clear.setEnabled(bool(self.val_dir))
+        if self.train_dir:
+            self.folder_opened.emit(self.train_dir)
+            self.start_scan()
+
+    def show_camera(self, on: bool = True) -> None:
+        """Show (or hide) the Camera panel: record photos of a class into the training folder."""
+        if on and self.camera_panel is None:
+            from .camera_collect import CameraCollectPanel
+
+            self.camera_panel = CameraCollectPanel(
+                lambda: self.train_dir, lambda: list(self.dataset.classes) if self.dataset else [],
+                settings=self.settings, parent=self)
+            self.camera_panel.photos_added.connect(lambda _cls, _n: self.start_scan(quiet=True))
+            self.scan_finished.connect(lambda _ds: self.camera_panel.refresh_classes())  # a new class is offered
+            lay = self.layout()
+            lay.insertWidget(max(lay.indexOf(self.stack), 0), self.camera_panel)
+        if self.camera_panel is not None:
+            if on:
+                self.camera_panel.refresh_classes()
+            self.camera_panel.setVisible(on)
+        if self.camera_button.isChecked() != on:
+            self.camera_button.setChecked(on)
+
+    def set_run_metrics(self, metrics) -> None:
+        """A training run's validation Metrics (``TrainingTab.run_finished``'s ``Finished.metrics``):
+        the Review view lists its most confident mistakes and most confused pairs."""
+        self.run_metrics = metrics
+        if self.review_view is not None and metrics is not None:
+            self.review_view.set_metrics(metrics)
+
+    def open_review(self) -> None:
+        """Open the Review view on the training folder (issue 18): the photos that hurt, fixed in place."""
+        if not self.train_dir:
+            return
+        if self.review_view is None:
+            from .review_view import ReviewView
+
+            self.review_view = ReviewView(self.train_dir, parent=self)
+            self.review_view.setWindowFlag(Qt.WindowType.Window)
+            self.review_view.resize(900, 600)
+            self.review_view.dataset_changed.connect(lambda: self.start_scan(quiet=True))
+            self.review_view.reviewed.connect(lambda: self.start_scan(quiet=True))  # split with its groups
+            self.review_view.status_message.connect(self.status_message)
+        self.review_view.set_root(self.train_dir)
+        if self.run_metrics is not None:
+            self.review_view.set_metrics(self.run_metrics)
+        self.review_view.show()
+        self.review_view.raise_()
+
+    def set_split(self, val_fraction: float, seed: int) -> None:
+        """Split as training will (validation fraction and seed); rescans an open folder when it changes."""
+        split = (float(val_fraction), int(seed))
+        if split == (self.val_fraction, self.split_seed):
+            return
+        self.val_fraction, self.split_seed = split
+        self._update_split_hints()
+        if self.train_dir:
+            self.start_scan()
+
+    def _update_split_hints(self) -> None:
+        pct = f"{self.val_fraction:.0%}"
+        self.val_edit.setPlaceholderText(f"Optional: otherwise {pct} of the photos are held out")
+        self.val_clear.setToolTip(f"Use no separate validation folder (hold out {pct} of the training photos)")
+
+    def start_scan(self, quiet: bool = False) -> None:
+        """Scan the folders in the background. ``quiet``: the same folder again (after an
+        exclusion): the report and grid stay on screen until the new scan replaces them."""
+        from ...core.data.scan import scan_dataset
+
+        self.cancel_scan(discard=True)
+        quiet = quiet and self.stack.currentIndex() == 2
+        self._quiet_scan = quiet
+        self.dataset = None
+        self.error = ""
+        self.train_action.setEnabled(False)
+        self.summary_label.setText("")
+        self.dataset_changed.emit(None)
+        train, val = self.train_dir, self.val_dir
+        frac, seed = self.val_fraction, self.split_seed
+        exclude = self.exclusions.paths(train)
+        # the Review view's near-duplicate groups stay on one side of the split, like identical files
+        rv = self.review_view.review if self.review_view is not None else None
+        groups = rv.duplicate_groups if rv is not None and rv.root == train else None
+        task = Task(lambda st: scan_dataset(train, val, val_fraction=frac, seed=seed, progress=st.progress,
+                                            cancel=st.cancel_event, exclude=exclude, extra_groups=groups),
+                    self, name="scan")
+        task.progress.connect(self._on_scan_progress)
+        task.done.connect(self._on_scan_done)
+        task.failed.connect(self._on_scan_failed)
+        task.cancelled.connect(self._on_scan_cancelled)
+        task.finished.connect(lambda: self.busy.emit(""))
+        self._scan_task = task
+        self.scan_progress.setRange(0, 0)
+        self.scan_label.setText(f"Looking at the photos in {train}…")
+        if not quiet:
+            self.stack.setCurrentIndex(1)
+        self.busy.emit("Scanning photos…")
+        task.start()
+
+    def cancel_scan(self, discard: bool = False) -> None:
+        t = self._scan_task
+        if t is None or not t.is_running():
+            return
+        if discard:
+            self._discard(t)
+            self._scan_task = None
+        else:
+            t.cancel()
+
+    def is_scanning(self) -> bool:
+        return self._scan_task is not None and self._scan_task.is_running()
+
+    def _discard(self, task: Optional[Task]) -> None:
+        if task is not None:
+            task.discard()
+
+    def _on_scan_progress(self, done: int, total: int) -> None:
+        self.scan_progress.setRange(0, max(total, 1))
+        self.scan_progress.setValue(done)
+        self.scan_label.setText(f"Checking photo {count_text(done)} of {count_text(total)}…")
+        self.busy.emit(f"Scanning photos: {done * 100 // max(total, 1)}%")
+
+    def _on_scan_cancelled(self) -> None:
+        self.error = ""
+        self.error_label.hide()
+        self.status_message.emit("Scan cancelled")
+        self._scan_ended()
+
+    def _on_scan_failed(self, message: str) -> None:
+        self.error = message
+        n = len(self.exclusions.paths(self.train_dir)) if self.train_dir else 0
+        excluded = f" ({plural(n, 'photo')} of it are excluded from training.)" if n else ""
+        self.error_label.setText(f"This folder cannot be used yet: {message}{excluded}")
+        self.error_label.show()
+        self.empty_include.setVisible(bool(n))
+        self.status_message.emit("The folder cannot be used: see the Dataset tab")
+        self._scan_ended()
+
+    def _scan_ended(self) -> None:
+        """No dataset (failed or cancelled scan): back to the empty state."""
+        self.dataset = None
+        self.stack.setCurrentIndex(0)
+        self.dataset_changed.emit(None)
+        self.scan_finished.emit(None)
+
+    def _on_scan_done(self, dataset) -> None:
+        self.dataset = dataset
+        self.error_label.hide()
+        self.empty_include.hide()
+        self.show_report(dataset)
+        self.stack.setCurrentIndex(2)
+        n = dataset.report.n_train + dataset.report.n_val
+        self.train_action.setText(f"Train on these {count_text(n)} photos")
+        self.train_action.setEnabled(True)
+        self.review_button.setEnabled(True)
+        self.status_message.emit(f"Found {plural(n, 'photo')} in {len(dataset.classes)} classes")
+        self.dataset_changed.emit(dataset)
+        self.scan_finished.emit(dataset)
+        self._show_photos(dataset)
+
+    # ------------------------------------------------------------------------------ the report
+    def show_report(self, dataset) -> None:
+        self.report.show_report(dataset)
+        r = dataset.report
+        self.summary_label.setText(f"{r.root}  ·  {count_text(r.n_train)} training + {count_text(r.n_val)} validation")
+
+    # ------------------------------------------------------------------------------ the photo grid
+    def _show_photos(self, dataset) -> None:
+        self.grid.set_dataset(dataset, keep_view=self._quiet_scan)
+        self._quiet_scan = False
+        paths = {str(s.path) for s in dataset.train} | {str(s.path) for s in dataset.val}
+        if self.augment_panel.preview_path not in paths:
+            first = dataset.train[0] if dataset.train else (dataset.val[0] if dataset.val else None)
+            if first is not None:
+                self.set_preview_image(str(first.path))
+        else:
+            self.grid.select_path(self.augment_panel.preview_path)
+
+    def set_excluded(self, paths: list, excluded: bool = True) -> None:
+        """Exclude ``paths`` from training (or include them again) and scan the folder again."""
+        if not self.train_dir or not paths:
+            return
+        try:
+            changed = self.exclusions.set_excluded(self.train_dir, paths, excluded)
+        except Exception as e:  # the data folder cannot be written
+            self.status_message.emit(f"Could not save the excluded photos: {e}")
+            return
+        if changed:
+            what = plural(changed, "photo")
+            self.status_message.emit(f"{what} excluded from training" if excluded
+                                     else f"{what} included in training again")
+            self.start_scan(quiet=True)
+
+    def include_all(self) -> None:
+        """Forget every exclusion of this folder and scan it again."""
+        if self.train_dir:
+            self.exclusions.clear(self.train_dir)
+            self.empty_include.hide()
+            self.start_scan(quiet=True)
+
+    # ------------------------------------------------------------------------------ sample photos
+    def get_samples(self) -> None:
+        """Open the sample photos (downloading them first through the dialog if needed)."""
+        from ...core.data.sample_photos import DEFAULT_SET, installed
+        from .samples_dialog import SamplesDialog
+
+        have = installed(DEFAULT_SET)
+        if have is not None:
+            self.set_folders(str(have), None)
+            return
+        if self.samples_dialog is None:
+            self.samples_dialog = SamplesDialog(self.settings, self)
+            self.samples_dialog.samples_ready.connect(lambda path: self.set_folders(path, None))
+        self.samples_dialog.show()
+        self.samples_dialog.raise_()
+
+    # ------------------------------------------------------------------------------ augmentation preview
+    def set_preview_size(self, size: int) -> None:
+        """The model's input size: previews show what the model would see."""
+        self.augment_panel.set_preview_size(size)
+
+    def set_preview_image(self, path: str) -> None:
+        self.grid.select_path(path)
+        self.augment_panel.set_preview_image(path)
+
+    # ------------------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, e):  # noqa: N802
+        if _local_dir(e.mimeData()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):  # noqa: N802
+        d = _local_dir(e.mimeData())
+        if d:
+            e.acceptProposedAction()
+            self.set_folders(d, None)
+
+    # ------------------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        """Stop every background job of this tab and join its thread (closing the window)."""
+        self.augment_panel.shutdown()
+        self.grid.shutdown()
+        if self.camera_panel is not None:
+            self.camera_panel.shutdown()
+        if self.samples_dialog is not None:
+            self.samples_dialog.shutdown()
+        if self.review_view is not None:
+            self.review_view.shutdown()
+        Task.shutdown_all(self)
+
+    def set_sizes_state(self, sizes) -> None:
+        if sizes:
+            self.splitter.setSizes([int(x) for x in sizes])
+

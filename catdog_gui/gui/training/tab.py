@@ -1,0 +1,571 @@
+"""The Training tab: choose a model and settings, train in the background, watch live curves, and
+read the evaluation when the run ends.
+
+The tab is a view, napari style: it takes its models in the constructor (the shared
+:class:`~catdog_gui.gui.common.widgets.AugmentModel`, the :class:`~catdog_gui.gui.settings.Settings` and the
+window's :class:`~catdog_gui.gui.models.current_model.CurrentModel`) and, for each run, makes one
+:class:`~catdog_gui.gui.models.training_run.TrainingRun` and draws it from the run's signals. It keeps no
+state of a run itself. Its parts: :class:`~.training_form.TrainingForm` (the settings, derived from
+TrainConfig), :class:`~.training_plots.TrainingPlots` and :class:`~.training_results.ResultsPanel`.
+Torch and pyqtgraph are imported only once the window is on screen (:meth:`TrainingTab.set_backend`
+and :meth:`TrainingTab.ensure_plots`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.events import Status
+from ..models.current_model import CurrentModel
+from ..models.runs_model import RunEvaluation, RunsModel, test_text
+from ..settings import Settings
+from .finetune_estimate import FinetuneEstimate
+from .form import TrainingForm
+from .plots import TrainingPlots
+from .results import ResultsPanel
+from ..models.training_run import RunState, TrainingRun, models_dir, new_model_path
+from ..common.widgets import AugmentModel, heading, muted
+from ..common.workers import Task
+from ...core.text import duration_text
+from ...core.text import plural
+
+__all__ = ["TrainingTab"]
+
+#: how often the screen follows the batches (they come at up to ~20 Hz; plots are costly to repaint)
+REFRESH_MS = 250
+_DONE = {Status.COMPLETED: "Training finished", Status.STOPPED_EARLY: "Training finished (stopped early)",
+         Status.CANCELLED: "Training stopped", Status.FAILED: "Training failed"}
+
+
+class TrainingTab(QWidget):
+    status_message = Signal(str)
+    busy = Signal(str)  # "" when idle
+    model_saved = Signal(str)  # path of the new model file (it is also opened as the current model)
+    try_model_requested = Signal(str)
+    image_size_changed = Signal(int)
+    split_changed = Signal(float, int)  # (validation fraction, seed) for the Dataset tab's scan
+    run_finished = Signal(object)  # the Finished event (with metrics)
+    running_changed = Signal(bool)
+    compare_requested = Signal(list)  # [this run's id, the previous run's id]: show them in the Runs tab
+
+    def __init__(self, augment: Optional[AugmentModel] = None, settings: Optional[Settings] = None,
+                 current=None, models_folder: Optional[Path] = None, parent=None, runs: Optional[RunsModel] = None):
+        super().__init__(parent)
+        self.augment = augment or AugmentModel(parent=self)
+        self.settings = settings
+        self._own_current = current is None
+        self.current = current if current is not None else CurrentModel(parent=self)
+        self.models_folder = Path(models_folder) if models_folder else None
+        self.device = ""
+        self.dataset = None
+        self.runs = runs if runs is not None else RunsModel(parent=self)  # the run store, shared with the Runs tab
+        self.record_id: Optional[str] = None  # the shown run's id in the store (its test result goes there)
+        self.evaluation = RunEvaluation(self.runs, self.current, parent=self)
+        self.run: Optional[TrainingRun] = None  # the run on screen (the last one started, or one handed in)
+        self._links: list = []  # (signal, slot) of self.run, cut when another run is shown
+        self._busy_epoch = 0  # the epoch the status bar last announced
+        self._view_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._view_timer.timeout.connect(self._refresh_view)
+        self._build()
+        ev = self.evaluation
+        self.results.eval_bar.attach(ev)
+        ev.done.connect(self._on_test_result)
+        ev.failed.connect(lambda msg: self.results.show_test(f"Not evaluated on the test folder: {msg}", "bad"))
+        ev.cancelled.connect(lambda: self.results.show_test("Evaluation on the test folder stopped.", "warn"))
+        ev.finished.connect(self._update_buttons)
+        self.runs.test_evaluated.connect(self._on_test_result)
+        self.current.changed.connect(self._on_current_changed)
+        self.current.loading.connect(lambda _p: self._update_buttons())
+        self.current.failed.connect(lambda _p, _m: self._update_buttons())
+        self._update_buttons()
+
+    # ------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QHBoxLayout(self)
+        root.setContentsMargins(10, 10, 10, 10)
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        root.addWidget(self.main_split)
+
+        # ---- left: settings and controls
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 10, 0)
+        ll.setSpacing(6)
+        f = self.form = TrainingForm(self.augment, self.settings)
+        self.finetune_estimate = FinetuneEstimate(f, parent=self)
+        f.note.connect(self.status_message)
+        f.image_size_changed.connect(self.image_size_changed)
+        f.split_changed.connect(self.split_changed)
+        ll.addWidget(f)
+        # the form's controls, by the names the window, the tests and the scripts use
+        self.hyper = f.hyper
+        self.model_combo, self.transfer_check, self.transfer_mode = f.model_combo, f.transfer_check, f.transfer_mode
+        self.model_note, self.augment_check, self.tensorboard_check = f.model_note, f.augment_check, f.tensorboard_check
+        self.advanced, self.defaults_button = f.advanced, f.defaults_button
+        self.weights_edit, self.weights_button = f.weights_edit, f.weights_button
+
+        ll.addSpacing(8)
+        ll.addWidget(heading("Data"))
+        self.data_label = muted("No dataset yet: choose a folder in the Dataset tab.")
+        ll.addWidget(self.data_label)
+        ll.addStretch(1)
+
+        icon = self.style().standardIcon
+        self.train_button = QPushButton("Train")
+        self.train_button.setObjectName("primary")
+        self.train_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.train_button.setToolTip("Train a new model on the dataset (Ctrl+Return)")
+        self.train_button.setAccessibleName("Train")
+        self.train_button.clicked.connect(lambda: self.start_training())
+        ll.addWidget(self.train_button)
+        row = QHBoxLayout()
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaPause))
+        self.pause_button.setToolTip("Pause training after the current batch; Resume goes on where it stopped")
+        self.pause_button.setAccessibleName("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        row.addWidget(self.pause_button)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaStop))
+        self.stop_button.setToolTip("Stop after the current batch and keep the best model so far (Esc)")
+        self.stop_button.setAccessibleName("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        row.addWidget(self.stop_button)
+        ll.addLayout(row)
+        self.continue_button = QPushButton("Continue training")
+        self.continue_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaSeekForward))
+        self.continue_button.setToolTip("Train the current model further (on this dataset, with these settings); "
+                                        "the result is saved as a new model")
+        self.continue_button.setAccessibleName("Continue training")
+        self.continue_button.clicked.connect(lambda: self.start_training(resume=True))
+        ll.addWidget(self.continue_button)
+
+        lscroll = QScrollArea()
+        lscroll.setWidgetResizable(True)
+        lscroll.setFrameShape(QFrame.Shape.NoFrame)
+        lscroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lscroll.setWidget(left)
+        lscroll.setMinimumWidth(300)
+        self.main_split.addWidget(lscroll)
+
+        # ---- right: progress, plots, results
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(6, 0, 0, 0)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Training progress")
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.progress.setValue(0)
+        rl.addWidget(self.progress)
+        self.stats_label = muted("Ready. Press Train to start; the curves below fill in as the model learns.")
+        self.stats_label.setAccessibleName("Training status")
+        rl.addWidget(self.stats_label)
+
+        self.right_split = QSplitter(Qt.Orientation.Vertical)
+        self.plots = TrainingPlots()
+        self.right_split.addWidget(self.plots)
+        r = self.results = ResultsPanel()
+        r.hide()  # until a run ends: the plots get the whole height meanwhile
+        r.try_requested.connect(self._try_model)
+        r.evaluate_requested.connect(self.pick_test_folder)
+        r.compare_requested.connect(self.compare_with_previous)
+        self.evaluate_button, self.compare_button = r.evaluate_button, r.compare_button
+        self.result_label, self.result_detail, self.error_details = r.result_label, r.result_detail, r.error_details
+        self.per_class, self.confusion, self.cell_label = r.per_class, r.confusion, r.cell_label
+        self.save_button, self.try_button = r.save_button, r.try_button
+        self.show_cell, self.show_metrics = r.show_cell, r.show_metrics
+        self.right_split.addWidget(r)
+        self.right_split.setStretchFactor(0, 3)
+        self.right_split.setStretchFactor(1, 2)
+        rl.addWidget(self.right_split, 1)
+        self.main_split.addWidget(right)
+        self.main_split.setStretchFactor(0, 0)
+        self.main_split.setStretchFactor(1, 1)
+        self.main_split.setSizes([330, 900])
+
+        # actions: shortcuts live on the window (the main window adds them to its Training menu)
+        self.train_action = QAction("&Train", self, shortcut=QKeySequence("Ctrl+Return"))
+        self.train_action.setToolTip("Train a new model (Ctrl+Return)")
+        self.train_action.triggered.connect(lambda: self.start_training())
+        self.pause_action = QAction("&Pause / Resume", self)
+        self.pause_action.triggered.connect(self.toggle_pause)
+        self.stop_action = QAction("&Stop", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
+        self.stop_action.setToolTip("Stop training and keep the best model so far (Esc)")
+        self.stop_action.triggered.connect(self.stop)
+        self.continue_action = QAction("&Continue training", self)
+        self.continue_action.triggered.connect(lambda: self.start_training(resume=True))
+
+    # ------------------------------------------------------------------------------ plots, backend
+    def ensure_plots(self) -> None:
+        """Create the pyqtgraph plots (imports pyqtgraph: call after the window is shown)."""
+        if not self.plots.ready:
+            self.plots.ensure()
+            self.plots.draw(self.run)
+
+    @property
+    def plots_ready(self) -> bool:
+        return self.plots.ready
+
+    def set_backend(self, specs, device: str) -> None:
+        """Called once torch is loaded: fill the model list, restore settings, show the device."""
+        self.device = device
+        self.form.set_backend(specs)
+        self._update_buttons()
+        f = self.form
+        for sig in (f.transfer_mode.currentIndexChanged, f.transfer_check.toggled, f.model_combo.currentIndexChanged):
+            sig.connect(self.update_finetune_estimate)
+        self.update_finetune_estimate()
+
+    def update_finetune_estimate(self, *_) -> None:
+        self.finetune_estimate.update(self.dataset, self.device if self.backend_ready else "")
+
+    @property
+    def specs(self) -> dict:
+        return self.form.specs
+
+    @property
+    def backend_ready(self) -> bool:
+        return self.form.backend_ready
+
+    def model_name(self) -> Optional[str]:
+        return self.form.model_name()
+
+    def select_model(self, name: str, defaults: bool = True) -> None:
+        self.form.select_model(name, defaults)
+
+    def config(self):
+        """The TrainConfig the form describes (validated)."""
+        return self.form.config()
+
+    def split(self) -> tuple[float, int]:
+        """(validation fraction, seed): the split training will use."""
+        return self.form.split()
+
+    # ------------------------------------------------------------------------------ data, model
+    def set_dataset(self, dataset) -> None:
+        self.dataset = dataset
+        if dataset is None:
+            self.data_label.setText("No dataset yet: choose a folder in the Dataset tab.")
+        else:
+            r = dataset.report
+            self.data_label.setText(
+                f"{r.n_train:,} training and {r.n_val:,} validation photos in {len(r.classes)} classes "
+                f"({', '.join(r.classes)}), from {r.root}")
+            self.data_label.setToolTip(str(r.root))
+        self._update_buttons()
+        self.update_finetune_estimate()
+
+    def _model_file(self) -> Optional[str]:
+        """The model "Try" and "Save as" act on: the one being opened, else the current one."""
+        return self.current.pending or self.current.path
+
+    def _on_current_changed(self, _predictor) -> None:
+        if self.current.path and self.results.isHidden() and not self.is_running():
+            self.results.show_current_model(self.current.file_name)
+            self.results.show()
+        self._update_buttons()
+
+    def _try_model(self) -> None:
+        path = self._model_file()
+        if path:
+            self.try_model_requested.emit(path)
+
+    # ------------------------------------------------------------------------------ running
+    def is_running(self) -> bool:
+        return self.run is not None and self.run.is_active()
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        ready = self.backend_ready and self.dataset is not None
+        self.train_button.setEnabled(ready and not running)
+        self.train_action.setEnabled(ready and not running)
+        self.continue_button.setEnabled(ready and not running and bool(self.current.path))
+        self.continue_action.setEnabled(self.continue_button.isEnabled())
+        for w in (self.pause_button, self.pause_action, self.stop_button, self.stop_action):
+            w.setEnabled(running)
+        self.form.set_running(running)
+        has_model = bool(self._model_file())
+        self.try_button.setEnabled(has_model and not running)
+        self.save_button.setEnabled(has_model and not running)
+        recorded = self.record_id is not None and not running
+        self.evaluate_button.setEnabled(recorded and bool(self.run and self.run.model_path)
+                                        and not self.evaluation.is_running())
+        self.compare_button.setEnabled(recorded and self.runs.previous_of(self.record_id) is not None)
+        if not self.backend_ready:
+            self.train_button.setToolTip("Loading the training engine…")
+        elif self.dataset is None:
+            self.train_button.setToolTip("Choose a folder of photos in the Dataset tab first")
+        else:
+            self.train_button.setToolTip("Train a new model on the dataset (Ctrl+Return)")
+
+    def start_training(self, resume: bool = False) -> bool:
+        """Start a run in the background; False (with a message) when it cannot start."""
+        from ...core.errors import CatdogError
+
+        if self.is_running():
+            self.status_message.emit("A training run is already going: stop it first")
+            return False
+        if not self.backend_ready or self.dataset is None:
+            self.status_message.emit("Choose a folder of photos in the Dataset tab first")
+            return False
+        resume_from = self.current.path if resume else None
+        if resume and not resume_from:
+            return False
+        try:
+            cfg = self.config()
+        except CatdogError as e:
+            self._show_error(str(e))
+            return False
+        folder = self.models_folder or models_dir()
+        try:
+            out = new_model_path(folder, (self.current.model_name or cfg.model) if resume else cfg.model)
+        except OSError as e:
+            self._show_error(f"cannot create the models folder {folder}: {e.strerror or e}")
+            return False
+        logger = None
+        if self.tensorboard_check.isChecked():
+            from ...core.training.tensorboard import TensorBoardLogger
+
+            try:
+                logger = TensorBoardLogger(folder / "runs")
+            except CatdogError as e:
+                self._show_error(str(e))
+                return False
+        run = TrainingRun()  # not a child of the tab: it lives as long as someone keeps it (self.run, a history)
+        self.show_run(run)
+        run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger)
+        return True
+
+    def _on_notice(self, text: str) -> None:
+        self.status_message.emit(text)
+
+    def show_run(self, run: Optional[TrainingRun]) -> None:
+        """Draw ``run`` from now on (a new one, or one kept from before); the previous one's events
+        no longer reach this tab."""
+        for sig, slot in self._links:
+            sig.disconnect(slot)
+        was_running = self.is_running()
+        self.run = run
+        self.record_id = self._record_of(run)
+        self._links = []
+        self._view_timer.stop()
+        self._busy_epoch = 0
+        if run is not None:
+            self._links = [(run.state_changed, self._on_state), (run.stage_changed, self._on_stage),
+                           (run.started, self._on_started), (run.batches_added, self._on_batches),
+                           (run.epoch_added, self._on_epoch), (run.finished, self._on_finished),
+                           (run.ended, self._on_ended), (run.notice, self._on_notice)]
+            for sig, slot in self._links:
+                sig.connect(slot)
+        if run is not None and run.state is RunState.NEW:
+            self.ensure_plots()
+        self.plots.draw(run)
+        self.results.clear()
+        if run is not None and run.finished_event is not None:
+            self._show_result(run.finished_event)
+        else:
+            self.results.hide()
+        if run is not None and run.state is RunState.NEW:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat("Preparing…")
+            self.stats_label.setText("Preparing the photos…")
+        if self.is_running() != was_running:
+            self.running_changed.emit(self.is_running())
+        self._update_buttons()
+
+    def _record_of(self, run: Optional[TrainingRun]) -> Optional[str]:
+        """The id in the store of a finished run (found by its model file)."""
+        path = run.model_path if run is not None else None
+        if not path:
+            return None
+        path = str(Path(path).resolve())
+        return next((r.id for r in self.runs.records() if r.model_path == path), None)
+
+    # ------------------------------------------------------------------------------ after a run
+    def compare_with_previous(self) -> None:
+        """Ask for this run and the one before it, side by side in the Runs tab."""
+        prev = self.runs.previous_of(self.record_id) if self.record_id else None
+        if prev is None:
+            self.status_message.emit("This is the first run in the run list: nothing to compare it with yet")
+            return
+        self.compare_requested.emit([self.record_id, prev])
+
+    def pick_test_folder(self) -> None:
+        start = str(Path(self.dataset.report.root).parent) if self.dataset is not None else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose a labelled test folder (one subfolder per class) the model never saw", start)
+        if folder:
+            self.evaluate_on(folder)
+
+    def evaluate_on(self, folder: str) -> bool:
+        """Score the shown run's model on ``folder`` in the background; the result appears beside the
+        validation result and is kept with the run (the Runs tab's test column)."""
+        if self.record_id is None or self.run is None or not self.run.model_path:
+            self.status_message.emit("Train a model first: the evaluation scores the model of a finished run")
+            return False
+        self.results.show_test("")
+        ok = self.evaluation.start(self.record_id, self.run.model_path, folder)
+        self._update_buttons()
+        return ok
+
+    def _on_test_result(self, run_id: str, test: dict) -> None:
+        if run_id == self.record_id and test:
+            self.results.show_test(test_text(test))
+            self.status_message.emit(test_text(test))
+
+    def toggle_pause(self) -> None:
+        run = self.run
+        if run is None or not run.is_active():
+            return
+        if run.paused:
+            run.resume()
+        else:
+            run.pause()
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.stop()
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop any run, forget its signals, and join its thread (closing the window)."""
+        ok = True
+        run = self.run
+        if run is not None:
+            self.show_run(None)
+            run.discard()
+            ok = run.wait(timeout_ms)
+        self.results.shutdown()
+        self.finetune_estimate.shutdown()
+        self.evaluation.shutdown()
+        if self._own_current:
+            self.current.shutdown()
+        Task.shutdown_all(self)
+        return ok
+
+    # ------------------------------------------------------------------------------ the run's events
+    def _on_state(self, state: RunState) -> None:
+        icon = self.style().standardIcon
+        paused = state is RunState.PAUSED
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaPlay if paused
+                                       else QStyle.StandardPixmap.SP_MediaPause))
+        if paused:
+            self.stats_label.setText("Paused. Resume goes on from the same batch; Stop keeps the best model so far.")
+            self.busy.emit("Training paused")
+        elif state is RunState.STOPPING:
+            self.stats_label.setText("Stopping after this batch…")
+            self.busy.emit("Stopping training…")
+        elif state in (RunState.PREPARING, RunState.RUNNING):
+            self.busy.emit("Training…")
+            if state is RunState.PREPARING:
+                self.running_changed.emit(True)
+        self._update_buttons()
+
+    def _on_stage(self, ev) -> None:
+        if ev.total > 0:
+            self.progress.setRange(0, ev.total)
+            self.progress.setValue(ev.done)
+            self.progress.setFormat(f"Preparing: {self.run.stage_what} %p%")
+        if not self.run.paused:
+            self.stats_label.setText(f"Preparing: {self.run.stage_text}…")
+
+    def _on_started(self, ev) -> None:
+        run = self.run
+        if not run.paused:
+            self.stats_label.setText(f"Training on {ev.n_train:,} photos, checking on {ev.n_val:,} · "
+                                     f"{run.mode_text} · {run.device}")
+        self.status_message.emit(f"Training started on {run.device}")
+
+    def _on_batches(self, chunk) -> None:
+        last = chunk.last
+        if last.epoch != self._busy_epoch and self.run.state is RunState.RUNNING:
+            self._busy_epoch = last.epoch
+            self.busy.emit(f"Training: epoch {last.epoch} of {self.run.epochs_total}")
+        if not self._view_timer.isActive():
+            self._view_timer.start()
+
+    def _refresh_view(self) -> None:
+        run = self.run
+        if run is None or run.last_batch is None or not run.is_active():
+            return
+        last, total = run.last_batch, run.epochs_total
+        self.plots.draw_batches(run)
+        total_steps = max(total * last.steps, 1)
+        done = (last.epoch - 1) * last.steps + last.step
+        self.progress.setRange(0, total_steps)
+        self.progress.setValue(min(done, total_steps))
+        self.progress.setFormat(f"Epoch {last.epoch} of {total} · batch {last.step}/{last.steps}")
+        if run.state is RunState.RUNNING:
+            speed = f"{run.images_per_s:,.0f} images/s" if run.images_per_s else "measuring speed…"
+            left = f"about {duration_text(run.eta_s)} left" if run.eta_s is not None else "estimating time left…"
+            self.stats_label.setText(f"Epoch {last.epoch} of {total} · batch {last.step} of {last.steps} · "
+                                     f"{speed} · {left} · {run.device}")
+
+    def _on_epoch(self, ev) -> None:
+        run = self.run
+        if run.state is RunState.RUNNING:
+            self.stats_label.setText(
+                f"Epoch {ev.epoch} of {ev.epochs}: validation accuracy {ev.val_acc * 100:.1f}% · "
+                f"{ev.images_per_s:,.0f} images/s · about {duration_text(ev.eta_s)} left · {run.device}")
+        self.plots.draw_epochs(run)
+
+    def _on_finished(self, fin) -> None:
+        self._view_timer.stop()
+        self.plots.draw(self.run)  # the last batches too, and the axes fitted to what happened
+        self.plots.fit()
+        worker = self.run.worker
+        rec = worker.recorder.record if worker is not None else None
+        self.runs.reload()  # the run store has the new run: the Runs tab lists it
+        self.record_id = rec.id if rec is not None else None
+        self._show_result(fin)
+        if fin.best_path:
+            self.current.open(fin.best_path)
+            self.model_saved.emit(fin.best_path)
+        self.status_message.emit(f"Training failed: {fin.reason}" if fin.status is Status.FAILED
+                                 else _DONE[fin.status])
+        if worker is not None and worker.recorder.error:
+            self.status_message.emit(f"{_DONE[fin.status]}, but the run could not be added to the run list: "
+                                     f"{worker.recorder.error}")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0 if fin.status is Status.FAILED else 1)
+        self.progress.setFormat({Status.FAILED: "Failed", Status.CANCELLED: "Stopped"}.get(fin.status, "Done"))
+        if fin.status is not Status.FAILED:
+            self.stats_label.setText(f"{_DONE[fin.status]}. {plural(len(fin.history), 'epoch')} on "
+                                     f"{self.run.device or self.device}.")
+        self.run_finished.emit(fin)
+
+    def _on_ended(self) -> None:
+        self._update_buttons()
+        self.running_changed.emit(False)
+        self.busy.emit("")
+
+    def _show_result(self, fin) -> None:
+        self.results.show()
+        h = sum(self.right_split.sizes())
+        self.right_split.setSizes([int(h * 0.45), h - int(h * 0.45)])
+        self.results.show_finished(fin)
+        if fin.status is Status.FAILED:
+            self.stats_label.setText("Training failed: see below.")
+
+    def _show_error(self, message: str, details: str = "") -> None:
+        self.results.show()
+        self.results.show_error(message, details)
+        self.stats_label.setText("Training failed: see below.")
+        self.status_message.emit(f"Training failed: {message}")
