@@ -36,7 +36,8 @@ from .models.runs_model import RunsModel
 from .runs.tab import RunsView
 from .settings import Settings
 from .training.tab import TrainingTab
-from .common.widgets import AugmentModel, muted
+from .models.augment_model import AugmentModel
+from .common.widgets import muted
 from .common.workers import Task
 
 APP_TITLE = "catdog-gui"

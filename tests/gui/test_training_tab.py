@@ -389,7 +389,7 @@ def test_a_changed_declaration_changes_the_form(qtbot, monkeypatch):
 
     from catdog_gui.core.config import TrainConfig
     from catdog_gui.gui.training.form import TrainingForm
-    from catdog_gui.gui.common.widgets import AugmentModel
+    from catdog_gui.gui.models.augment_model import AugmentModel
 
     real = TrainConfig.settings.__func__
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional
 
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
     QHBoxLayout,
     QProgressBar,
     QPushButton,
+    QCheckBox,
     QFrame,
     QLabel,
     QSizePolicy,
@@ -21,63 +20,6 @@ from PySide6.QtWidgets import (
 )
 
 from . import style
-
-
-class AugmentModel(QObject):
-    """THE augmentation setting of the app: both tabs' checkboxes and the panel edit this one object."""
-
-    changed = Signal(object)  # AugmentSettings
-    enabled_changed = Signal(bool)
-
-    def __init__(self, settings=None, parent=None):
-        super().__init__(parent)
-        from ...core.data.augment import AugmentSettings
-
-        self._s = settings or AugmentSettings()
-
-    @property
-    def settings(self):
-        return self._s
-
-    @property
-    def enabled(self) -> bool:
-        return self._s.enabled
-
-    def set_enabled(self, on: bool) -> None:
-        on = bool(on)
-        if on != self._s.enabled:
-            self._s = replace(self._s, enabled=on)
-            self.enabled_changed.emit(on)
-            self.changed.emit(self._s)
-
-    def update(self, **values) -> None:
-        new = replace(self._s, **values)
-        try:
-            new.validate()
-        except Exception:
-            return
-        if new != self._s:
-            was = self._s.enabled
-            self._s = new
-            if new.enabled != was:
-                self.enabled_changed.emit(new.enabled)
-            self.changed.emit(new)
-
-    def set_settings(self, s) -> None:
-        self.update(**s.to_dict())
-
-    def make_checkbox(self, text: str = "Augment training images", parent=None) -> QCheckBox:
-        """A checkbox bound to this model (two-way)."""
-        cb = QCheckBox(text, parent)
-        cb.setChecked(self.enabled)
-        cb.setToolTip(
-            "Show the model randomly cropped, flipped, rotated and recoloured versions of the training "
-            "photos, so it learns what matters and not the exact pixels. Helps most with few photos."
-        )
-        cb.setAccessibleName("Augment training images")
-        cb.toggled.connect(self.set_enabled)
-        self.enabled_changed.connect(lambda on, cb=cb: cb.isChecked() != on and cb.setChecked(on))
-        return cb
 
 
 class CollapsibleBox(QWidget):
@@ -349,3 +291,17 @@ class EvaluationBar(QWidget):
     def _on_progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
+
+
+def augment_checkbox(augment, text: str = "Augment training images", parent=None) -> QCheckBox:
+    """A checkbox bound two-way to ``augment`` (an :class:`~catdog_gui.gui.models.augment_model.AugmentModel`)."""
+    cb = QCheckBox(text, parent)
+    cb.setChecked(augment.enabled)
+    cb.setToolTip(
+        "Show the model randomly cropped, flipped, rotated and recoloured versions of the training "
+        "photos, so it learns what matters and not the exact pixels. Helps most with few photos."
+    )
+    cb.setAccessibleName("Augment training images")
+    cb.toggled.connect(augment.set_enabled)
+    augment.enabled_changed.connect(lambda on, cb=cb: cb.isChecked() != on and cb.setChecked(on))
+    return cb

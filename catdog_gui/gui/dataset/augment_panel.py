@@ -13,8 +13,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QPushButton, QStyle,
                                QVBoxLayout, QWidget)
 
-from ..common.widgets import AugmentModel, CollapsibleBox, FlowGrid, Thumb, heading, muted, pil_to_qimage
+from ..models.augment_model import AugmentModel
+from ..common.widgets import CollapsibleBox, FlowGrid, Thumb, heading, muted, pil_to_qimage
 from ..common.workers import Task
+from ..common.widgets import augment_checkbox
 
 PREVIEW_N = 8
 PREVIEW_CELL = 140
@@ -55,7 +57,7 @@ class AugmentPanel(QWidget):
         rl = QVBoxLayout(self)
         rl.setContentsMargins(12, 4, 4, 4)
         rl.addWidget(heading("Augmentation"))
-        self.augment_check = self.augment.make_checkbox()
+        self.augment_check = augment_checkbox(self.augment)
         rl.addWidget(self.augment_check)
         rl.addWidget(muted("Random changes to each training photo, new ones every epoch. "
                            "Here is what the model would see:"))

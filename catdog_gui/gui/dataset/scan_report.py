@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 
 from ...core.data.scan import _reason_kind  # the CLI's report and this one say the same
 from ..common.widgets import CountBars, file_url, muted, set_role, shown_path
-from ...core.text import count_text
 from ...core.text import plural
 
 

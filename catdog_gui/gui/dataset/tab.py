@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..common.widgets import AugmentModel, heading, muted
+from ..models.augment_model import AugmentModel
+from ..common.widgets import heading, muted
 from .augment_panel import AugmentPanel
 from .scan_report import ScanReportView
 from .exclusions import Exclusions

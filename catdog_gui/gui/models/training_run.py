@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import math
 import re
 import time
 from pathlib import Path

@@ -33,7 +33,9 @@ from PySide6.QtWidgets import (
 
 from ...core.config import DEFAULT_PRETRAINED_MODEL, Setting, TrainConfig
 from ..settings import Settings
-from ..common.widgets import AugmentModel, CollapsibleBox, heading, muted
+from ..models.augment_model import AugmentModel
+from ..common.widgets import CollapsibleBox, heading, muted
+from ..common.widgets import augment_checkbox
 
 #: how long the split (validation fraction, seed) must stay unchanged before the Dataset tab rescans
 SPLIT_DELAY_MS = 400
@@ -145,7 +147,7 @@ class TrainingForm(QWidget):
         self.model_note.setProperty("role", "warn")
         self.model_note.hide()
         ll.addWidget(self.model_note)
-        self.augment_check = self.augment.make_checkbox()
+        self.augment_check = augment_checkbox(self.augment)
         self.augment.enabled_changed.connect(self._on_augment_toggled)
         ll.addWidget(self.augment_check)
         self.tensorboard_check = QCheckBox("Log to TensorBoard")

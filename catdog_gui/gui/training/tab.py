@@ -2,7 +2,7 @@
 read the evaluation when the run ends.
 
 The tab is a view, napari style: it takes its models in the constructor (the shared
-:class:`~catdog_gui.gui.common.widgets.AugmentModel`, the :class:`~catdog_gui.gui.settings.Settings` and the
+:class:`~catdog_gui.gui.models.augment_model.AugmentModel`, the :class:`~catdog_gui.gui.settings.Settings` and the
 window's :class:`~catdog_gui.gui.models.current_model.CurrentModel`) and, for each run, makes one
 :class:`~catdog_gui.gui.models.training_run.TrainingRun` and draws it from the run's signals. It keeps no
 state of a run itself. Its parts: :class:`~.training_form.TrainingForm` (the settings, derived from
@@ -40,7 +40,8 @@ from .form import TrainingForm
 from .plots import TrainingPlots
 from .results import ResultsPanel
 from ..models.training_run import RunState, TrainingRun, models_dir, new_model_path
-from ..common.widgets import AugmentModel, heading, muted
+from ..models.augment_model import AugmentModel
+from ..common.widgets import heading, muted
 from ..common.workers import Task
 from ...core.text import duration_text
 from ...core.text import plural
