@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
 from .core.data.augment import AugmentSettings
-from .core.config import TrainConfig
+from .core.config import TrainConfig, make_config
 from .core.errors import CatdogError
 
 __all__ = ["scan", "train", "evaluate", "predict", "load", "preview_augmentation", "Run", "TrainConfig",
@@ -133,7 +133,7 @@ def train(
     ``out``: the model file to write (default: a new file in a temporary folder, see
     ``Run.model_path``). ``progress``: tqdm bars and one line per epoch. ``tensorboard``: a folder
     to log the run to (needs ``pip install tensorboard``). Any other
-    :class:`~catdog_gui.core.training.trainer.TrainConfig` field can be passed by name (``lr=3e-4``,
+    :class:`~catdog_gui.core.config.TrainConfig` field can be passed by name (``lr=3e-4``,
     ``batch_size=64``, ``seed=1``, ``patience=0``, ``device="cuda"`` ...), or a whole ``config``.
     ``folder`` may also be the Dataset that :func:`scan` returned.
 
@@ -160,8 +160,8 @@ def train(
             cfg.augment = _augment_settings(augment)
     else:
         # augmentation on: epochs and patience not given follow AugmentSettings.recommended_epochs
-        cfg = run.make_config(model, pretrained=pretrained, finetune=finetune, augment=_augment_settings(augment),
-                              epochs=epochs, **settings)
+        cfg = make_config(model, pretrained=pretrained, finetune=finetune, augment=_augment_settings(augment),
+                          epochs=epochs, **settings)
 
     if out is None:
         out = Path(tempfile.mkdtemp(prefix="catdog-")) / f"{cfg.model}.pt"

@@ -37,7 +37,8 @@ def tiny_dataset(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A LeNet-5 trained for a few epochs on the synthetic dataset (shared by many tests)."""
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("tiny")
     data = make_dataset(root / "data", 20)

@@ -31,13 +31,14 @@ from catdog_gui.cli import main as cli
 from catdog_gui.core.data.layouts import Sample
 from catdog_gui.core.data.decode_cache import build_cache
 from catdog_gui.core.data.scan import scan_dataset
-from catdog_gui.core.errors import CatdogError, DatasetError, ImageError, ModelFileError
+from catdog_gui.core.errors import DatasetError, ImageError, ModelFileError
 from catdog_gui.core.events import DatasetScanned, Finished
 from catdog_gui.core.data.imageio import check_header, load_rgb
 from catdog_gui.core.inference.predictor import Predictor
 from catdog_gui.core.storage.modelfile import FORMAT, VERSION, load_model, read_model_file, save_model
 from catdog_gui.core.models import create_model
-from catdog_gui.core.training.trainer import TrainConfig, Trainer
+from catdog_gui.core.config import TrainConfig
+from catdog_gui.core.training.trainer import Trainer
 
 from helpers import make_dataset, make_image
 

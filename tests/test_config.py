@@ -78,7 +78,7 @@ def test_coerce_reads_settings_file_text():
 
 def test_default_model_rule_is_in_one_place():
     assert default_model(False) == "lenet5" and default_model(True) == C.DEFAULT_PRETRAINED_MODEL
-    from catdog_gui.core.training.harness import make_config
+    from catdog_gui.core.config import make_config
 
     assert make_config(pretrained=True).model == C.DEFAULT_PRETRAINED_MODEL
     assert make_config().model == "lenet5"

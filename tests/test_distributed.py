@@ -39,7 +39,8 @@ def _worker(rank: int, world: int, port: int, data: str, out_dir: str, cfg: dict
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from catdog_gui.core.training.distributed import init_from_env, shutdown
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     ctx = init_from_env(timeout_s=120)
     trainer = Trainer(TrainConfig.from_dict(cfg), dist=ctx)
@@ -64,7 +65,8 @@ def subset(real_data, tmp_path_factory):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="gloo on Windows needs extra setup")
 def test_two_processes_shard_and_match_single_process(subset, tmp_path):
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     cfg = TrainConfig(model="efficientnet_lite0", pretrained=True, epochs=15, batch_size=16, patience=0, seed=0)
     mp.spawn(_worker, args=(2, _free_port(), str(subset), str(tmp_path), cfg.to_dict()), nprocs=2, join=True)

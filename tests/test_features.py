@@ -21,7 +21,8 @@ from catdog_gui.core.inference.features import FeatureExtractor, FeatureStore
 from catdog_gui.core.data.imageio import load_square_array
 from catdog_gui.core.models import ModelInput, create_model, get_spec
 from catdog_gui.core.training.progress import TqdmProgress
-from catdog_gui.core.training.trainer import TrainConfig, Trainer
+from catdog_gui.core.config import TrainConfig
+from catdog_gui.core.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 

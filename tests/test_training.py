@@ -19,7 +19,9 @@ from catdog_gui.core.events import (
     StageProgress,
 )
 from catdog_gui.core.storage.modelfile import load_model
-from catdog_gui.core.training.trainer import TrainConfig, Trainer
+from catdog_gui.core.config import TrainConfig
+from catdog_gui.core.errors import CatdogError
+from catdog_gui.core.training.trainer import Trainer
 
 
 def run(data, out=None, callbacks=(), resume=None, **cfg):
@@ -139,8 +141,13 @@ def test_exception_in_training_becomes_failed_event(tiny_dataset):
 def test_user_errors_are_failed_events(tmp_path):
     _, result = run(tmp_path / "missing")
     assert result.status == "failed" and result.user_error and "does not exist" in result.reason
-    _, result = run(tmp_path, epochs=0)
-    assert result.status == "failed" and "epochs" in result.reason
+
+
+
+def test_a_bad_setting_is_refused_before_anything_starts(tmp_path):
+    """The Trainer checks its config when it is made (the one check): CatdogError names the setting."""
+    with pytest.raises(CatdogError, match="epochs must be between"):
+        Trainer(TrainConfig(epochs=0))
 
 
 def test_early_stopping_keeps_best_epoch(tiny_dataset):
@@ -250,7 +257,7 @@ def test_best_epoch_is_highest_val_accuracy_then_lowest_val_loss(tmp_path, colou
 
 
 def test_is_better_epoch_rule():
-    from catdog_gui.core.training.trainer import is_better_epoch
+    from catdog_gui.core.training.loop import is_better_epoch
 
     assert is_better_epoch(0.5, 9.0, float("nan"), math.inf)  # the first epoch is the best so far
     assert is_better_epoch(0.9, 1.0, 0.8, 0.1)  # higher accuracy wins, even with a higher loss

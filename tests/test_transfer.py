@@ -10,7 +10,8 @@ from catdog_gui.core.events import EpochEnd, RunStarted
 from catdog_gui.core.inference.predictor import Predictor
 from catdog_gui.core.storage.modelfile import read_model_file
 from catdog_gui.core.models import get_spec
-from catdog_gui.core.training.trainer import TrainConfig, Trainer
+from catdog_gui.core.config import TrainConfig
+from catdog_gui.core.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

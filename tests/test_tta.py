@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from catdog_gui.core.inference.predictor import Predictor
 from catdog_gui.core.storage.modelfile import read_model_file
-from catdog_gui.core.training.trainer import TrainConfig, Trainer
+from catdog_gui.core.config import TrainConfig
+from catdog_gui.core.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -298,3 +298,23 @@ def overrides_from_cli(args: argparse.Namespace) -> dict:
         if s.cli and getattr(args, s.name, None) is not None:
             out[s.name] = getattr(args, s.name)
     return out
+
+
+def make_config(model: Optional[str] = None, *, pretrained: bool = False, finetune: bool = False,
+                augment=None, **settings) -> TrainConfig:
+    """A TrainConfig from what a person asked for: the default model when none is named
+    (:func:`default_model`), the model's own defaults, and every setting given (None
+    means "not given"). Unknown names raise CatdogError listing the known ones. The one builder: the
+    CLI, the API and the window's Training form all make their config here; the Trainer validates it."""
+    known = {s.name for s in TrainConfig.settings()}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise CatdogError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                          f"TrainConfig has {', '.join(sorted(known | {'augment'}))}")
+    # a pretrained-weights file means transfer learning from it (not training every weight from there)
+    if pretrained or settings.get("weights_path"):
+        settings["pretrained"] = True
+    if finetune:
+        settings["transfer_mode"] = "finetune"
+    name = model or default_model(bool(settings.get("pretrained")))
+    return TrainConfig.for_model(name, augment=augment, **settings)

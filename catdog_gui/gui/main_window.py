@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -31,9 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from .models.current_model import CurrentModel
+from .models.dataset_model import DatasetModel
 from .dataset.tab import DatasetTab
 from .models.runs_model import RunsModel
 from .runs.tab import RunsView
+from .menus import build_menus, refresh_recent
 from .settings import Settings
 from .training.tab import TrainingTab
 from .models.augment_model import AugmentModel
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.current = CurrentModel(parent=self)
         self.runs = RunsModel(parent=self)  # the run store (every run, from here and the catdog command)
+        self.data = DatasetModel(parent=self)  # the dataset the window trains on
         self.prediction_tab = None
         self.network_tab = None
         self._open_when_ready: Optional[str] = None  # a model asked for before the engine was loaded
@@ -82,8 +84,8 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.dataset_tab = DatasetTab(self.augment, settings=self.settings)
-        self.training_tab = TrainingTab(self.augment, self.settings, self.current, runs=self.runs,
+        self.dataset_tab = DatasetTab(self.data, self.augment, settings=self.settings)
+        self.training_tab = TrainingTab(self.data, self.augment, self.current, self.runs, self.settings,
                                         models_folder=Path(models_folder) if models_folder else None)
         self.prediction_page = QWidget()
         self._prediction_layout = QVBoxLayout(self.prediction_page)
@@ -102,7 +104,7 @@ class MainWindow(QMainWindow):
         self._network_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._network_layout.addWidget(self._network_placeholder)
         self.tabs.addTab(self.network_page, "Network")
-        # Runs last: Alt+1..4 and the Dataset -> Training -> Prediction flow stay as they were
+        # Runs last: Alt+1..3 follow the Dataset -> Training -> Prediction flow
         self.runs_view = RunsView(self.runs, self.current)
         self.tabs.addTab(self.runs_view, "Runs")
         for i, tip in enumerate(("Your photos: what is in the folders, and augmentation (Alt+1)",
@@ -122,62 +124,8 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # ------------------------------------------------------------------------------ building
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        a = QAction(text, self)
-        if shortcut is not None:
-            a.setShortcut(QKeySequence(shortcut))
-        if tip:
-            a.setStatusTip(tip)
-            a.setToolTip(tip)
-        a.triggered.connect(slot)
-        return a
-
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        self.file_menu = m = mb.addMenu("&File")
-        self.open_dataset_action = self._action("&Open dataset folder…", self.open_dataset, "Ctrl+O",
-                                                "Choose a folder of photos, one subfolder per class")
-        self.open_model_action = self._action("Open &model…", self.open_model, "Ctrl+Shift+O",
-                                              "Open a model file to classify photos or to train further")
-        self.save_model_action = self._action("&Save model as…", self.save_model_as, "Ctrl+S",
-                                              "Save a copy of the current model file")
-        self.export_action = self._action("&Export model…", self.export_model, "Ctrl+E",
-                                          "Export the current model to ONNX or TorchScript, to use it elsewhere")
-        m.addAction(self.open_dataset_action)
-        m.addAction(self.open_model_action)
-        m.addAction(self.save_model_action)
-        m.addAction(self.export_action)
-        m.addSeparator()
-        self.recent_datasets_menu = m.addMenu("Recent &datasets")
-        self.recent_models_menu = m.addMenu("Recent mo&dels")
-        m.addSeparator()
-        self.clear_caches_action = self._action("Clear the &caches…", self.clear_caches_dialog, None,
-                                                "Delete the decoded photos and backbone features kept to make "
-                                                "the next run start at once (your photos and models stay)")
-        m.addAction(self.clear_caches_action)
-        m.addSeparator()
-        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q", "Close the app (stops any training)")
-        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        m.addAction(self.quit_action)
-
-        t = self.training_tab
-        self.training_menu = tm = mb.addMenu("&Training")
-        for a in (t.train_action, t.pause_action, t.stop_action, t.continue_action):
-            tm.addAction(a)
-            self.addAction(a)  # shortcuts work from every tab
-
-        self.help_menu = h = mb.addMenu("&Help")
-        self.about_action = self._action("&About catdog-gui", self.show_about, None,
-                                         "Versions and the compute device")
-        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
-        h.addAction(self.about_action)
-
-        for i in range(self.tabs.count()):  # Alt+1..5 switch tabs
-            a = QAction(self)
-            a.setShortcut(QKeySequence(f"Alt+{i + 1}"))
-            a.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
-            self.addAction(a)
-        self._refresh_recent()
+        build_menus(self)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -196,16 +144,13 @@ class MainWindow(QMainWindow):
         t.status_message.connect(self.show_message)
         d.busy.connect(self._set_busy)
         t.busy.connect(self._set_busy)
-        d.dataset_changed.connect(t.set_dataset)
-        d.dataset_changed.connect(self._on_dataset_changed)
+        self.data.changed.connect(self._on_dataset_changed)
         d.folder_opened.connect(self._on_folder_opened)
         d.train_requested.connect(lambda: self.tabs.setCurrentWidget(self.training_tab))
         t.image_size_changed.connect(d.set_preview_size)
-        d.set_split(*t.split())  # the stored split, before the first scan
-        t.split_changed.connect(d.set_split)
         t.run_finished.connect(lambda fin: d.set_run_metrics(fin.metrics))  # the Review view lists its mistakes
         t.try_model_requested.connect(self._try_model)
-        t.save_button.clicked.connect(self.save_model_as)
+        t.results.save_button.clicked.connect(self.save_model_as)
         t.running_changed.connect(lambda _r: self._update_actions())
         r = self.runs_view
         r.status_message.connect(self.show_message)
@@ -278,8 +223,8 @@ class MainWindow(QMainWindow):
         self._prediction_placeholder.hide()
         self._prediction_layout.addWidget(tab)
         tab.status_message.connect(self.show_message)
-        if self.dataset_tab.dataset is not None:
-            tab.set_dataset_root(str(self.dataset_tab.dataset.report.root))
+        if self.data.dataset is not None:
+            tab.set_dataset_root(str(self.data.dataset.report.root))
 
     def _create_network_tab(self) -> None:
         from .network.tab import NetworkTab
@@ -500,32 +445,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ recent items
     def _refresh_recent(self) -> None:
-        for menu, kind, opener in ((self.recent_datasets_menu, "datasets", self.open_dataset_path),
-                                   (self.recent_models_menu, "models", self.set_model)):
-            menu.clear()
-            items = self.settings.recent(kind)
-            for i, p in enumerate(items):
-                a = menu.addAction(f"&{i + 1} {p}" if i < 9 else p)
-                a.setToolTip(p)
-                a.triggered.connect(lambda _=False, p=p, opener=opener, kind=kind: self._open_recent(kind, p, opener))
-            if items:
-                menu.addSeparator()
-                menu.addAction("Clear list", lambda kind=kind: (self.settings.clear_recent(kind), self._refresh_recent()))
-            menu.setEnabled(bool(items))
-
-    def _open_recent(self, kind: str, path: str, opener) -> None:
-        if not Path(path).exists():
-            self.show_message(f"{path} no longer exists (moved or deleted?)")
-            items = [p for p in self.settings.recent(kind) if p != path]
-            self.settings.set(f"recent/{kind}", items)
-            self._refresh_recent()
-            return
-        opener(path)
+        refresh_recent(self)
 
     # ------------------------------------------------------------------------------ state
     def _update_title(self) -> None:
         parts = [APP_TITLE]
-        ds = self.dataset_tab.train_dir
+        ds = self.data.train_dir
         if ds:
             parts.append(f"dataset {Path(ds).name}")
         if self.model_path:
@@ -574,6 +499,7 @@ class MainWindow(QMainWindow):
             pass
         self.training_tab.shutdown()
         self.dataset_tab.shutdown()
+        self.data.shutdown()
         if self.prediction_tab is not None:
             self.prediction_tab.shutdown()
         if self.network_tab is not None:

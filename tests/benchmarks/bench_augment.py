@@ -39,18 +39,19 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from catdog_gui.core.training import trainer as training  # noqa: E402
+from catdog_gui.core.training import preparation  # noqa: E402
 from catdog_gui.core.data.augment import AugmentSettings  # noqa: E402
 from catdog_gui.core.data.scan import scan_dataset  # noqa: E402
 from catdog_gui.core.events import EpochEnd, RunStarted  # noqa: E402
-from catdog_gui.core.training.trainer import TrainConfig, Trainer  # noqa: E402
+from catdog_gui.core.config import TrainConfig  # noqa: E402
+from catdog_gui.core.training.trainer import Trainer  # noqa: E402
 
 ACC = ("kept", "final", "last5")
 
 
 def _memoize_decoding() -> None:
-    """Decode the (fixed) split once for all runs: wraps the trainer's ``build_cache``."""
-    real = training.build_cache
+    """Decode the (fixed) split once for all runs: wraps ``build_cache`` where the trainer's data preparation calls it."""
+    real = preparation.build_cache
     memo: dict = {}
 
     def cached(samples, size, *args, **kwargs):
@@ -59,7 +60,7 @@ def _memoize_decoding() -> None:
             memo[key] = real(samples, size, *args, **kwargs)
         return memo[key]
 
-    training.build_cache = cached
+    preparation.build_cache = cached
 
 
 def _run(args, dataset, settings: AugmentSettings, epochs: int, patience: int, seed: int):

@@ -52,7 +52,9 @@ def run_one(data: str, model: str, seed: int) -> dict:
     from catdog_gui.core.data.decode_cache import build_cache
     from catdog_gui.core.events import EpochEnd
     from catdog_gui.core.models import ModelInput, get_spec
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer, is_better_epoch
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
+    from catdog_gui.core.training.loop import is_better_epoch
 
     spec = get_spec(model)
     pretrained = spec.is_backbone

@@ -69,7 +69,7 @@ def make_video(data: Path, path: Path, n: int = 100, size=(640, 480)) -> Path:
 
 
 def train(name: str, data: Path, out: Path, epochs: int) -> str:
-    from catdog_gui.core.training.harness import make_config
+    from catdog_gui.core.config import make_config
     from catdog_gui.core.training.trainer import Trainer
 
     pretrained = name != "lenet5"

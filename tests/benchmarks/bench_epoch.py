@@ -18,7 +18,8 @@ from torch import nn
 
 def ours(data: Path, epochs: int, batch_size: int):
     from catdog_gui.core.events import EpochEnd
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     t0 = time.perf_counter()
     marks = []

@@ -145,9 +145,9 @@ def child_app(data: str, epochs: int, drops: int, full: bool, transfer_epochs: i
         nonlocal pt
         res: dict = {}
         tt.select_model(model)
-        tt.transfer_check.setChecked(pretrained)
-        tt.hyper["epochs"].setValue(n_epochs)
-        tt.hyper["patience"].setValue(0)
+        tt.form.transfer_check.setChecked(pretrained)
+        tt.form.hyper["epochs"].setValue(n_epochs)
+        tt.form.hyper["patience"].setValue(0)
         lat = Lateness()
         t = time.perf_counter()
         assert tt.start_training()

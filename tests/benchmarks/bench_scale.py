@@ -122,7 +122,8 @@ def child(folder: str, epochs: int) -> None:
 
     from catdog_gui.core.data.scan import scan_dataset
     from catdog_gui.core.events import BatchEnd, EpochEnd, RunStarted
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     t_import = time.perf_counter() - t_start
     out: dict = {"import_s": t_import}

@@ -92,7 +92,8 @@ def random_weights_file(model: str, tmp: Path) -> str | None:
 
 def ours(data: Path, model: str, epochs: int, batch_size: int, weights_path: str | None):
     from catdog_gui.core.events import BatchEnd, EpochEnd
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     def run(n_epochs):
         marks: dict = {"epochs": []}

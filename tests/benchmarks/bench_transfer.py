@@ -77,7 +77,8 @@ def child(args) -> None:
 
     from catdog_gui.core.inference import features
     from catdog_gui.core.events import Notice, RunStarted, StageProgress
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     ds = _dataset(args.data, args.seed, args.limit)
     marks: dict = {"export_s": 0.0, "notices": []}
@@ -182,7 +183,8 @@ def transfer_table(args) -> None:
 
 def runs_table(args) -> None:
     from catdog_gui.core.data.augment import AugmentSettings
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     rows = []
     for name in args.only:

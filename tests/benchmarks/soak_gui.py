@@ -118,9 +118,9 @@ def main() -> int:
         wait_for(app, ds.scan_finished, 120, lambda: ds.set_folders(str(data)))
         t = win.training_tab
         t.select_model("lenet5")
-        t.hyper["epochs"].setValue(args.epochs)
-        t.hyper["batch_size"].setValue(16)
-        t.hyper["patience"].setValue(0)
+        t.form.hyper["epochs"].setValue(args.epochs)
+        t.form.hyper["batch_size"].setValue(16)
+        t.form.hyper["patience"].setValue(0)
         stop_early = cycle % 2 == 0
 
         def start():

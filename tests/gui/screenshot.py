@@ -144,8 +144,8 @@ def main() -> None:
     win.augment.set_enabled(False)
     d.train_action.click()
     tt.select_model("lenet5")
-    tt.hyper["epochs"].setValue(args.epochs)
-    tt.hyper["patience"].setValue(0)
+    tt.form.hyper["epochs"].setValue(args.epochs)
+    tt.form.hyper["patience"].setValue(0)
     settle(app, 0.3)
     save(win, "training-ready.png")
 
@@ -160,24 +160,24 @@ def main() -> None:
     wait(app, lambda: not tt.is_running(), 600, "end of training")
     lat.stop()
     lat.report("LeNet-5 training (whole run: decode, epochs, evaluation, saving)")
-    print(tt.result_label.text())
+    print(tt.results.result_label.text())
     m = tt.run.metrics
     if m is not None:  # open the off-diagonal cell with the most mistakes
         k = len(m.classes)
         cells = [(m.confusion[i][j], i, j) for i in range(k) for j in range(k) if i != j]
         _, i, j = max(cells)
-        tt.confusion.setCurrentCell(i, j)
-        tt.show_cell(i, j)
+        tt.results.confusion.setCurrentCell(i, j)
+        tt.results.show_cell(i, j)
         settle(app, 1.5)
     save(win, "training-done.png")
 
     # the seed's second improvement: transfer learning from ImageNet (EfficientNet-Lite0, frozen features)
-    tt.transfer_check.setChecked(True)  # with a LeNet model selected this switches to efficientnet_lite0
+    tt.form.transfer_check.setChecked(True)  # with a LeNet model selected this switches to efficientnet_lite0
     settle(app, 0.3)
     t = time.perf_counter()
     assert tt.start_training()
     wait(app, lambda: not tt.is_running(), 1800, "end of transfer learning")
-    print(f"transfer learning: {tt.result_label.text()} ({time.perf_counter() - t:.0f} s)")
+    print(f"transfer learning: {tt.results.result_label.text()} ({time.perf_counter() - t:.0f} s)")
     settle(app, 1.0)
     save(win, "training-transfer.png")
 

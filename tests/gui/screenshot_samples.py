@@ -98,7 +98,7 @@ def main() -> None:
         settle(0.5)
         save(win, "dataset-samples-empty.png")
 
-        d.samples_button.click()
+        d.empty.samples_button.click()
         dlg = d.samples_dialog
         dlg.download_button.click()
         wait_until(lambda: dlg.last_progress is not None and dlg.last_progress.done > 0.4 * small.size, 60, "download")

@@ -12,21 +12,25 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPixmap
 
 from catdog_gui.gui.dataset.tab import DatasetTab
+from catdog_gui.gui.models.augment_model import AugmentModel
+from catdog_gui.gui.models.dataset_model import DatasetModel
 
 
 @pytest.fixture
 def tab(qtbot):
-    t = DatasetTab()
+    data, augment = DatasetModel(), AugmentModel()
+    t = DatasetTab(data, augment)
     qtbot.addWidget(t)
     t.resize(1200, 700)
     yield t
     t.shutdown()
+    data.shutdown()
 
 
 def test_empty_state_teaches_the_layout(tab):
     assert tab.stack.currentIndex() == 0
     assert not tab.train_action.isEnabled()
-    text = " ".join(w.text() for w in tab.stack.widget(0).findChildren(type(tab.error_label)))
+    text = " ".join(w.text() for w in tab.stack.widget(0).findChildren(type(tab.empty.error_label)))
     assert "cat/" in text and "dog/" in text and "drop" in text
 
 
@@ -37,13 +41,13 @@ def test_scan_shows_counts_and_unreadable_files(qtbot, tab, tiny_dataset, gui):
     r = ds.report
     assert r.n_train + r.n_val == 40
     assert tab.stack.currentIndex() == 2
-    assert "40 photos in 2 classes" in tab.report_title.text()
-    assert tab.count_bars._rows == [("cat", r.train_counts["cat"], r.val_counts["cat"]),
+    assert "40 photos in 2 classes" in tab.report.report_title.text()
+    assert tab.report.count_bars._rows == [("cat", r.train_counts["cat"], r.val_counts["cat"]),
                                     ("dog", r.train_counts["dog"], r.val_counts["dog"])]
-    assert tab.bad_label.isVisibleTo(tab) and "2 files could not be read" in tab.bad_label.text()
-    files = sorted(tab.bad_list.topLevelItem(i).text(0) for i in range(tab.bad_list.topLevelItemCount()))
+    assert tab.report.bad_label.isVisibleTo(tab) and "2 files could not be read" in tab.report.bad_label.text()
+    files = sorted(tab.report.bad_list.topLevelItem(i).text(0) for i in range(tab.report.bad_list.topLevelItemCount()))
     assert [f.rsplit("/", 1)[-1] for f in files] == ["broken.jpg", "notes.jpg"]
-    assert all(tab.bad_list.topLevelItem(i).text(1) for i in range(2))  # a reason for each
+    assert all(tab.report.bad_list.topLevelItem(i).text(1) for i in range(2))  # a reason for each
     assert tab.train_action.isEnabled() and tab.train_action.text() == "Train on these 40 photos"
     # every photo is in the grid (the unreadable ones under Skipped); thumbnails arrive in the
     # background for the cells on screen, aspect ratio kept
@@ -67,7 +71,7 @@ def test_real_photos_with_broken_files(qtbot, tab, real_data, tmp_path, gui):
     gui.add_bad_files(tmp_path / "d" / "dog")
     ds = gui.scan(qtbot, tab, tmp_path / "d")
     assert ds is not None and ds.report.n_train + ds.report.n_val == 30
-    assert len(ds.report.bad_files) == 2 and "2 files could not be read" in tab.bad_label.text()
+    assert len(ds.report.bad_files) == 2 and "2 files could not be read" in tab.report.bad_label.text()
 
 
 @pytest.mark.parametrize("kind", ["empty", "one_class"])
@@ -79,8 +83,8 @@ def test_unusable_folder_says_why(qtbot, tab, tmp_path, gui, kind):
             gui.small_image(folder / "cat" / f"{i}.png", (i * 40, 10, 10))
     assert gui.scan(qtbot, tab, folder) is None
     assert tab.stack.currentIndex() == 0  # the empty state, with the problem on top
-    assert tab.error_label.isVisibleTo(tab)
-    msg = tab.error_label.text()
+    assert tab.empty.error_label.isVisibleTo(tab)
+    msg = tab.empty.error_label.text()
     assert ("no images found" in msg) if kind == "empty" else ("only one class" in msg)
     assert not tab.train_action.isEnabled()
 
@@ -103,7 +107,7 @@ def test_rescan_discards_the_old_scan(qtbot, tab, tiny_dataset, tmp_path, gui):
     results = []
     tab.scan_finished.connect(results.append)
     tab.set_folders(str(tiny_dataset))
-    first = tab._scan_task
+    first = tab.data.scan_task()
     with qtbot.waitSignal(tab.scan_finished, timeout=20000):
         tab.set_folders(str(other))
     first.wait()
@@ -116,7 +120,7 @@ def test_rescan_discards_the_old_scan(qtbot, tab, tiny_dataset, tmp_path, gui):
 
 
 def test_augmentation_checkbox_is_shared_between_tabs(window):
-    d, t = window.dataset_tab.augment_check, window.training_tab.augment_check
+    d, t = window.dataset_tab.augment_panel.augment_check, window.training_tab.form.augment_check
     assert not d.isChecked() and not t.isChecked()
     d.click()
     assert t.isChecked() and window.augment.enabled
@@ -189,7 +193,7 @@ def test_excluded_photos_never_train(qtbot, window, tiny_dataset, gui, tmp_path)
     assert victim not in {s.path for s in new.train + new.val} and new.report.excluded == [victim]
     assert t.dataset is new  # what the Training tab trains on
     assert new.report.n_train + new.report.n_val == 39
-    assert d.excluded_label.isVisibleTo(d) and "1 photo excluded" in d.excluded_label.text()
+    assert d.report.excluded_label.isVisibleTo(d) and "1 photo excluded" in d.report.excluded_label.text()
     # shown under Skipped, and it can be included again from there
     d.grid.set_filter(None, "skipped")
     assert [m.photo(r).path for r in range(m.rowCount())] == [victim] and m.photo(0).excluded
@@ -204,7 +208,7 @@ def test_excluded_photos_never_train(qtbot, window, tiny_dataset, gui, tmp_path)
     with qtbot.waitSignal(d.scan_finished, timeout=20000) as back:
         act.trigger()
     assert victim in {s.path for s in back.args[0].train + back.args[0].val} and t.dataset is back.args[0]
-    assert not d.excluded_label.isVisibleTo(d)
+    assert not d.report.excluded_label.isVisibleTo(d)
 
 
 def test_excluding_too_much_can_be_undone_from_the_empty_state(qtbot, tab, tmp_path, gui):
@@ -217,10 +221,10 @@ def test_excluding_too_much_can_be_undone_from_the_empty_state(qtbot, tab, tmp_p
     with qtbot.waitSignal(tab.scan_finished, timeout=20000) as b:
         tab.set_excluded(dogs, True)
     assert b.args[0] is None and tab.stack.currentIndex() == 0
-    assert "only one class" in tab.error_label.text() and "3 photos of it are excluded" in tab.error_label.text()
-    assert tab.empty_include.isVisibleTo(tab)
+    assert "only one class" in tab.empty.error_label.text() and "3 photos of it are excluded" in tab.empty.error_label.text()
+    assert tab.empty.empty_include.isVisibleTo(tab)
     with qtbot.waitSignal(tab.scan_finished, timeout=20000) as b:
-        tab.empty_include.click()
+        tab.empty.empty_include.click()
     assert b.args[0] is not None and b.args[0].classes == ["cat", "dog"]
 
 
@@ -239,8 +243,8 @@ def server(monkeypatch):
 
 
 def test_empty_state_offers_sample_photos(tab):
-    assert tab.samples_button.isVisibleTo(tab) and tab.stack.currentIndex() == 0
-    assert "68.6 MB" in tab.samples_button.toolTip() and tab.samples_button.accessibleName()
+    assert tab.empty.samples_button.isVisibleTo(tab) and tab.stack.currentIndex() == 0
+    assert "68.6 MB" in tab.empty.samples_button.toolTip() and tab.empty.samples_button.accessibleName()
 
 
 def test_sample_photos_from_the_empty_state_then_one_epoch(qtbot, window, server):
@@ -253,7 +257,7 @@ def test_sample_photos_from_the_empty_state_then_one_epoch(qtbot, window, server
     d, t = window.dataset_tab, window.training_tab
     window.show()
     qtbot.waitExposed(window)
-    d.samples_button.click()
+    d.empty.samples_button.click()
     dlg = d.samples_dialog
     assert dlg.isVisible() and dlg.url_edit.text() == url and dlg.set_key() == "small"
     with qtbot.waitSignal(d.scan_finished, timeout=30000) as scanned:
@@ -268,15 +272,15 @@ def test_sample_photos_from_the_empty_state_then_one_epoch(qtbot, window, server
     # the second time: opened straight away, nothing downloaded
     d.set_folders(None)
     with qtbot.waitSignal(d.scan_finished, timeout=30000):
-        d.samples_button.click()
+        d.empty.samples_button.click()
     assert len(server.routes["/cats_and_dogs_filtered.zip"].requests) == 1
     # and it trains
     d.train_action.click()
     assert window.tabs.currentWidget() is t and t.dataset is d.dataset
     t.select_model("lenet5")
-    t.hyper["epochs"].setValue(1)
-    t.hyper["batch_size"].setValue(8)
-    t.hyper["patience"].setValue(0)
+    t.form.hyper["epochs"].setValue(1)
+    t.form.hyper["batch_size"].setValue(8)
+    t.form.hyper["patience"].setValue(0)
     with qtbot.waitSignal(t.run_finished, timeout=60000) as done:
         t.train_button.click()
     fin = done.args[0]
@@ -295,7 +299,7 @@ def test_sample_download_cancel_then_continue(qtbot, tab, server, monkeypatch):
     body = sample_zip(extra=[("cats_and_dogs_filtered/noise.bin", noise)])
     gate = threading.Event()
     url = server.add("/s.zip", body, gate=gate, gate_after=100_000)
-    tab.samples_button.click()
+    tab.empty.samples_button.click()
     dlg = tab.samples_dialog
     dlg.url_edit.setText(url)  # a mirror address typed in
     dlg.download_button.click()
@@ -326,7 +330,7 @@ def test_sample_download_offline_says_what_to_do(qtbot, tab, monkeypatch):
 
     real = samples.download
     monkeypatch.setattr(samples, "download", lambda *a, **k: real(*a, **{**k, "retry_delay": 0.01}))
-    tab.samples_button.click()
+    tab.empty.samples_button.click()
     dlg = tab.samples_dialog
     dlg.url_edit.setText(f"http://127.0.0.1:{port}/x.zip")
     dlg.download_button.click()
@@ -344,7 +348,7 @@ def test_a_sample_set_got_before_opens_without_downloading(qtbot, tab, gui):
     for c in ("Cat", "Dog"):
         for i in range(4):
             gui.small_image(folder / c / f"{i}.jpg", (i * 50, 80 if c == "Cat" else 10, 90))
-    tab.samples_button.click()  # the small set is not there: the dialog
+    tab.empty.samples_button.click()  # the small set is not there: the dialog
     dlg = tab.samples_dialog
     dlg.set_buttons["large"].setChecked(True)
     with qtbot.waitSignal(tab.scan_finished, timeout=20000) as scanned:

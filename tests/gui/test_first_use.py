@@ -30,10 +30,10 @@ def test_drop_folder_augment_train_then_classify_a_new_photo(qtbot, window, tmp_
     assert window.tabs.currentWidget() is t
 
     # 2. tick augmentation (shared with the Dataset tab), keep the run short
-    qtbot.mouseClick(t.augment_check, Qt.MouseButton.LeftButton)
-    assert t.augment_check.isChecked() and d.augment_check.isChecked() and window.augment.enabled
-    t.hyper["epochs"].setValue(4)
-    t.hyper["patience"].setValue(0)
+    qtbot.mouseClick(t.form.augment_check, Qt.MouseButton.LeftButton)
+    assert t.form.augment_check.isChecked() and d.augment_panel.augment_check.isChecked() and window.augment.enabled
+    t.form.hyper["epochs"].setValue(4)
+    t.form.hyper["patience"].setValue(0)
 
     # 3. Train: the plots fill while it runs, the result names what it was measured on
     epochs_seen = []
@@ -47,7 +47,7 @@ def test_drop_folder_augment_train_then_classify_a_new_photo(qtbot, window, tmp_
     assert t.run.config.augment.enabled  # the checkbox reached the run's config
     assert list(t.plots.curve_val_acc.getData()[0]) == [1, 2, 3, 4]
     assert len(t.plots.curve_batch.getData()[0]) >= 4
-    assert f"{fin.metrics.n:,} photos" in t.result_label.text()
+    assert f"{fin.metrics.n:,} photos" in t.results.result_label.text()
 
     # 4. the new model is the current model everywhere
     qtbot.waitUntil(lambda: window.current.path == fin.best_path and window.current.predictor is not None,

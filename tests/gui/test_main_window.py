@@ -79,7 +79,7 @@ def test_backend_loads_in_the_background(qtbot, make_window):
     assert not win.ready and not win.training_tab.train_button.isEnabled()
     with qtbot.waitSignal(win.backend_ready, timeout=60000):
         win.show()
-    assert win.training_tab.model_combo.count() >= 2
+    assert win.training_tab.form.model_combo.count() >= 2
     assert win.training_tab.plots_ready
 
 
@@ -87,10 +87,10 @@ def test_settings_persist_across_windows(qtbot, make_window, tmp_path):
     w1 = make_window()
     t = w1.training_tab
     t.select_model("lenet5_modern")
-    t.hyper["epochs"].setValue(7)
-    t.hyper["lr"].setValue(0.0005)
-    t.hyper["image_size"].setValue(48)
-    t.hyper["seed"].setValue(42)
+    t.form.hyper["epochs"].setValue(7)
+    t.form.hyper["lr"].setValue(0.0005)
+    t.form.hyper["image_size"].setValue(48)
+    t.form.hyper["seed"].setValue(42)
     w1.augment.set_enabled(True)
     w1.augment.update(rotation=25.0)
     w1.settings.add_recent("datasets", str(tmp_path))
@@ -101,12 +101,12 @@ def test_settings_persist_across_windows(qtbot, make_window, tmp_path):
     w2 = make_window()
     t2 = w2.training_tab
     assert t2.model_name() == "lenet5_modern"
-    assert t2.hyper["epochs"].value() == 7
-    assert abs(t2.hyper["lr"].value() - 0.0005) < 1e-9
-    assert t2.hyper["image_size"].value() == 48
-    assert t2.hyper["seed"].value() == 42
+    assert t2.form.hyper["epochs"].value() == 7
+    assert abs(t2.form.hyper["lr"].value() - 0.0005) < 1e-9
+    assert t2.form.hyper["image_size"].value() == 48
+    assert t2.form.hyper["seed"].value() == 42
     assert w2.augment.enabled and w2.augment.settings.rotation == 25.0
-    assert t2.augment_check.isChecked() and w2.dataset_tab.augment_check.isChecked()
+    assert t2.form.augment_check.isChecked() and w2.dataset_tab.augment_panel.augment_check.isChecked()
     assert (w2.size().width(), w2.size().height()) == (640, 480)
     assert w2.tabs.currentIndex() == 1
     assert [a.toolTip() for a in w2.recent_datasets_menu.actions() if a.toolTip() == str(tmp_path)]
@@ -133,11 +133,11 @@ def test_corrupt_or_out_of_range_settings_fall_back_to_defaults(make_window, set
     t = win.training_tab
     assert t.model_name() == "lenet5"
     spec = t.specs["lenet5"]
-    assert t.hyper["epochs"].value() == spec.defaults["epochs"]
-    assert t.hyper["lr"].value() == spec.defaults["lr"]
-    assert t.hyper["batch_size"].value() == spec.defaults["batch_size"]
-    assert t.hyper["image_size"].value() == spec.default_image_size
-    assert not t.transfer_check.isChecked()
+    assert t.form.hyper["epochs"].value() == spec.defaults["epochs"]
+    assert t.form.hyper["lr"].value() == spec.defaults["lr"]
+    assert t.form.hyper["batch_size"].value() == spec.defaults["batch_size"]
+    assert t.form.hyper["image_size"].value() == spec.default_image_size
+    assert not t.form.transfer_check.isChecked()
     from catdog_gui.core.data.augment import AugmentSettings
 
     assert win.augment.settings == AugmentSettings()
@@ -229,7 +229,7 @@ def test_settings_that_cannot_be_saved_are_reported(make_window, tmp_path):
     win = make_window(path=blocker / "settings.ini")
     msg = win.statusBar().currentMessage()
     assert "Settings cannot be saved" in msg and "settings.ini" in msg
-    win.training_tab.hyper["epochs"].setValue(9)  # still usable: nothing raises
+    win.training_tab.form.hyper["epochs"].setValue(9)  # still usable: nothing raises
     win.close()
 
 

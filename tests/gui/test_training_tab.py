@@ -20,9 +20,9 @@ def ready(qtbot, window, tiny_dataset, gui):
     assert gui.scan(qtbot, window.dataset_tab, tiny_dataset) is not None
     t = window.training_tab
     t.select_model("lenet5")
-    t.hyper["epochs"].setValue(2)
-    t.hyper["batch_size"].setValue(8)
-    t.hyper["patience"].setValue(0)
+    t.form.hyper["epochs"].setValue(2)
+    t.form.hyper["batch_size"].setValue(8)
+    t.form.hyper["patience"].setValue(0)
     window.tabs.setCurrentWidget(t)
     return window
 
@@ -53,19 +53,19 @@ def test_short_run_plots_saves_and_evaluates(qtbot, ready, tmp_path):
     assert t.run.model_path == str(path)
     qtbot.waitUntil(lambda: ready.current.path == str(path), timeout=30000)
     assert ready.model_path == str(path) and path.name in ready.windowTitle()
-    assert ready.save_model_action.isEnabled() and t.try_button.isEnabled() and t.continue_button.isEnabled()
+    assert ready.save_model_action.isEnabled() and t.results.try_button.isEnabled() and t.continue_button.isEnabled()
     # results in words and a confusion matrix that matches the evaluation
     m = result.metrics
-    assert f"({m.n} photos the model did not train on)" in t.result_label.text()
-    assert t.result_label.text().startswith("Validation accuracy")
+    assert f"({m.n} photos the model did not train on)" in t.results.result_label.text()
+    assert t.results.result_label.text().startswith("Validation accuracy")
     k = len(m.classes)
-    table = [[int(t.confusion.item(i, j).text().replace(",", "")) for j in range(k)] for i in range(k)]
+    table = [[int(t.results.confusion.item(i, j).text().replace(",", "")) for j in range(k)] for i in range(k)]
     assert table == m.confusion and sum(map(sum, table)) == m.n
-    t.show_cell(0, 1)
-    assert "taken for" in t.cell_label.text()
+    t.results.show_cell(0, 1)
+    assert "taken for" in t.results.cell_label.text()
     _check_diagonal_cell(qtbot, t, m)
     # "Try the model" goes to Prediction
-    t.try_button.click()
+    t.results.try_button.click()
     assert ready.tabs.currentIndex() == 2
     # a second run never overwrites the first model
     with qtbot.waitSignal(t.run_finished, timeout=60000) as b2:
@@ -78,8 +78,8 @@ def _check_diagonal_cell(qtbot, t, m):
     from PySide6.QtGui import QImage
 
     cls = m.classes[0]
-    t.show_cell(0, 0)
-    assert "recognised correctly, least confident first" in t.cell_label.text()
+    t.results.show_cell(0, 0)
+    assert "recognised correctly, least confident first" in t.results.cell_label.text()
     thumbs = t.results.cell_thumbs()
     assert len(thumbs) == min(m.confusion[0][0], 60) > 0 and t.results.cell_scroll.isVisibleTo(t)
     confs = [th.item.confidence for th in thumbs]
@@ -102,7 +102,7 @@ def _check_diagonal_cell(qtbot, t, m):
 
 def test_stop_mid_run_keeps_train_usable(qtbot, ready):
     t = ready.training_tab
-    t.hyper["epochs"].setValue(200)
+    t.form.hyper["epochs"].setValue(200)
     with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
         t.train_button.click()
         _wait_batches(qtbot, t)
@@ -116,7 +116,7 @@ def test_pause_stops_the_batches_and_resume_brings_them_back(qtbot, ready):
     from catdog_gui.gui.models.training_run import RunState
 
     t = ready.training_tab
-    t.hyper["epochs"].setValue(200)
+    t.form.hyper["epochs"].setValue(200)
     t.train_button.click()
     _wait_batches(qtbot, t)
     run = t.run
@@ -150,14 +150,29 @@ def test_error_in_training_is_shown_and_train_comes_back(qtbot, ready, monkeypat
     with qtbot.waitSignal(t.run_finished, timeout=30000) as blocker:
         t.train_button.click()
     assert blocker.args[0].status == "failed"
-    assert "simulated failure" in t.result_label.text()
-    assert t.error_details.isVisibleTo(t) and "RuntimeError" in t.error_details.toPlainText()
+    assert "simulated failure" in t.results.result_label.text()
+    assert t.results.error_details.isVisibleTo(t) and "RuntimeError" in t.results.error_details.toPlainText()
     qtbot.waitUntil(lambda: t.train_button.isEnabled(), timeout=10000)
+
+
+def test_a_setting_the_engine_refuses_is_shown_and_nothing_starts(qtbot, ready, monkeypatch):
+    """The config is checked once, where it enters the engine (the Trainer): the window says what is wrong
+    and no run starts, no run is recorded."""
+    from dataclasses import replace
+
+    t = ready.training_tab
+    good = t.form.config
+    monkeypatch.setattr(t.form, "config", lambda: replace(good(), epochs=0))
+    n_runs = len(t.runs.records())
+    assert t.start_training() is False
+    assert "epochs" in t.results.result_label.text().lower()
+    assert t.run is None and not t.is_running() and t.train_button.isEnabled()
+    assert len(t.runs.records()) == n_runs
 
 
 def test_closing_the_window_mid_run_joins_the_thread(qtbot, ready):
     t = ready.training_tab
-    t.hyper["epochs"].setValue(200)
+    t.form.hyper["epochs"].setValue(200)
     t.train_button.click()
     _wait_batches(qtbot, t)
     run = t.run
@@ -172,23 +187,23 @@ def test_closing_the_window_mid_run_joins_the_thread(qtbot, ready):
 def test_transfer_learning_switches_model_and_locks_size(window):
     t = window.training_tab
     t.select_model("lenet5")
-    assert not t.hyper["image_size"].isEnabled()  # LeNet-5 original: 32x32 only
-    assert t.hyper["image_size"].value() == 32
-    t.transfer_check.setChecked(True)
+    assert not t.form.hyper["image_size"].isEnabled()  # LeNet-5 original: 32x32 only
+    assert t.form.hyper["image_size"].value() == 32
+    t.form.transfer_check.setChecked(True)
     from catdog_gui.core.config import DEFAULT_PRETRAINED_MODEL
     from catdog_gui.core.models import get_spec
 
     assert t.model_name() == DEFAULT_PRETRAINED_MODEL
-    assert t.model_note.isVisibleTo(t) and "EfficientNet" in t.model_note.text()
-    assert t.transfer_mode.isVisibleTo(t)
+    assert t.form.model_note.isVisibleTo(t) and "EfficientNet" in t.form.model_note.text()
+    assert t.form.transfer_mode.isVisibleTo(t)
     size = get_spec(DEFAULT_PRETRAINED_MODEL).default_image_size
-    assert t.hyper["image_size"].value() == size and not t.hyper["image_size"].isEnabled()
+    assert t.form.hyper["image_size"].value() == size and not t.form.hyper["image_size"].isEnabled()
     assert t.config().pretrained
     t.select_model("lenet5_modern")
-    assert not t.transfer_check.isChecked() and "no pretrained weights" in t.model_note.text()
-    assert t.hyper["image_size"].isEnabled()
+    assert not t.form.transfer_check.isChecked() and "no pretrained weights" in t.form.model_note.text()
+    assert t.form.hyper["image_size"].isEnabled()
     spec = t.specs["lenet5_modern"]
-    assert t.hyper["epochs"].value() == spec.defaults["epochs"]
+    assert t.form.hyper["epochs"].value() == spec.defaults["epochs"]
 
 
 def test_train_needs_a_dataset(window):
@@ -267,7 +282,7 @@ def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     t = ready.training_tab
-    t.tensorboard_check.setChecked(True)
+    t.form.tensorboard_check.setChecked(True)
     with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
         assert t.start_training()
     assert blocker.args[0].status == "completed"
@@ -276,7 +291,7 @@ def test_tensorboard_checkbox_logs_the_run_and_persists(qtbot, ready, tmp_path, 
     acc = EventAccumulator(str(runs[0]))
     acc.Reload()
     assert [e.step for e in acc.Scalars("accuracy/val")] == [1, 2]
-    assert make_window().training_tab.tensorboard_check.isChecked()  # remembered for next time
+    assert make_window().training_tab.form.tensorboard_check.isChecked()  # remembered for next time
 
 
 def test_augmentation_checkbox_sets_recommended_epochs(window):
@@ -286,21 +301,21 @@ def test_augmentation_checkbox_sets_recommended_epochs(window):
     t = window.training_tab
     t.select_model("lenet5")
     d = get_spec("lenet5").defaults
-    t.augment_check.setChecked(True)
+    t.form.augment_check.setChecked(True)
     want = AugmentSettings(enabled=True).recommended_epochs(d["epochs"], d["patience"])
-    assert (t.hyper["epochs"].value(), t.hyper["patience"].value()) == want
+    assert (t.form.hyper["epochs"].value(), t.form.hyper["patience"].value()) == want
     assert t.config().epochs == want[0] and t.config().augment.enabled
-    assert "Augmentation on" in t.model_note.text()
-    t.augment_check.setChecked(False)
-    assert (t.hyper["epochs"].value(), t.hyper["patience"].value()) == (d["epochs"], d["patience"])
+    assert "Augmentation on" in t.form.model_note.text()
+    t.form.augment_check.setChecked(False)
+    assert (t.form.hyper["epochs"].value(), t.form.hyper["patience"].value()) == (d["epochs"], d["patience"])
 
 
 def test_augmentation_checkbox_keeps_epochs_the_user_chose(window):
     t = window.training_tab
     t.select_model("lenet5")
-    t.hyper["epochs"].setValue(7)
-    t.augment_check.setChecked(True)
-    assert t.hyper["epochs"].value() == 7
+    t.form.hyper["epochs"].setValue(7)
+    t.form.augment_check.setChecked(True)
+    assert t.form.hyper["epochs"].value() == 7
 
 
 # ---------------------------------------------------------------------------------- TrainingRun
@@ -348,7 +363,7 @@ def test_training_run_records_a_real_run_without_any_widget(qtbot, tiny_dataset,
 
 def test_a_discarded_run_never_reaches_the_tab(qtbot, ready):
     t = ready.training_tab
-    t.hyper["epochs"].setValue(200)
+    t.form.hyper["epochs"].setValue(200)
     t.train_button.click()
     _wait_batches(qtbot, t)
     old = t.run
@@ -371,10 +386,10 @@ def test_advanced_form_is_derived_from_train_config(window):
 
     t = window.training_tab
     declared = [s for s in TrainConfig.settings() if s.form]
-    assert list(t.hyper) == [s.name for s in declared]
-    assert {"val_fraction", "seed"} <= set(t.hyper)  # the split is in the form
+    assert list(t.form.hyper) == [s.name for s in declared]
+    assert {"val_fraction", "seed"} <= set(t.form.hyper)  # the split is in the form
     for s in declared:
-        w = t.hyper[s.name]
+        w = t.form.hyper[s.name]
         assert (w.minimum(), w.maximum()) == (pytest.approx(s.min), pytest.approx(s.max)), s.name
         if s.step:
             assert w.singleStep() == pytest.approx(s.step), s.name
@@ -431,19 +446,19 @@ def test_split_is_stored_and_reaches_the_dataset_tab(qtbot, make_window, tiny_da
     d, t = w1.dataset_tab, w1.training_tab
     assert gui.scan(qtbot, d, tiny_dataset).report.val_fraction == pytest.approx(0.2)
     with qtbot.waitSignal(d.scan_finished, timeout=20000) as rescan:
-        with qtbot.waitSignal(t.split_changed, timeout=5000) as changed:
-            t.hyper["val_fraction"].setValue(0.3)
-            t.hyper["seed"].setValue(5)
+        with qtbot.waitSignal(w1.data.split_changed, timeout=5000) as changed:
+            t.form.hyper["val_fraction"].setValue(0.3)
+            t.form.hyper["seed"].setValue(5)
     assert changed.args == [pytest.approx(0.3), 5]
     report = rescan.args[0].report
     assert (report.val_fraction, report.split_seed) == (pytest.approx(0.3), 5)
     assert t.config().val_fraction == pytest.approx(0.3) and t.config().seed == 5
-    assert "30% of each class" in d.split_label.text() and "seed 5" in d.split_label.text()
+    assert "30% of each class" in d.report.split_label.text() and "seed 5" in d.report.split_label.text()
     assert "30%" in d.val_edit.placeholderText()
     w1.close()
     w2 = make_window(ready=False)  # before the engine loads: the first scan already splits as stored
-    assert (w2.dataset_tab.val_fraction, w2.dataset_tab.split_seed) == (pytest.approx(0.3), 5)
-    assert w2.training_tab.split() == (pytest.approx(0.3), 5)
+    assert w2.data.split() == (pytest.approx(0.3), 5)  # one owner of the split: the window's DatasetModel
+    assert w2.training_tab.form.split() == (pytest.approx(0.3), 5)
 
 
 def test_weights_file_picker_for_downloaded_backbones(qtbot, window, tmp_path, monkeypatch, make_window):
@@ -459,17 +474,17 @@ def test_weights_file_picker_for_downloaded_backbones(qtbot, window, tmp_path, m
     def shown():
         return f.weights_edit.isVisibleTo(t) and f.weights_label.isVisibleTo(t) and f.weights_button.isVisibleTo(t)
 
-    t.advanced.set_expanded(True)
+    t.form.advanced.set_expanded(True)
     t.select_model("lenet5")
     assert not shown()
-    t.transfer_check.setChecked(True)  # -> efficientnet_lite0: its weights ship with the app
+    t.form.transfer_check.setChecked(True)  # -> efficientnet_lite0: its weights ship with the app
     assert get_spec(t.model_name()).pretrained != "download" and not shown()
     t.select_model("resnet18")
-    assert t.transfer_check.isChecked() and shown()
-    t.transfer_check.setChecked(False)
+    assert t.form.transfer_check.isChecked() and shown()
+    t.form.transfer_check.setChecked(False)
     assert not shown() and t.config().weights_path is None
     t.select_model("mobilenet_v3_large")
-    t.transfer_check.setChecked(True)
+    t.form.transfer_check.setChecked(True)
     assert shown()
     weights = tmp_path / "mobilenet_v3_large-8738ca79.pth"
     weights.write_bytes(b"x")
@@ -482,11 +497,11 @@ def test_weights_file_picker_for_downloaded_backbones(qtbot, window, tmp_path, m
     t.select_model("mobilenet_v3_large")
     window.close()
     t2 = make_window().training_tab
-    assert t2.weights_edit.text() == str(weights) and t2.config().weights_path == str(weights)
+    assert t2.form.weights_edit.text() == str(weights) and t2.config().weights_path == str(weights)
     # the offline message names this control as it is labelled
     info = W.WeightsInfo("https://example.org/w.pth", "w.pth", tmp_path / "w.pth")
     msg = str(W._unavailable("ResNet-18", info, "no connection"))
-    assert f"Training > {t2.advanced.button.text()} > {t2.form.weights_label.text()}" in msg
+    assert f"Training > {t2.form.advanced.button.text()} > {t2.form.weights_label.text()}" in msg
 
 
 def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, ready, tmp_path, monkeypatch):
@@ -504,7 +519,7 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
     earlier = _record(store, "20200101-000000-lenet5-0000", name="an earlier run", val=0.6)
     ready.runs.reload()
     t, v = ready.training_tab, ready.runs_view
-    assert not t.compare_button.isEnabled() and not t.evaluate_button.isEnabled()
+    assert not t.results.compare_button.isEnabled() and not t.results.evaluate_button.isEnabled()
     with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
         t.train_button.click()
     fin = blocker.args[0]
@@ -517,8 +532,8 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
     row = next(r for r in range(p.rowCount()) if p.index(r, 0).data(ID_ROLE) == newest.id)
     assert p.index(row, COL["val"]).data() == f"{fin.metrics.accuracy * 100:.1f}%"
     # compare with the previous run: the Runs tab, both selected, both overlaid
-    assert t.compare_button.isEnabled()
-    t.compare_button.click()
+    assert t.results.compare_button.isEnabled()
+    t.results.compare_button.click()
     assert ready.tabs.currentWidget() is v
     assert v.selected_ids() == [newest.id, earlier.id]
     for rec in (newest, earlier):
@@ -528,13 +543,13 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
     folder = make_dataset(tmp_path / "test", 5, seed=7)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     with qtbot.waitSignal(t.evaluation.finished, timeout=60000):
-        t.evaluate_button.click()
-        assert t.results.eval_bar.isVisibleTo(t) and not t.evaluate_button.isEnabled()
+        t.results.evaluate_button.click()
+        assert t.results.eval_bar.isVisibleTo(t) and not t.results.evaluate_button.isEnabled()
     test = store.get(newest.id).metrics["test"]
     assert test["n"] == 10 and test["folder"] == str(folder)
     shown = t.results.test_label.text()
     assert shown == f"Test folder accuracy {test['accuracy'] * 100:.1f}% (10 photos in {folder} the model never saw)"
-    assert t.results.test_label.isVisibleTo(t) and t.result_label.text().startswith("Validation accuracy")
+    assert t.results.test_label.isVisibleTo(t) and t.results.result_label.text().startswith("Validation accuracy")
     assert p.index(row, COL["test"]).data() == f"{test['accuracy'] * 100:.1f}%"  # the Runs tab's test column
     # a folder of other classes: one sentence, in place
     horses = make_dataset(tmp_path / "horses", 3, classes=("cat", "horse"))
@@ -554,7 +569,7 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
 def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monkeypatch):
     """Choosing fine-tuning measures (here: a stand-in for the measurement) how long it would take on
     this computer and says so, with the photo count, before Train is clicked; frozen says nothing."""
-    from catdog_gui.core.training import trainer as training
+    from catdog_gui.core.training import estimate
 
     calls = []
 
@@ -562,20 +577,20 @@ def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monk
         calls.append((cfg.model, cfg.finetune_epochs, n_train, n_val))
         return 754.0
 
-    monkeypatch.setattr(training, "estimate_finetune_seconds", fake_estimate)
+    monkeypatch.setattr(estimate, "estimate_finetune_seconds", fake_estimate)
     t = ready.training_tab
     note = t.form.finetune_note
-    t.transfer_check.setChecked(True)
+    t.form.transfer_check.setChecked(True)
     assert not note.isVisibleTo(t)  # frozen: under a minute, nothing to warn about
-    t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("finetune"))
+    t.form.transfer_mode.setCurrentIndex(t.form.transfer_mode.findData("finetune"))
     qtbot.waitUntil(lambda: "12 min 34 s" in note.text(), timeout=20000)
     n_train = ready.dataset_tab.dataset.report.n_train
     assert note.isVisibleTo(t) and f"on {n_train:,} photos" in note.text()
     assert ("on this computer's CPU" in note.text()) == t.device.upper().startswith("CPU")
     assert calls == [(t.model_name(), t.config().finetune_epochs, n_train, ready.dataset_tab.dataset.report.n_val)]
-    t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("frozen"))
+    t.form.transfer_mode.setCurrentIndex(t.form.transfer_mode.findData("frozen"))
     assert not note.isVisibleTo(t)
-    t.transfer_mode.setCurrentIndex(t.transfer_mode.findData("finetune"))  # measured once per setting
+    t.form.transfer_mode.setCurrentIndex(t.form.transfer_mode.findData("finetune"))  # measured once per setting
     assert "12 min 34 s" in note.text() and len(calls) == 1
 
 

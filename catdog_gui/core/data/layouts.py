@@ -153,9 +153,7 @@ def walk_files(folder: Union[str, os.PathLike], cancel: Optional[threading.Event
     """
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False, onerror=None):
         if cancel is not None and cancel.is_set():
-            from ..errors import (
-                Cancelled,  # data imports this module: import at call time
-            )
+            from ..errors import Cancelled
 
             raise Cancelled("scan cancelled")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

@@ -19,29 +19,10 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
-from ..config import TrainConfig, default_model
+from ..config import TrainConfig
 from ..errors import CatdogError
 
 PathLike = Union[str, Path]
-
-
-def make_config(model: Optional[str] = None, *, pretrained: bool = False, finetune: bool = False,
-                augment=None, **settings) -> TrainConfig:
-    """A TrainConfig from what a person asked for: the default model when none is named
-    (:func:`~.config.default_model`), the model's own defaults, and every setting given (None
-    means "not given"). Unknown names raise CatdogError listing the known ones."""
-    known = {s.name for s in TrainConfig.settings()}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise CatdogError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"TrainConfig has {', '.join(sorted(known | {'augment'}))}")
-    # a pretrained-weights file means transfer learning from it (not training every weight from there)
-    if pretrained or settings.get("weights_path"):
-        settings["pretrained"] = True
-    if finetune:
-        settings["transfer_mode"] = "finetune"
-    name = model or default_model(bool(settings.get("pretrained")))
-    return TrainConfig.for_model(name, augment=augment, **settings)
 
 
 def check_output(out: PathLike) -> Path:
@@ -121,7 +102,6 @@ def train(
     from .trainer import Trainer
 
     out_path = check_output(out) if out is not None else None
-    config.validate()
     cbs = list(callbacks)
     if progress is True:
         from .progress import TqdmProgress

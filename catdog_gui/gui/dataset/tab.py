@@ -1,10 +1,10 @@
 """The Dataset tab: pick folders (or get sample photos), scan them in the background, show what is
 in them (the report, and every photo in a lazy grid), and preview what augmentation will do to a photo.
 
-Built around :func:`catdog_gui.core.data.scan.scan_dataset` and the shared :class:`AugmentModel`;
-every decode (scan, thumbnails, previews) runs on a :class:`Task`. Photos excluded from training
-in the grid are kept per folder (:class:`~catdog_gui.gui.dataset.exclusions.Exclusions`) and left out by
-the scan, so the Dataset the Training tab trains on never holds them.
+Built around the window's :class:`~catdog_gui.gui.models.dataset_model.DatasetModel` (folders, split,
+exclusions, the latest scan), which it edits and redraws from, and the shared :class:`AugmentModel`.
+Every decode (thumbnails, previews) runs on a :class:`Task`. Photos excluded from training in the grid
+are left out by the model's scan, so the Dataset the Training tab trains on never holds them.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from PySide6.QtWidgets import (
 from ..models.augment_model import AugmentModel
 from ..common.widgets import heading, muted
 from .augment_panel import AugmentPanel
+from .empty_state import EmptyState
 from .scan_report import ScanReportView
-from .exclusions import Exclusions
+from ...core.errors import CatdogError
+from ..models.dataset_model import DatasetModel
 from .photo_grid import PhotoGrid
 from ..common.workers import Task
 from ...core.text import count_text
@@ -57,8 +59,6 @@ def _local_dir(mime) -> Optional[str]:
 
 
 class DatasetTab(QWidget):
-    #: the scanned Dataset (or None when the folder cannot be used / scan cancelled)
-    dataset_changed = Signal(object)
     #: emitted once per scan when it ends (with the Dataset or None)
     scan_finished = Signal(object)
     train_requested = Signal()
@@ -66,24 +66,40 @@ class DatasetTab(QWidget):
     busy = Signal(str)  # "" when idle
     folder_opened = Signal(str)
 
-    def __init__(self, augment: Optional[AugmentModel] = None, parent=None, *, settings=None,
-                 exclusions: Optional[Exclusions] = None):
+    def __init__(self, data: DatasetModel, augment: AugmentModel, parent=None, *, settings=None):
         super().__init__(parent)
-        self.augment = augment or AugmentModel(parent=self)
+        self.data = data
+        self.augment = augment
         self.settings = settings  # a Settings (the sample photos' mirror address), or None
-        self.exclusions = exclusions or Exclusions()
         self.samples_dialog = None
-        self.dataset = None
-        self.train_dir: Optional[str] = None
-        self.val_dir: Optional[str] = None
-        self.error: str = ""
-        #: the split training will use (TrainConfig.val_fraction and seed; the Training tab sets it)
-        self.val_fraction = 0.2
-        self.split_seed = 0
-        self._scan_task: Optional[Task] = None
         self._quiet_scan = False  # a rescan after an exclusion: the report stays on screen
         self.setAcceptDrops(True)
         self._build()
+        data.folders_changed.connect(self._on_folders_changed)
+        data.split_changed.connect(lambda _f, _s: self._update_split_hints())
+        data.scan_started.connect(self._on_scan_started)
+        data.scan_progress.connect(self._on_scan_progress)
+        data.scanned.connect(self._on_scan_done)
+        data.scan_failed.connect(self._on_scan_failed)
+        data.scan_cancelled.connect(self._on_scan_cancelled)
+        self._update_split_hints()
+
+    # the model's state, read where the tab shows it
+    @property
+    def dataset(self):
+        return self.data.dataset
+
+    @property
+    def train_dir(self) -> Optional[str]:
+        return self.data.train_dir
+
+    @property
+    def val_dir(self) -> Optional[str]:
+        return self.data.val_dir
+
+    @property
+    def error(self) -> str:
+        return self.data.error
 
     # ------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -131,7 +147,11 @@ class DatasetTab(QWidget):
         self.camera_panel = None  # the Camera panel (camera_collect.py), made on first use
 
         self.stack = QStackedWidget()
-        self.stack.addWidget(self._build_empty())
+        self.empty = EmptyState()
+        self.empty.choose_requested.connect(self.choose_train_folder)
+        self.empty.samples_requested.connect(self.get_samples)
+        self.empty.include_all_requested.connect(self.include_all)
+        self.stack.addWidget(self.empty)
         self.stack.addWidget(self._build_scanning())
         self.stack.addWidget(self._build_report())
         root.addWidget(self.stack, 1)
@@ -156,78 +176,6 @@ class DatasetTab(QWidget):
         self.train_action.clicked.connect(self.train_requested)
         bottom.addWidget(self.train_action)
         root.addLayout(bottom)
-
-    def _build_empty(self) -> QWidget:
-        page = QWidget()
-        lay = QVBoxLayout(page)
-        lay.addStretch(1)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.error_label.setProperty("role", "bad")
-        self.error_label.setAccessibleName("Problem with the folder")
-        self.error_label.hide()
-        lay.addWidget(self.error_label)
-        title = QLabel("Start with a folder of photos")
-        title.setProperty("role", "big")
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        lay.addWidget(title)
-        example = QLabel(
-            "<p>Put each kind of photo in its own folder. The folder names become the class names:</p>"
-            "<table align='center'><tr><td><pre style='font-size:11pt'>"
-            "my_photos/\n"
-            "├── cat/    cat1.jpg  cat2.jpg  …\n"
-            "└── dog/    dog1.jpg  dog2.jpg  …</pre></td></tr></table>"
-            "<p>Also accepted: one folder with files named like <b>cat.1.jpg</b> and <b>dog.1.jpg</b>, "
-            "or a folder holding <b>train/</b> and <b>val/</b> (or <b>validation/</b>).<br>"
-            "Two or more classes; a few hundred photos per class give good results.</p>"
-        )
-        example.setTextFormat(Qt.TextFormat.RichText)
-        example.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        example.setWordWrap(True)
-        lay.addWidget(example)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        self.empty_choose = QPushButton("Choose a folder…")
-        self.empty_choose.setObjectName("primary")
-        self.empty_choose.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
-        self.empty_choose.setToolTip("Choose the folder with your photos (Ctrl+O)")
-        self.empty_choose.setAccessibleName("Choose a folder")
-        self.empty_choose.clicked.connect(self.choose_train_folder)
-        row.addWidget(self.empty_choose)
-        row.addStretch(1)
-        lay.addLayout(row)
-        drop = muted("…or drag a folder from your file manager and drop it here.")
-        drop.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        lay.addWidget(drop)
-        from ...core.data.sample_photos import SAMPLE_SETS, DEFAULT_SET
-        from ...core.text import size_text
-
-        small = SAMPLE_SETS[DEFAULT_SET]
-        srow = QHBoxLayout()
-        srow.addStretch(1)
-        srow.addWidget(muted("No photos of your own yet?", wrap=False))
-        self.samples_button = QPushButton("Get sample photos")
-        self.samples_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowDown))
-        self.samples_button.setToolTip(f"Download {small.photos.split(':')[0]} of cats and dogs "
-                                       f"({size_text(small.size)}) to try the app, and open them here")
-        self.samples_button.setAccessibleName("Get sample photos")
-        self.samples_button.clicked.connect(self.get_samples)
-        srow.addWidget(self.samples_button)
-        srow.addStretch(1)
-        lay.addLayout(srow)
-        self.empty_include = QPushButton("Include the excluded photos again")
-        self.empty_include.setAccessibleName("Include the excluded photos again")
-        self.empty_include.setToolTip("Use every photo of this folder again, then scan it")
-        self.empty_include.clicked.connect(self.include_all)
-        self.empty_include.hide()
-        irow = QHBoxLayout()
-        irow.addStretch(1)
-        irow.addWidget(self.empty_include)
-        irow.addStretch(1)
-        lay.addLayout(irow)
-        lay.addStretch(2)
-        return page
 
     def _build_scanning(self) -> QWidget:
         page = QWidget()
@@ -267,10 +215,6 @@ class DatasetTab(QWidget):
         left.setFrameShape(QFrame.Shape.NoFrame)
         body = self.report = ScanReportView()
         self.report.include_all_requested.connect(self.include_all)
-        # the report's parts, under the names the tab always had (tests and scripts read them)
-        for name in ("report_title", "count_bars", "split_label", "health_box", "health_ok", "bad_label",
-                     "bad_toggle", "bad_list", "dup_label", "warn_label", "excluded_label", "include_button"):
-            setattr(self, name, getattr(body, name))
         left.setWidget(body)
         left_split.addWidget(left)
 
@@ -294,7 +238,6 @@ class DatasetTab(QWidget):
         # right: augmentation (its own view over the shared AugmentModel)
         right = AugmentPanel(self.augment)
         self.augment_panel = right
-        self.augment_check = right.augment_check  # the tab's one primary toggle (the menu and tests use it)
         rscroll = QScrollArea()
         rscroll.setWidgetResizable(True)
         rscroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -318,20 +261,17 @@ class DatasetTab(QWidget):
         d = QFileDialog.getExistingDirectory(self, "Choose a validation folder (same class folders)", start)
         if d and self.train_dir:
             self.set_folders(self.train_dir, d)
-        elif d:
-            self.val_dir = d
-            self.val_edit.setText(d)
 
     def set_folders(self, train_dir: Optional[str], val_dir: Optional[str] = None) -> None:
-        """Point the tab at a folder (and optional validation folder) and scan it in the background."""
-        self.train_dir = str(train_dir) if train_dir else None
-        self.val_dir = str(val_dir) if val_dir else None
-        self.train_edit.setText(self.train_dir or "")
-        self.val_edit.setText(self.val_dir or "")
-        self.val_clear.setEnabled(bool(self.val_dir))
+        """Use a folder (and an optional validation folder): the dataset model scans it in the background."""
+        self.data.set_folders(train_dir, val_dir)
         if self.train_dir:
             self.folder_opened.emit(self.train_dir)
-            self.start_scan()
+
+    def _on_folders_changed(self, train: Optional[str], val: Optional[str]) -> None:
+        self.train_edit.setText(train or "")
+        self.val_edit.setText(val or "")
+        self.val_clear.setEnabled(bool(val))
 
     def show_camera(self, on: bool = True) -> None:
         """Show (or hide) the Camera panel: record photos of a class into the training folder."""
@@ -341,7 +281,7 @@ class DatasetTab(QWidget):
             self.camera_panel = CameraCollectPanel(
                 lambda: self.train_dir, lambda: list(self.dataset.classes) if self.dataset else [],
                 settings=self.settings, parent=self)
-            self.camera_panel.photos_added.connect(lambda _cls, _n: self.start_scan(quiet=True))
+            self.camera_panel.photos_added.connect(lambda _cls, _n: self.data.rescan(quiet=True))
             self.scan_finished.connect(lambda _ds: self.camera_panel.refresh_classes())  # a new class is offered
             lay = self.layout()
             lay.insertWidget(max(lay.indexOf(self.stack), 0), self.camera_panel)
@@ -360,7 +300,7 @@ class DatasetTab(QWidget):
             self.review_view.set_metrics(metrics)
 
     def open_review(self) -> None:
-        """Open the Review view on the training folder (issue 18): the photos that hurt, fixed in place."""
+        """Open the Review view on the training folder: the photos that hurt, fixed in place."""
         if not self.train_dir:
             return
         if self.review_view is None:
@@ -369,8 +309,8 @@ class DatasetTab(QWidget):
             self.review_view = ReviewView(self.train_dir, parent=self)
             self.review_view.setWindowFlag(Qt.WindowType.Window)
             self.review_view.resize(900, 600)
-            self.review_view.dataset_changed.connect(lambda: self.start_scan(quiet=True))
-            self.review_view.reviewed.connect(lambda: self.start_scan(quiet=True))  # split with its groups
+            self.review_view.dataset_changed.connect(lambda: self.data.rescan(quiet=True))
+            self.review_view.reviewed.connect(self._on_reviewed)
             self.review_view.status_message.connect(self.status_message)
         self.review_view.set_root(self.train_dir)
         if self.run_metrics is not None:
@@ -378,72 +318,39 @@ class DatasetTab(QWidget):
         self.review_view.show()
         self.review_view.raise_()
 
-    def set_split(self, val_fraction: float, seed: int) -> None:
-        """Split as training will (validation fraction and seed); rescans an open folder when it changes."""
-        split = (float(val_fraction), int(seed))
-        if split == (self.val_fraction, self.split_seed):
-            return
-        self.val_fraction, self.split_seed = split
-        self._update_split_hints()
-        if self.train_dir:
-            self.start_scan()
+    def _on_reviewed(self) -> None:
+        """The review's near-duplicate groups stay on one side of the split: scan again with them."""
+        rv = self.review_view.review
+        if rv is not None:
+            self.data.set_near_duplicates(rv.root, rv.duplicate_groups)
+        self.data.rescan(quiet=True)
 
     def _update_split_hints(self) -> None:
-        pct = f"{self.val_fraction:.0%}"
+        pct = f"{self.data.val_fraction:.0%}"
         self.val_edit.setPlaceholderText(f"Optional: otherwise {pct} of the photos are held out")
         self.val_clear.setToolTip(f"Use no separate validation folder (hold out {pct} of the training photos)")
 
     def start_scan(self, quiet: bool = False) -> None:
-        """Scan the folders in the background. ``quiet``: the same folder again (after an
+        """Scan the folders again in the background. ``quiet``: the same folder again (after an
         exclusion): the report and grid stay on screen until the new scan replaces them."""
-        from ...core.data.scan import scan_dataset
+        self.data.rescan(quiet=quiet)
 
-        self.cancel_scan(discard=True)
+    def _on_scan_started(self, quiet: bool) -> None:
         quiet = quiet and self.stack.currentIndex() == 2
         self._quiet_scan = quiet
-        self.dataset = None
-        self.error = ""
         self.train_action.setEnabled(False)
         self.summary_label.setText("")
-        self.dataset_changed.emit(None)
-        train, val = self.train_dir, self.val_dir
-        frac, seed = self.val_fraction, self.split_seed
-        exclude = self.exclusions.paths(train)
-        # the Review view's near-duplicate groups stay on one side of the split, like identical files
-        rv = self.review_view.review if self.review_view is not None else None
-        groups = rv.duplicate_groups if rv is not None and rv.root == train else None
-        task = Task(lambda st: scan_dataset(train, val, val_fraction=frac, seed=seed, progress=st.progress,
-                                            cancel=st.cancel_event, exclude=exclude, extra_groups=groups),
-                    self, name="scan")
-        task.progress.connect(self._on_scan_progress)
-        task.done.connect(self._on_scan_done)
-        task.failed.connect(self._on_scan_failed)
-        task.cancelled.connect(self._on_scan_cancelled)
-        task.finished.connect(lambda: self.busy.emit(""))
-        self._scan_task = task
         self.scan_progress.setRange(0, 0)
-        self.scan_label.setText(f"Looking at the photos in {train}…")
+        self.scan_label.setText(f"Looking at the photos in {self.train_dir}…")
         if not quiet:
             self.stack.setCurrentIndex(1)
         self.busy.emit("Scanning photos…")
-        task.start()
 
-    def cancel_scan(self, discard: bool = False) -> None:
-        t = self._scan_task
-        if t is None or not t.is_running():
-            return
-        if discard:
-            self._discard(t)
-            self._scan_task = None
-        else:
-            t.cancel()
+    def cancel_scan(self) -> None:
+        self.data.cancel_scan()
 
     def is_scanning(self) -> bool:
-        return self._scan_task is not None and self._scan_task.is_running()
-
-    def _discard(self, task: Optional[Task]) -> None:
-        if task is not None:
-            task.discard()
+        return self.data.is_scanning()
 
     def _on_scan_progress(self, done: int, total: int) -> None:
         self.scan_progress.setRange(0, max(total, 1))
@@ -452,32 +359,29 @@ class DatasetTab(QWidget):
         self.busy.emit(f"Scanning photos: {done * 100 // max(total, 1)}%")
 
     def _on_scan_cancelled(self) -> None:
-        self.error = ""
-        self.error_label.hide()
+        self.empty.error_label.hide()
         self.status_message.emit("Scan cancelled")
         self._scan_ended()
 
     def _on_scan_failed(self, message: str) -> None:
-        self.error = message
-        n = len(self.exclusions.paths(self.train_dir)) if self.train_dir else 0
+        n = len(self.data.excluded())
         excluded = f" ({plural(n, 'photo')} of it are excluded from training.)" if n else ""
-        self.error_label.setText(f"This folder cannot be used yet: {message}{excluded}")
-        self.error_label.show()
-        self.empty_include.setVisible(bool(n))
+        self.empty.error_label.setText(f"This folder cannot be used yet: {message}{excluded}")
+        self.empty.error_label.show()
+        self.empty.empty_include.setVisible(bool(n))
         self.status_message.emit("The folder cannot be used: see the Dataset tab")
         self._scan_ended()
 
     def _scan_ended(self) -> None:
         """No dataset (failed or cancelled scan): back to the empty state."""
-        self.dataset = None
         self.stack.setCurrentIndex(0)
-        self.dataset_changed.emit(None)
+        self.busy.emit("")
         self.scan_finished.emit(None)
 
     def _on_scan_done(self, dataset) -> None:
-        self.dataset = dataset
-        self.error_label.hide()
-        self.empty_include.hide()
+        self.busy.emit("")
+        self.empty.error_label.hide()
+        self.empty.empty_include.hide()
         self.show_report(dataset)
         self.stack.setCurrentIndex(2)
         n = dataset.report.n_train + dataset.report.n_val
@@ -485,7 +389,6 @@ class DatasetTab(QWidget):
         self.train_action.setEnabled(True)
         self.review_button.setEnabled(True)
         self.status_message.emit(f"Found {plural(n, 'photo')} in {len(dataset.classes)} classes")
-        self.dataset_changed.emit(dataset)
         self.scan_finished.emit(dataset)
         self._show_photos(dataset)
 
@@ -512,22 +415,20 @@ class DatasetTab(QWidget):
         if not self.train_dir or not paths:
             return
         try:
-            changed = self.exclusions.set_excluded(self.train_dir, paths, excluded)
-        except Exception as e:  # the data folder cannot be written
+            changed = self.data.set_excluded(paths, excluded)
+        except (OSError, CatdogError) as e:  # the data folder cannot be written
             self.status_message.emit(f"Could not save the excluded photos: {e}")
             return
         if changed:
             what = plural(changed, "photo")
             self.status_message.emit(f"{what} excluded from training" if excluded
                                      else f"{what} included in training again")
-            self.start_scan(quiet=True)
 
     def include_all(self) -> None:
         """Forget every exclusion of this folder and scan it again."""
         if self.train_dir:
-            self.exclusions.clear(self.train_dir)
-            self.empty_include.hide()
-            self.start_scan(quiet=True)
+            self.empty.empty_include.hide()
+            self.data.include_all()
 
     # ------------------------------------------------------------------------------ sample photos
     def get_samples(self) -> None:

@@ -2,7 +2,7 @@
 
 With "Then fine-tune the last blocks" chosen and a dataset open, :class:`FinetuneEstimate` times
 the fine-tuning phase's forward and backward pass here, on a :class:`~.workers.Task`
-(:func:`catdog_gui.core.training.trainer.estimate_finetune_seconds`), once per setting, and writes the
+(:func:`catdog_gui.core.training.estimate.estimate_finetune_seconds`), once per setting, and writes the
 result under the choice in the Training tab's form: about how long it would take here.
 """
 
@@ -50,7 +50,7 @@ class FinetuneEstimate(QObject):
             self._task.discard()
 
         def work(_state):
-            from ...core.training.trainer import estimate_finetune_seconds
+            from ...core.training.estimate import estimate_finetune_seconds
 
             return estimate_finetune_seconds(cfg, r.n_train, r.n_val, cfg.device)
 

@@ -5,7 +5,7 @@ The Advanced form is derived from :meth:`TrainConfig.settings() <catdog_gui.core
 one spin box per setting declared with ``form=True``, with the declaration's range, step and
 decimals, its label and its help as tooltip. Adding a setting to TrainConfig adds it here; changing a
 range there changes it here. The panel reads and writes the saved settings
-(:meth:`Settings.train_values`) and turns itself into a validated TrainConfig (:meth:`config`).
+(:meth:`Settings.train_values`) and turns itself into a TrainConfig (:meth:`config`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.config import DEFAULT_PRETRAINED_MODEL, Setting, TrainConfig
+from ...core.config import DEFAULT_PRETRAINED_MODEL, Setting, TrainConfig, make_config
 from ..settings import Settings
 from ..models.augment_model import AugmentModel
 from ..common.widgets import CollapsibleBox, heading, muted
@@ -289,20 +289,20 @@ class TrainingForm(QWidget):
             self.hyper["image_size"].setEnabled(False)
 
     def config(self) -> TrainConfig:
-        """The TrainConfig the form describes (validated: CatdogError says what is wrong)."""
+        """The TrainConfig the form describes (made by :func:`~catdog_gui.core.config.make_config`, the
+        one builder; the Trainer validates it when the run starts)."""
         name = self.model_name()
         spec = self.specs[name]
         values = {key: w.value() for key, w in self.hyper.items()}
-        pretrained = self.transfer_check.isChecked() and spec.is_backbone
-        cfg = TrainConfig.for_model(
+        cfg = make_config(
             name,
-            pretrained=pretrained,
+            pretrained=self.transfer_check.isChecked() and spec.is_backbone,
             transfer_mode=self.transfer_mode.currentData(),
             weights_path=self.weights_path() if self.weights_applies() else None,
             **values,
         )
         cfg.augment = replace(self.augment.settings)
-        return cfg.validate()
+        return cfg
 
     # ------------------------------------------------------------------------------ model choice
     def select_model(self, name: str, defaults: bool = True) -> None:

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -33,18 +32,18 @@ from PySide6.QtWidgets import (
 
 from ...core.events import Status
 from ..models.current_model import CurrentModel
+from ..models.dataset_model import DatasetModel
 from ..models.runs_model import RunEvaluation, RunsModel, test_text
 from ..settings import Settings
 from .finetune_estimate import FinetuneEstimate
 from .form import TrainingForm
 from .plots import TrainingPlots
+from .run_progress import RunProgress
 from .results import ResultsPanel
 from ..models.training_run import RunState, TrainingRun, models_dir, new_model_path
 from ..models.augment_model import AugmentModel
 from ..common.widgets import heading, muted
 from ..common.workers import Task
-from ...core.text import duration_text
-from ...core.text import plural
 
 __all__ = ["TrainingTab"]
 
@@ -60,22 +59,20 @@ class TrainingTab(QWidget):
     model_saved = Signal(str)  # path of the new model file (it is also opened as the current model)
     try_model_requested = Signal(str)
     image_size_changed = Signal(int)
-    split_changed = Signal(float, int)  # (validation fraction, seed) for the Dataset tab's scan
     run_finished = Signal(object)  # the Finished event (with metrics)
     running_changed = Signal(bool)
     compare_requested = Signal(list)  # [this run's id, the previous run's id]: show them in the Runs tab
 
-    def __init__(self, augment: Optional[AugmentModel] = None, settings: Optional[Settings] = None,
-                 current=None, models_folder: Optional[Path] = None, parent=None, runs: Optional[RunsModel] = None):
+    def __init__(self, data: DatasetModel, augment: AugmentModel, current: CurrentModel, runs: RunsModel,
+                 settings: Optional[Settings] = None, models_folder: Optional[Path] = None, parent=None):
         super().__init__(parent)
-        self.augment = augment or AugmentModel(parent=self)
+        self.data = data  # the dataset to train on (the split is edited here, the folders in the Dataset tab)
+        self.augment = augment
         self.settings = settings
-        self._own_current = current is None
-        self.current = current if current is not None else CurrentModel(parent=self)
+        self.current = current
         self.models_folder = Path(models_folder) if models_folder else None
         self.device = ""
-        self.dataset = None
-        self.runs = runs if runs is not None else RunsModel(parent=self)  # the run store, shared with the Runs tab
+        self.runs = runs  # the run store, shared with the Runs tab
         self.record_id: Optional[str] = None  # the shown run's id in the store (its test result goes there)
         self.evaluation = RunEvaluation(self.runs, self.current, parent=self)
         self.run: Optional[TrainingRun] = None  # the run on screen (the last one started, or one handed in)
@@ -94,7 +91,9 @@ class TrainingTab(QWidget):
         self.current.changed.connect(self._on_current_changed)
         self.current.loading.connect(lambda _p: self._update_buttons())
         self.current.failed.connect(lambda _p, _m: self._update_buttons())
-        self._update_buttons()
+        self.data.changed.connect(self._on_dataset_changed)
+        self.data.set_split(*self.form.split())  # the stored split, before the first scan
+        self._on_dataset_changed(self.data.dataset)
 
     # ------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -112,14 +111,8 @@ class TrainingTab(QWidget):
         self.finetune_estimate = FinetuneEstimate(f, parent=self)
         f.note.connect(self.status_message)
         f.image_size_changed.connect(self.image_size_changed)
-        f.split_changed.connect(self.split_changed)
+        f.split_changed.connect(self.data.set_split)
         ll.addWidget(f)
-        # the form's controls, by the names the window, the tests and the scripts use
-        self.hyper = f.hyper
-        self.model_combo, self.transfer_check, self.transfer_mode = f.model_combo, f.transfer_check, f.transfer_mode
-        self.model_note, self.augment_check, self.tensorboard_check = f.model_note, f.augment_check, f.tensorboard_check
-        self.advanced, self.defaults_button = f.advanced, f.defaults_button
-        self.weights_edit, self.weights_button = f.weights_edit, f.weights_button
 
         ll.addSpacing(8)
         ll.addWidget(heading("Data"))
@@ -169,15 +162,8 @@ class TrainingTab(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(6, 0, 0, 0)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("Training progress")
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("")
-        self.progress.setValue(0)
+        self.progress = RunProgress()
         rl.addWidget(self.progress)
-        self.stats_label = muted("Ready. Press Train to start; the curves below fill in as the model learns.")
-        self.stats_label.setAccessibleName("Training status")
-        rl.addWidget(self.stats_label)
 
         self.right_split = QSplitter(Qt.Orientation.Vertical)
         self.plots = TrainingPlots()
@@ -187,11 +173,6 @@ class TrainingTab(QWidget):
         r.try_requested.connect(self._try_model)
         r.evaluate_requested.connect(self.pick_test_folder)
         r.compare_requested.connect(self.compare_with_previous)
-        self.evaluate_button, self.compare_button = r.evaluate_button, r.compare_button
-        self.result_label, self.result_detail, self.error_details = r.result_label, r.result_detail, r.error_details
-        self.per_class, self.confusion, self.cell_label = r.per_class, r.confusion, r.cell_label
-        self.save_button, self.try_button = r.save_button, r.try_button
-        self.show_cell, self.show_metrics = r.show_cell, r.show_metrics
         self.right_split.addWidget(r)
         self.right_split.setStretchFactor(0, 3)
         self.right_split.setStretchFactor(1, 2)
@@ -255,13 +236,13 @@ class TrainingTab(QWidget):
         """The TrainConfig the form describes (validated)."""
         return self.form.config()
 
-    def split(self) -> tuple[float, int]:
-        """(validation fraction, seed): the split training will use."""
-        return self.form.split()
-
     # ------------------------------------------------------------------------------ data, model
-    def set_dataset(self, dataset) -> None:
-        self.dataset = dataset
+    @property
+    def dataset(self):
+        """The scanned Dataset training uses (the dataset model's), or None."""
+        return self.data.dataset
+
+    def _on_dataset_changed(self, dataset) -> None:
         if dataset is None:
             self.data_label.setText("No dataset yet: choose a folder in the Dataset tab.")
         else:
@@ -303,12 +284,12 @@ class TrainingTab(QWidget):
             w.setEnabled(running)
         self.form.set_running(running)
         has_model = bool(self._model_file())
-        self.try_button.setEnabled(has_model and not running)
-        self.save_button.setEnabled(has_model and not running)
+        self.results.try_button.setEnabled(has_model and not running)
+        self.results.save_button.setEnabled(has_model and not running)
         recorded = self.record_id is not None and not running
-        self.evaluate_button.setEnabled(recorded and bool(self.run and self.run.model_path)
+        self.results.evaluate_button.setEnabled(recorded and bool(self.run and self.run.model_path)
                                         and not self.evaluation.is_running())
-        self.compare_button.setEnabled(recorded and self.runs.previous_of(self.record_id) is not None)
+        self.results.compare_button.setEnabled(recorded and self.runs.previous_of(self.record_id) is not None)
         if not self.backend_ready:
             self.train_button.setToolTip("Loading the training engine…")
         elif self.dataset is None:
@@ -341,7 +322,7 @@ class TrainingTab(QWidget):
             self._show_error(f"cannot create the models folder {folder}: {e.strerror or e}")
             return False
         logger = None
-        if self.tensorboard_check.isChecked():
+        if self.form.tensorboard_check.isChecked():
             from ...core.training.tensorboard import TensorBoardLogger
 
             try:
@@ -351,15 +332,20 @@ class TrainingTab(QWidget):
                 return False
         run = TrainingRun()  # not a child of the tab: it lives as long as someone keeps it (self.run, a history)
         self.show_run(run)
-        run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger)
+        try:
+            run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger)
+        except CatdogError as e:  # a setting the Trainer refuses: nothing started
+            self.show_run(None)
+            self._show_error(str(e))
+            return False
         return True
 
     def _on_notice(self, text: str) -> None:
         self.status_message.emit(text)
 
     def show_run(self, run: Optional[TrainingRun]) -> None:
-        """Draw ``run`` from now on (a new one, or one kept from before); the previous one's events
-        no longer reach this tab."""
+        """Draw ``run`` from now on (a new one, or one kept from before); the previous run's signals are
+        disconnected from this tab."""
         for sig, slot in self._links:
             sig.disconnect(slot)
         was_running = self.is_running()
@@ -384,9 +370,7 @@ class TrainingTab(QWidget):
         else:
             self.results.hide()
         if run is not None and run.state is RunState.NEW:
-            self.progress.setRange(0, 0)
-            self.progress.setFormat("Preparing…")
-            self.stats_label.setText("Preparing the photos…")
+            self.progress.show_preparing()
         if self.is_running() != was_running:
             self.running_changed.emit(self.is_running())
         self._update_buttons()
@@ -455,8 +439,6 @@ class TrainingTab(QWidget):
         self.results.shutdown()
         self.finetune_estimate.shutdown()
         self.evaluation.shutdown()
-        if self._own_current:
-            self.current.shutdown()
         Task.shutdown_all(self)
         return ok
 
@@ -468,10 +450,10 @@ class TrainingTab(QWidget):
         self.pause_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaPlay if paused
                                        else QStyle.StandardPixmap.SP_MediaPause))
         if paused:
-            self.stats_label.setText("Paused. Resume goes on from the same batch; Stop keeps the best model so far.")
+            self.progress.say("Paused. Resume goes on from the same batch; Stop keeps the best model so far.")
             self.busy.emit("Training paused")
         elif state is RunState.STOPPING:
-            self.stats_label.setText("Stopping after this batch…")
+            self.progress.say("Stopping after this batch…")
             self.busy.emit("Stopping training…")
         elif state in (RunState.PREPARING, RunState.RUNNING):
             self.busy.emit("Training…")
@@ -480,19 +462,11 @@ class TrainingTab(QWidget):
         self._update_buttons()
 
     def _on_stage(self, ev) -> None:
-        if ev.total > 0:
-            self.progress.setRange(0, ev.total)
-            self.progress.setValue(ev.done)
-            self.progress.setFormat(f"Preparing: {self.run.stage_what} %p%")
-        if not self.run.paused:
-            self.stats_label.setText(f"Preparing: {self.run.stage_text}…")
+        self.progress.show_stage(self.run, ev)
 
     def _on_started(self, ev) -> None:
-        run = self.run
-        if not run.paused:
-            self.stats_label.setText(f"Training on {ev.n_train:,} photos, checking on {ev.n_val:,} · "
-                                     f"{run.mode_text} · {run.device}")
-        self.status_message.emit(f"Training started on {run.device}")
+        self.progress.show_started(self.run, ev)
+        self.status_message.emit(f"Training started on {self.run.device}")
 
     def _on_batches(self, chunk) -> None:
         last = chunk.last
@@ -506,26 +480,12 @@ class TrainingTab(QWidget):
         run = self.run
         if run is None or run.last_batch is None or not run.is_active():
             return
-        last, total = run.last_batch, run.epochs_total
         self.plots.draw_batches(run)
-        total_steps = max(total * last.steps, 1)
-        done = (last.epoch - 1) * last.steps + last.step
-        self.progress.setRange(0, total_steps)
-        self.progress.setValue(min(done, total_steps))
-        self.progress.setFormat(f"Epoch {last.epoch} of {total} · batch {last.step}/{last.steps}")
-        if run.state is RunState.RUNNING:
-            speed = f"{run.images_per_s:,.0f} images/s" if run.images_per_s else "measuring speed…"
-            left = f"about {duration_text(run.eta_s)} left" if run.eta_s is not None else "estimating time left…"
-            self.stats_label.setText(f"Epoch {last.epoch} of {total} · batch {last.step} of {last.steps} · "
-                                     f"{speed} · {left} · {run.device}")
+        self.progress.show_batches(run)
 
     def _on_epoch(self, ev) -> None:
-        run = self.run
-        if run.state is RunState.RUNNING:
-            self.stats_label.setText(
-                f"Epoch {ev.epoch} of {ev.epochs}: validation accuracy {ev.val_acc * 100:.1f}% · "
-                f"{ev.images_per_s:,.0f} images/s · about {duration_text(ev.eta_s)} left · {run.device}")
-        self.plots.draw_epochs(run)
+        self.progress.show_epoch(self.run, ev)
+        self.plots.draw_epochs(self.run)
 
     def _on_finished(self, fin) -> None:
         self._view_timer.stop()
@@ -544,12 +504,7 @@ class TrainingTab(QWidget):
         if worker is not None and worker.recorder.error:
             self.status_message.emit(f"{_DONE[fin.status]}, but the run could not be added to the run list: "
                                      f"{worker.recorder.error}")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0 if fin.status is Status.FAILED else 1)
-        self.progress.setFormat({Status.FAILED: "Failed", Status.CANCELLED: "Stopped"}.get(fin.status, "Done"))
-        if fin.status is not Status.FAILED:
-            self.stats_label.setText(f"{_DONE[fin.status]}. {plural(len(fin.history), 'epoch')} on "
-                                     f"{self.run.device or self.device}.")
+        self.progress.show_finished(fin, _DONE[fin.status], self.run.device or self.device)
         self.run_finished.emit(fin)
 
     def _on_ended(self) -> None:
@@ -563,10 +518,10 @@ class TrainingTab(QWidget):
         self.right_split.setSizes([int(h * 0.45), h - int(h * 0.45)])
         self.results.show_finished(fin)
         if fin.status is Status.FAILED:
-            self.stats_label.setText("Training failed: see below.")
+            self.progress.say("Training failed: see below.")
 
     def _show_error(self, message: str, details: str = "") -> None:
         self.results.show()
         self.results.show_error(message, details)
-        self.stats_label.setText("Training failed: see below.")
+        self.progress.say("Training failed: see below.")
         self.status_message.emit(f"Training failed: {message}")

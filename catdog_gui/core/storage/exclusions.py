@@ -27,7 +27,7 @@ def _key(folder) -> str:
 class Exclusions:
     def __init__(self, path: Optional[Path | str] = None):
         if path is None:
-            from ...core.storage.run_store import app_data_dir
+            from .run_store import app_data_dir
 
             path = app_data_dir() / "exclusions.json"
         self.path = Path(path)
@@ -42,7 +42,7 @@ class Exclusions:
             return {}
 
     def _save(self, folders: dict[str, list[str]]) -> None:
-        from ...core.storage.files import atomic_write
+        from .files import atomic_write
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"version": VERSION, "folders": {k: sorted(v) for k, v in folders.items() if v}},
