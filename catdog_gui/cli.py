@@ -139,14 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(args) -> int:
     from .core.training import harness as run
     from .core.data.augment import AugmentSettings
-    from .core.config import overrides_from_cli
+    from .core.config import make_config, overrides_from_cli
     from .core.training.distributed import init_from_env, shutdown
     from .core.events import Status
     from .core.training.progress import TqdmProgress
     from .core.storage.run_store import RunRecorder
 
     given = overrides_from_cli(args)
-    cfg = run.make_config(augment=AugmentSettings(enabled=args.augment), **given)
+    cfg = make_config(augment=AugmentSettings(enabled=args.augment), **given)
     if args.augment and "epochs" not in given:
         print(f"Augmentation on: {cfg.epochs} epochs, early-stopping patience {cfg.patience} (augmented training "
               "learns more slowly; --epochs and --patience change this)", flush=True)
@@ -289,13 +289,14 @@ def _cmd_scan(args) -> int:
 
 def _cmd_review(args) -> int:
     from .core.inference import review as rv
+    from .core.inference import review_plan as plan
 
     if args.undo:
-        entries = rv.undo_last(args.data)
+        entries = plan.undo_last(args.data)
         print(f"Undid {len(entries)} action(s)." if entries else "Nothing to undo.")
         return EXIT_OK
     if args.apply:
-        entries = rv.apply_plan(args.data, rv.load_plan(args.apply))
+        entries = plan.apply_plan(args.data, plan.load_plan(args.apply))
         for e in entries:
             print(f"{e['action']:8} {e['path']}" + (f" -> {e['to']}" if e.get("to") else ""))
         print(f"Applied {len(entries)} action(s); undo with: catdog review {args.data} --undo")
@@ -306,25 +307,13 @@ def _cmd_review(args) -> int:
     if args.write_plan:
         from .core.storage.files import atomic_write
 
-        plan = rv.proposed_plan(review, top)
-        atomic_write(args.write_plan, lambda f: f.write(json.dumps(plan, indent=1)), mode="w")
+        proposed = plan.proposed_plan(review, top)
+        atomic_write(args.write_plan, lambda f: f.write(json.dumps(proposed, indent=1)), mode="w")
     if args.json:
         print(json.dumps(review.to_dict(top), indent=2))
         return EXIT_OK
     print(f"Reviewed {args.data} in {review.seconds:.1f} s")
-    print(f"Likely label errors ({len(review.label_errors)}), worst first:")
-    for s in review.label_errors[:top]:
-        print(f"  {s.score:6.3f}  {s.path}  filed as {s.current}, looks like {s.suggested}")
-    print(f"Near-duplicate groups ({len(review.duplicate_groups)}):")
-    for g in review.duplicate_groups[:top]:
-        print("  " + "  =  ".join(g))
-    if args.test:
-        print(f"Test photos that are near-duplicates of training photos ({len(review.leaks)}):")
-        for g in review.leaks[:top]:
-            print("  " + "  =  ".join(g))
-    print(f"No class fits ({len(review.outliers)}):")
-    for s in review.outliers[:top]:
-        print(f"  {s.score:6.1f}  {s.path}  (filed as {s.current})")
+    print("\n".join(review.lines(top, leaks=bool(args.test))))
     if args.write_plan:
         print(f"Wrote the plan to {args.write_plan}: edit it, then catdog review {args.data} --apply {args.write_plan}")
     return EXIT_OK
@@ -339,12 +328,8 @@ def _cmd_models(_args) -> int:
     return EXIT_OK
 
 
-def _pct(v) -> str:
-    return "-" if v is None else f"{v * 100:.1f}%"
-
-
 def _cmd_runs(args) -> int:
-    from .core.storage.run_store import RunStore, compare
+    from .core.storage.run_store import RunStore, compare, compare_lines, list_lines
 
     store = RunStore()
     action = getattr(args, "runs_action", None)
@@ -353,63 +338,18 @@ def _cmd_runs(args) -> int:
         if args.json:
             print(json.dumps([e.to_dict() if hasattr(e, "to_dict") else
                               {"id": e.id, "damaged": True, "reason": e.reason} for e in entries], indent=1))
-            return EXIT_OK
-        if not entries:
+        elif not entries:
             print(f"No runs yet in {store.folder}: `catdog train` and the app keep every run there.")
-            return EXIT_OK
-        print(f"{'id':<32} {'name':<34} {'status':<13} {'epochs':>6} {'val acc':>8} {'test acc':>8} {'time':>7}")
-        for e in entries:
-            if not hasattr(e, "to_dict"):
-                print(f"{e.id:<32} DAMAGED: {e.reason}")
-                continue
-            star = "* " if e.starred else ""
-            print(f"{e.id:<32} {(star + e.title)[:34]:<34} {e.status:<13} {e.epochs:>6} {_pct(e.val_accuracy):>8} "
-                  f"{_pct(e.test_accuracy):>8} {e.duration_s:>6.0f}s")
+        else:
+            print("\n".join(list_lines(entries)))
         return EXIT_OK
     if action == "show":
         rec = store.get(args.id)
-        if args.json:
-            print(json.dumps(rec.to_dict(), indent=1))
-            return EXIT_OK
-        d = rec.dataset
-        print(f"{rec.id}: {rec.title}{' (starred)' if rec.starred else ''}")
-        print(f"  {rec.status.replace('_', ' ')}: {rec.reason}; {rec.epochs} epochs, best {rec.best_epoch}, "
-              f"{rec.duration_s:.0f} s on {rec.device or '?'} (from the {rec.source}), {rec.started}")
-        if rec.note:
-            print(f"  note: {rec.note}")
-        print(f"  data: {d.get('root')} ({d.get('n_train')} training, {d.get('n_val')} validation, "
-              f"classes {', '.join(d.get('classes') or [])})")
-        print(f"  validation accuracy {_pct(rec.val_accuracy)}; test accuracy {_pct(rec.test_accuracy)}")
-        print(f"  model: {rec.model_path or 'none saved'}")
-        print("  settings: " + ", ".join(f"{k}={v}" for k, v in rec.config.items() if k != "augment"))
-        if rec.augmented:
-            print("  augmentation: " + ", ".join(f"{k}={v}" for k, v in rec.config["augment"].items()))
-        for h in rec.history:
-            print(f"    epoch {h['epoch']:3d}  train loss {h['train_loss']:.4f} acc {h['train_acc'] * 100:5.1f}%  "
-                  f"val loss {h['val_loss']:.4f} acc {h['val_acc'] * 100:5.1f}%")
+        print(json.dumps(rec.to_dict(), indent=1) if args.json else "\n".join(rec.lines()))
         return EXIT_OK
     if action == "compare":
         a, b = (store.get(i) for i in args.id)
-        c = compare(a, b)
-        if args.json:
-            print(json.dumps(c, indent=1))
-            return EXIT_OK
-        w = 28
-        print(f"{'':<{w}} {a.id:>32} {b.id:>32}")
-        print(f"{'name':<{w}} {a.title[:32]:>32} {b.title[:32]:>32}")
-        print("settings that differ:" if c["settings"] else "settings: the same")
-        for k, (va, vb) in c["settings"].items():
-            print(f"  {k:<{w - 2}} {str(va)[:32]:>32} {str(vb)[:32]:>32}")
-        print("metrics:")
-        for k, (va, vb) in c["metrics"].items():
-            fmt = _pct if "accuracy" in k else (lambda v: "-" if v is None else f"{v:g}")
-            print(f"  {k:<{w - 2}} {fmt(va):>32} {fmt(vb):>32}")
-        if c["per_class"]:
-            print("per class (validation):")
-        for cls, m in c["per_class"].items():
-            for k, (va, vb) in m.items():
-                change = f" ({(vb - va) * 100:+.1f})" if va is not None and vb is not None else ""
-                print(f"  {cls + ' ' + k:<{w - 2}} {_pct(va):>32} {_pct(vb) + change:>32}")
+        print(json.dumps(compare(a, b), indent=1) if args.json else "\n".join(compare_lines(a, b)))
         return EXIT_OK
     if action == "rename":
         rec = store.update(args.id, name=args.name)
@@ -443,26 +383,20 @@ def _cmd_export(args) -> int:
     return EXIT_OK
 
 
-def _size(nbytes: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.1f} {unit}"
-    return f"{nbytes} bytes"
-
-
 def _cmd_cache(args) -> int:
     from .core.storage.caches import cache_info, cache_root, clear_caches
+    from .core.text import size_text
 
     if args.action == "clear":
         freed = clear_caches()
-        print(f"Cleared the caches in {cache_root()}: {_size(freed)} freed")
+        print(f"Cleared the caches in {cache_root()}: {size_text(freed)} freed")
         return EXIT_OK
     usage = cache_info()
     print(f"Caches in {cache_root()}:")
     width = max(len(u.title) for u in usage)
     for u in usage:
-        print(f"  {u.title:<{width}}  {_size(u.nbytes):>10}  {u.files:6d} file(s)  {u.folder}")
-    print(f"  {'total':<{width}}  {_size(sum(u.nbytes for u in usage)):>10}")
+        print(f"  {u.title:<{width}}  {size_text(u.nbytes):>10}  {u.files:6d} file(s)  {u.folder}")
+    print(f"  {'total':<{width}}  {size_text(sum(u.nbytes for u in usage)):>10}")
     return EXIT_OK
 
 

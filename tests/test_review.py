@@ -1,4 +1,4 @@
-"""core.review: label errors, near-duplicates, the plan (relabel / remove / keep), undo, stale plans."""
+"""core.inference.review and review_plan: label errors, near-duplicates, the plan (relabel / remove / keep), undo, stale plans."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from catdog_gui.core.inference import review as rv
+from catdog_gui.core.inference import review_plan as rp
 from catdog_gui.core.data.scan import scan_dataset
 from catdog_gui.core.errors import CatdogError
 from tests.helpers import make_dataset, make_image
@@ -82,7 +83,7 @@ def test_near_duplicate_groups_stay_on_one_side_of_the_split(tmp_path):
 
 def _plan(root, *actions):
     review = rv.Review(str(root), ["cat", "dog"], [], [], [])
-    return rv.make_plan(review, [(a, str(root / p), to) for a, p, to in actions])
+    return rp.make_plan(review, [(a, str(root / p), to) for a, p, to in actions])
 
 
 def test_relabel_and_remove_are_undoable_and_never_overwrite(tmp_path):
@@ -91,7 +92,7 @@ def test_relabel_and_remove_are_undoable_and_never_overwrite(tmp_path):
     make_image(root / "dog" / "cat_001.jpg", (60, 60, 170), seed=77)
     make_image(root / "_removed" / "dog" / "dog_000.jpg", (60, 60, 170), seed=78)
     before = {p: p.read_bytes() for p in root.rglob("*.jpg")}
-    entries = rv.apply_plan(root, _plan(root, ("relabel", "cat/cat_001.jpg", "dog"),
+    entries = rp.apply_plan(root, _plan(root, ("relabel", "cat/cat_001.jpg", "dog"),
                                         ("remove", "dog/dog_000.jpg", None)))
     assert [e["to"] for e in entries] == [os.path.join("dog", "cat_001_2.jpg"),
                                           os.path.join("_removed", "dog", "dog_000_2.jpg")]
@@ -100,18 +101,18 @@ def test_relabel_and_remove_are_undoable_and_never_overwrite(tmp_path):
     assert (root / "dog" / "cat_001_2.jpg").read_bytes() == before[root / "cat" / "cat_001.jpg"]
     ds = scan_dataset(root, val_fraction=0.25)
     assert "_removed" not in ds.classes and all("_removed" not in str(s.path) for s in ds.train + ds.val)
-    assert rv.undo_last(root)
+    assert rp.undo_last(root)
     after = {p: p.read_bytes() for p in root.rglob("*.jpg")}
     assert after == before
-    assert rv.undo_last(root) == []
+    assert rp.undo_last(root) == []
 
 
 def test_undo_never_overwrites_a_new_file_in_the_old_place(tmp_path):
     root = make_dataset(tmp_path / "d", n_per_class=3)
-    rv.apply_plan(root, _plan(root, ("remove", "cat/cat_000.jpg", None)))
+    rp.apply_plan(root, _plan(root, ("remove", "cat/cat_000.jpg", None)))
     make_image(root / "cat" / "cat_000.jpg", (1, 2, 3), seed=5)  # someone added another photo there
     new = (root / "cat" / "cat_000.jpg").read_bytes()
-    rv.undo_last(root)
+    rp.undo_last(root)
     assert (root / "cat" / "cat_000.jpg").read_bytes() == new
     assert (root / "cat" / "cat_000_2.jpg").exists()
 
@@ -120,10 +121,10 @@ def test_keep_is_remembered(tmp_path):
     root = make_dataset(tmp_path / "d", n_per_class=25)
     wrong = make_image(root / "dog" / "wrong.jpg", (170, 60, 60), seed=901)
     assert rv.review_dataset(root, colour_features).label_errors[0].path == str(wrong)
-    rv.apply_plan(root, _plan(root, ("keep", "dog/wrong.jpg", None)))
+    rp.apply_plan(root, _plan(root, ("keep", "dog/wrong.jpg", None)))
     assert str(wrong) not in [s.path for s in rv.review_dataset(root, colour_features).label_errors]
     assert json.loads((root / rv.STATE_FILE).read_text())["keep"] == [os.path.join("dog", "wrong.jpg")]
-    rv.undo_last(root)
+    rp.undo_last(root)
     assert rv.review_dataset(root, colour_features).label_errors[0].path == str(wrong)
 
 
@@ -131,8 +132,8 @@ def test_stale_plan_is_refused_and_names_the_file(tmp_path):
     root = make_dataset(tmp_path / "d", n_per_class=3)
     plan = _plan(root, ("remove", "cat/cat_000.jpg", None), ("relabel", "cat/cat_001.jpg", "dog"))
     make_image(root / "cat" / "cat_001.jpg", (9, 9, 9), size=(50, 50), seed=3)  # changed since the review
-    with pytest.raises(rv.StalePlanError, match="cat_001.jpg") as e:
-        rv.apply_plan(root, plan)
+    with pytest.raises(rp.StalePlanError, match="cat_001.jpg") as e:
+        rp.apply_plan(root, plan)
     assert e.value.changed == [os.path.join("cat", "cat_001.jpg")]
     assert (root / "cat" / "cat_000.jpg").exists()  # nothing applied
 
@@ -143,10 +144,10 @@ def test_plan_cannot_leave_the_dataset(tmp_path):
     plan = _plan(root, ("remove", "cat/cat_000.jpg", None))
     plan["actions"].append(dict(plan["actions"][0], path="../elsewhere.jpg"))
     with pytest.raises(CatdogError, match="outside"):
-        rv.apply_plan(root, plan)
+        rp.apply_plan(root, plan)
     plan = _plan(root, ("relabel", "cat/cat_000.jpg", "../../x"))
     with pytest.raises(CatdogError, match="outside"):
-        rv.apply_plan(root, plan)
+        rp.apply_plan(root, plan)
     assert outside.exists() and (root / "cat" / "cat_000.jpg").exists()
 
 
@@ -195,13 +196,13 @@ def test_a_failure_halfway_is_logged_and_undoable(tmp_path, monkeypatch):
             raise OSError("disk full")
         real(src, dst)
 
-    monkeypatch.setattr(rv.os, "rename", flaky)
+    monkeypatch.setattr(rp.os, "rename", flaky)
     with pytest.raises(OSError):
-        rv.apply_plan(root, plan)
-    monkeypatch.setattr(rv.os, "rename", real)
+        rp.apply_plan(root, plan)
+    monkeypatch.setattr(rp.os, "rename", real)
     assert not (root / "cat" / "cat_000.jpg").exists()
-    assert rv.undo_last(root) and (root / "cat" / "cat_000.jpg").exists()
+    assert rp.undo_last(root) and (root / "cat" / "cat_000.jpg").exists()
     dup = _plan(root, ("remove", "cat/cat_000.jpg", None))
     dup["actions"] *= 2
     with pytest.raises(CatdogError, match="twice"):
-        rv.apply_plan(root, dup)
+        rp.apply_plan(root, dup)

@@ -68,13 +68,17 @@ def n_photos(dataset) -> int:
 @pytest.fixture
 def dtab(qtbot, no_cameras):
     from catdog_gui.gui.dataset.tab import DatasetTab
+    from catdog_gui.gui.models.augment_model import AugmentModel
+    from catdog_gui.gui.models.dataset_model import DatasetModel
 
-    t = DatasetTab()
+    data, augment = DatasetModel(), AugmentModel()
+    t = DatasetTab(data, augment)
     qtbot.addWidget(t)
     t.resize(1000, 700)
     t.show()
     yield t
     t.shutdown()
+    data.shutdown()
 
 
 def record(qtbot, panel, cls: str, n: int, clock: FakeClock, seed: int = 0):
@@ -298,7 +302,8 @@ def test_missing_multimedia_libraries_named_and_panels_disabled(qtbot, monkeypat
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny LeNet-5 trained for 2 epochs on red-ish and blue-ish squares."""
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("cam")
     data = root / "data"

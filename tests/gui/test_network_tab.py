@@ -47,7 +47,7 @@ def test_table_matches_summary_and_totals(tab):
     # filters: six 5x5 colour patches
     assert tab.filters_grid.tile_count() == 6
     # first layer selected, its caption shown; no photo yet
-    assert tab.selected_layer() == "c1"
+    assert tab.table.selected_layer() == "c1"
     assert "Convolution" in tab.caption_label.text()
     assert tab.maps_grid.tile_count() == 0 and "Choose a photo" in tab.maps_note.text()
 
@@ -77,7 +77,7 @@ def test_feature_maps_in_the_background(qtbot, tab, tmp_path):
     assert tab.maps_grid.tile_count() == 0 and "flat" in tab.maps_note.text()
     # clicking a volume in the diagram selects its layer
     tab.diagram.layer_clicked.emit("s4")
-    assert tab.selected_layer() == "s4"
+    assert tab.table.selected_layer() == "s4"
     qtbot.waitUntil(lambda: tab.maps_grid.tile_count() == 16, timeout=20000)
     tab.grab()  # paints the diagram with the feature maps on its planes
 

@@ -12,9 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices, QPixmap
 
 from catdog_gui.core.data.scan import scan_dataset
-from catdog_gui.gui.dataset import photo_grid
-from catdog_gui.gui.dataset.exclusions import Exclusions
-from catdog_gui.gui.dataset.photo_grid import BROKEN, PhotoGrid, PhotoRole, ThumbCache, ThumbLoader, photos_of
+from catdog_gui.gui.dataset import thumbnails
+from catdog_gui.core.storage.exclusions import Exclusions
+from catdog_gui.gui.dataset.photo_grid import PhotoGrid, PhotoRole, photos_of
+from catdog_gui.gui.dataset.thumbnails import BROKEN, ThumbCache, ThumbLoader
 
 
 def _folder(tmp_path, gui, n=30, bad=True):
@@ -122,11 +123,11 @@ def test_cache_is_bounded_in_bytes():
 def test_request_stack_keeps_the_newest():
     loader = ThumbLoader(32)
     loader._closed = True  # no worker: look at the stack only
-    for i in range(photo_grid.MAX_PENDING + 50):
+    for i in range(thumbnails.MAX_PENDING + 50):
         loader.request(f"k{i}")
     loader.request("k60")  # already waiting: not twice
-    assert loader.pending() == photo_grid.MAX_PENDING
-    assert loader._stack[-1] == f"k{photo_grid.MAX_PENDING + 49}" and "k0" not in loader._pending
+    assert loader.pending() == thumbnails.MAX_PENDING
+    assert loader._stack[-1] == f"k{thumbnails.MAX_PENDING + 49}" and "k0" not in loader._pending
     loader.clear()
     assert loader.pending() == 0
 
@@ -137,7 +138,7 @@ def test_newest_request_is_decoded_first(monkeypatch):
     loader._closed = True
     for i in range(5):
         loader.request(f"k{i}")
-    monkeypatch.setattr(photo_grid, "decode_thumb", lambda key, px: None)
+    monkeypatch.setattr(thumbnails, "decode_thumb", lambda key, px: None)
     got = []
 
     class State:

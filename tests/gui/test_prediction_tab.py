@@ -33,7 +33,8 @@ def _square(path, red: bool, seed: int) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny LeNet-5 trained for 3 epochs on 40 red-ish and blue-ish squares."""
-    from catdog_gui.core.training.trainer import TrainConfig, Trainer
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("pred")
     data = root / "data"
@@ -219,7 +220,7 @@ def test_folder_mode_table_and_csv(qtbot, tab, trained, tmp_path):
     confs = [proxy.index(r, 2).data(Qt.ItemDataRole.UserRole) for r in range(proxy.rowCount())]
     assert confs == sorted(confs, reverse=True) and confs[-1] == -1.0
     out = tmp_path / "pred.csv"
-    assert tab.export_csv(str(out)) == 2
+    assert tab.folder.export_csv(str(out)) == 2
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert {os.path.basename(r["file"]) for r in rows} == {"a_red.png", "b_blue.png"}
@@ -256,7 +257,7 @@ def test_feedback_copies_without_overwriting(qtbot, tab, trained, tmp_path):
     assert src.read_bytes() == original  # the original is untouched
     assert "Continue training" in card.message.text()
     # once more: a third name
-    assert os.path.basename(str(tab.give_feedback(card, wrong))) == "a_red_3.png"
+    assert os.path.basename(str(tab.feedback.give(card, wrong))) == "a_red_3.png"
 
     # flat dataset (class in the file name): the copy is named after the class
     flat = tmp_path / "flat"
@@ -264,13 +265,13 @@ def test_feedback_copies_without_overwriting(qtbot, tab, trained, tmp_path):
     _square(flat / "red.1.png", True, 1)
     _square(flat / "blue.1.png", False, 2)
     tab.set_dataset_root(str(flat))
-    dest = tab.give_feedback(card, wrong)
+    dest = tab.feedback.give(card, wrong)
     assert dest == flat / f"{wrong}.a_red.png"
     assert "file name" in card.message.text()
 
     # a dataset folder that vanished: a message in place, nothing copied
     tab.set_dataset_root(str(tmp_path / "gone"))
-    assert tab.give_feedback(card, wrong) is None
+    assert tab.feedback.give(card, wrong) is None
     assert "does not exist" in card.message.text()
 
 
@@ -299,7 +300,7 @@ def test_folder_mode_keeps_non_utf8_file_names(qtbot, tab, trained, tmp_path, mo
     assert page.predictions[0].source == str(folder / weird)
     # the CSV keeps the file's real name (its bytes, not a replacement character)
     out = tmp_path / "odd.csv"
-    assert tab.export_csv(str(out)) == 1
+    assert tab.folder.export_csv(str(out)) == 1
     assert b"photo-\xff\xfe.jpg" in out.read_bytes()
 
 

@@ -34,9 +34,12 @@ def test_accept_suggestion_then_undo(qtbot, tmp_path):
 
 def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
     from catdog_gui.gui.dataset.tab import DatasetTab
+    from catdog_gui.gui.models.augment_model import AugmentModel
+    from catdog_gui.gui.models.dataset_model import DatasetModel
 
     root = make_dataset(tmp_path / "d", n_per_class=5)
-    tab = DatasetTab()
+    data = DatasetModel()
+    tab = DatasetTab(data, AugmentModel())
     qtbot.addWidget(tab)
     assert not tab.review_button.isEnabled()
     with qtbot.waitSignal(tab.scan_finished, timeout=20000):
@@ -54,6 +57,7 @@ def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
     train = {str(s.path) for s in blocker.args[0].train}
     assert len({p in train for p in group}) == 1
     tab.shutdown()
+    data.shutdown()
 
 
 def test_a_runs_confident_mistakes_are_listed(qtbot, tmp_path):

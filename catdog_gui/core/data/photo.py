@@ -1,7 +1,7 @@
 """One photo decoded once, for everything that shows or explains it (no Qt).
 
-The Prediction tab used to decode a dropped photo three times: for the answer, for the picture on
-its card and again for the Grad-CAM overlay. :func:`decode_photo` decodes it once, the way
+The Prediction tab needs three things from a dropped photo: the answer, the picture on its card and
+the Grad-CAM overlay. :func:`decode_photo` decodes the photo once for all three, the way
 :meth:`catdog_gui.core.inference.predictor.Predictor.preprocess` does (``load_rgb`` with the model's size as
 the JPEG draft size), so the answer is exactly the one ``catdog predict`` gives and validation
 measured; the picture is made from the same decoded image. :class:`Photo` then holds the two small

@@ -14,8 +14,8 @@ from typing import Sequence
 
 from .layouts import Sample
 
-#: how a split is drawn (model files and run records keep it): 1, before 2026-12, one seeded
-#: permutation over the classes in turn; 2, each photo's side from a hash of the seed and its name
+#: how a split is drawn (model files and run records keep it): 2, each photo's side from a hash of the
+#: seed and its name; 1 (also a record without a version), one seeded permutation over the classes in turn
 SPLIT_VERSION = 2
 
 

@@ -1,6 +1,5 @@
-"""Find the photos that hurt (issue 18): likely label errors, "no class fits" outliers and
-near-duplicates, from a frozen pretrained backbone's features; and a review plan (relabel,
-remove, keep) applied in place, logged and undoable. No Qt.
+"""Find the photos that hurt: likely label errors, "no class fits" outliers and near-duplicates,
+from a frozen pretrained backbone's features. No Qt.
 
 - Label errors: out-of-fold probabilities from k-fold cross-validation of a softmax regression
   (a linear head, full-batch L-BFGS in torch) on the cached features, so the whole review takes
@@ -14,10 +13,9 @@ remove, keep) applied in place, logged and undoable. No Qt.
   :data:`NEAR_DUPLICATE_THRESHOLD`, grouped (union-find); also between a training and a test
   folder (leakage).
 
-Actions never leave the dataset folder: relabel moves a photo to another class folder, remove moves
-it into ``<dataset>/_removed/<class>/``, keep is remembered in ``<dataset>/.catdog-review.json``
-(with the log of every applied batch, so :func:`undo_last` can move the files back). Name clashes
-get new names (:func:`catdog_gui.core.storage.files.unique_path`): nothing is overwritten or deleted.
+The review's memory lives in the dataset, ``<dataset>/.catdog-review.json`` (:func:`load_state`):
+the photos the user kept, never suggested again, and the log of applied actions. Acting on a
+review (relabel, remove, keep; logged and undoable) is :mod:`.review_plan`.
 """
 
 from __future__ import annotations
@@ -32,10 +30,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..data.layouts import REMOVED_DIR
-from ..errors import CatdogError
-from ..storage.files import atomic_write, unique_path
 from ..events import CountProgress
+from ..storage.files import atomic_write
 
 #: the review's memory inside the dataset: kept photos and the log of applied actions
 STATE_FILE = ".catdog-review.json"
@@ -55,15 +51,6 @@ OUTLIER_Z = 6.5
 
 #: features(paths, progress, cancel) -> (N, D) float array, one row per path
 FeatureFn = Callable[[Sequence[Path], Optional[CountProgress], Optional[threading.Event]], np.ndarray]
-
-
-class StalePlanError(CatdogError):
-    """A plan made against files that have changed (or gone) since."""
-
-    def __init__(self, changed: list[str]):
-        self.changed = changed
-        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-        super().__init__(f"the review is out of date: {shown} changed since it was made; review again")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,6 +212,21 @@ class Review:
                 "outliers": [s.to_dict() for s in self.outliers[:top]],
                 "near_duplicate_groups": self.duplicate_groups[:top], "leaks": self.leaks[:top]}
 
+    def lines(self, top: Optional[int] = None, leaks: bool = False) -> list[str]:
+        """The findings in words (``catdog review``), the ``top`` worst of each kind (None: all);
+        ``leaks``: with the test photos that are near-duplicates of training photos."""
+        out = [f"Likely label errors ({len(self.label_errors)}), worst first:"]
+        out += [f"  {s.score:6.3f}  {s.path}  filed as {s.current}, looks like {s.suggested}"
+                for s in self.label_errors[:top]]
+        out.append(f"Near-duplicate groups ({len(self.duplicate_groups)}):")
+        out += ["  " + "  =  ".join(g) for g in self.duplicate_groups[:top]]
+        if leaks:
+            out.append(f"Test photos that are near-duplicates of training photos ({len(self.leaks)}):")
+            out += ["  " + "  =  ".join(g) for g in self.leaks[:top]]
+        out.append(f"No class fits ({len(self.outliers)}):")
+        out += [f"  {s.score:6.1f}  {s.path}  (filed as {s.current})" for s in self.outliers[:top]]
+        return out
+
 
 def _class_of_path(path: str, root: str) -> str:
     rel = Path(os.path.relpath(path, root))
@@ -358,10 +360,11 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
 
 
 # ----------------------------------------------------------------------------------------------
-# the plan: relabel, remove, keep; logged and undoable
+# the review's memory in the dataset
 
 
 def load_state(root) -> dict:
+    """The review's memory in the dataset ``root``: ``{"keep": [relative paths], "log": [applied batches]}``."""
     path = Path(root) / STATE_FILE
     try:
         state = json.loads(path.read_text())
@@ -372,139 +375,11 @@ def load_state(root) -> dict:
     return state
 
 
-def _save_state(root, state: dict) -> None:
+def save_state(root, state: dict) -> None:
+    """Write the review's memory (kept photos, the log of applied actions) into the dataset, atomically."""
     atomic_write(Path(root) / STATE_FILE, lambda f: f.write(json.dumps(state, indent=1)), mode="w")
 
 
-def make_plan(review: Review, actions: Sequence[tuple[str, str, Optional[str]]]) -> dict:
-    """A plan: ``actions`` as (action, path, target class or None) with each file's identity now."""
-    out = []
-    for action, path, to in actions:
-        st = os.stat(path)
-        out.append({"action": action, "path": os.path.relpath(path, review.root), "to": to,
-                    "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    return {"dataset": review.root, "actions": out}
-
-
-def proposed_plan(review: Review, top: Optional[int] = None) -> dict:
-    """The review's suggestions as a plan to edit and apply: relabel each likely label error to
-    its suggested class, remove each outlier and every near-duplicate copy but the first."""
-    actions: list[tuple[str, str, Optional[str]]] = []
-    seen: set[str] = set()
-    for s in review.label_errors[:top]:
-        actions.append(("relabel", s.path, s.suggested))
-        seen.add(s.path)
-    for s in review.outliers[:top]:
-        if s.path not in seen:
-            actions.append(("remove", s.path, None))
-            seen.add(s.path)
-    for g in review.duplicate_groups[:top]:
-        for p in g[1:]:
-            if p not in seen and os.path.exists(p):
-                actions.append(("remove", p, None))
-                seen.add(p)
-    return make_plan(review, actions)
-
-
-def _inside(root: Path, path: Path) -> bool:
-    r, p = os.path.realpath(root), os.path.realpath(path)
-    return os.path.commonpath([r, p]) == r
-
-
-def apply_plan(root, plan: dict) -> list[dict]:
-    """Apply a reviewed plan's actions (all checked first: a stale or unsafe plan changes nothing).
-    Returns the log entries (one per action); the batch is appended to the dataset's log."""
-    root = Path(root)
-    changed, problems = [], []
-    seen: set[str] = set()
-    for a in plan["actions"]:
-        if a.get("path") in seen:
-            problems.append(f"{a['path']} appears twice")
-            continue
-        seen.add(a.get("path"))
-        if a["action"] not in ("relabel", "remove", "keep"):
-            problems.append(f"unknown action {a['action']!r} for {a['path']}")
-            continue
-        p = root / a["path"]
-        if not _inside(root, p) or (a["action"] == "relabel" and (not a.get("to") or "/" in a["to"]
-                                                                   or a["to"] in ("..", ".", REMOVED_DIR))):
-            problems.append(f"{a['path']} (outside the dataset)")
-            continue
-        try:
-            st = os.stat(p)
-        except OSError:
-            changed.append(a["path"])
-            continue
-        if st.st_size != a.get("size") or st.st_mtime_ns != a.get("mtime_ns"):
-            changed.append(a["path"])
-    if problems:
-        raise CatdogError("the plan cannot be applied: " + "; ".join(problems))
-    if changed:
-        raise StalePlanError(changed)
-    if any(a["action"] == "relabel" for a in plan["actions"]):
-        from ..data.layouts import list_labeled
-
-        if list_labeled(root)[0] != "folders":
-            raise CatdogError("relabelling moves photos between class folders: this dataset takes its "
-                              "classes from file names (rename the files instead)")
-    state = load_state(root)
-    entries = []
-    try:
-        for a in plan["actions"]:
-            src = root / a["path"]
-            if a["action"] == "keep":
-                if a["path"] not in state["keep"]:
-                    state["keep"].append(a["path"])
-                entries.append({"action": "keep", "path": a["path"]})
-                continue
-            if a["action"] == "relabel":
-                dst = root / a["to"] / src.name
-            else:
-                dst = root / REMOVED_DIR / Path(a["path"])
-            dst = unique_path(dst)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(src, dst)  # same folder tree: a rename, never a copy
-            entries.append({"action": a["action"], "path": a["path"], "to": os.path.relpath(dst, root)})
-    finally:  # a disk error halfway: what was done is logged, so it can be undone
-        if entries:
-            state["log"].append({"time": time.time(), "entries": entries})
-            _save_state(root, state)
-    return entries
-
-
-def undo_last(root) -> list[dict]:
-    """Undo the last applied batch: moved photos go back (to a new name if their old one is
-    taken), kept photos may be suggested again. Returns the undone entries ([] when none)."""
-    root = Path(root)
-    state = load_state(root)
-    if not state["log"]:
-        return []
-    batch = state["log"].pop()
-    for e in reversed(batch["entries"]):
-        if e["action"] == "keep":
-            if e["path"] in state["keep"]:
-                state["keep"].remove(e["path"])
-            continue
-        src = root / e["to"]
-        if not src.exists():
-            continue
-        dst = unique_path(root / e["path"])
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(src, dst)
-    _save_state(root, state)
-    return batch["entries"]
-
-
-def load_plan(path) -> dict:
-    try:
-        plan = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise CatdogError(f"cannot read the plan {path}: {e}") from None
-    if not isinstance(plan, dict) or not isinstance(plan.get("actions"), list):
-        raise CatdogError(f"{path} is not a review plan (no \"actions\" list)")
-    return plan
-
-
-__all__ = ["NEAR_DUPLICATE_THRESHOLD", "REMOVED_DIR", "Review", "StalePlanError", "Suggestion", "apply_plan",
-           "label_errors", "load_plan", "load_state", "make_plan", "near_duplicate_groups", "out_of_fold_probs",
-           "outliers", "pretrained_features", "proposed_plan", "review_dataset", "undo_last"]
+__all__ = ["NEAR_DUPLICATE_THRESHOLD", "STATE_FILE", "Review", "Suggestion", "label_errors", "load_state",
+           "near_duplicate_groups", "out_of_fold_probs", "outliers", "pretrained_features", "review_dataset",
+           "save_state"]

@@ -117,6 +117,26 @@ class RunRecord:
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": VERSION, **asdict(self)}
 
+    def lines(self) -> list[str]:
+        """The run in words (``catdog runs show``): status, data, metrics, settings, per-epoch history."""
+        d = self.dataset
+        out = [f"{self.id}: {self.title}{' (starred)' if self.starred else ''}",
+               f"  {self.status.replace('_', ' ')}: {self.reason}; {self.epochs} epochs, best {self.best_epoch}, "
+               f"{self.duration_s:.0f} s on {self.device or '?'} (from the {self.source}), {self.started}"]
+        if self.note:
+            out.append(f"  note: {self.note}")
+        out.append(f"  data: {d.get('root')} ({d.get('n_train')} training, {d.get('n_val')} validation, "
+                   f"classes {', '.join(d.get('classes') or [])})")
+        out.append(f"  validation accuracy {_pct(self.val_accuracy)}; test accuracy {_pct(self.test_accuracy)}")
+        out.append(f"  model: {self.model_path or 'none saved'}")
+        out.append("  settings: " + ", ".join(f"{k}={v}" for k, v in self.config.items() if k != "augment"))
+        if self.augmented:
+            out.append("  augmentation: " + ", ".join(f"{k}={v}" for k, v in self.config["augment"].items()))
+        for h in self.history:
+            out.append(f"    epoch {h['epoch']:3d}  train loss {h['train_loss']:.4f} acc {h['train_acc'] * 100:5.1f}%  "
+                       f"val loss {h['val_loss']:.4f} acc {h['val_acc'] * 100:5.1f}%")
+        return out
+
     @classmethod
     def from_dict(cls, d: dict) -> "RunRecord":
         known = {f for f in cls.__dataclass_fields__}
@@ -344,12 +364,13 @@ class RunRecorder:
 # comparing
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flat_settings(d: dict, prefix: str = "") -> dict:
+    """Nested settings as one level: ``{"augment": {"rotation": 10}}`` -> ``{"augment.rotation": 10}``."""
     out = {}
     for k, v in (d or {}).items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
+            out.update(flat_settings(v, key + "."))
         else:
             out[key] = v
     return out
@@ -358,12 +379,12 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def differing_settings(a: RunRecord, b: RunRecord) -> dict[str, tuple]:
     """Every setting whose value differs between two runs (augmentation as ``augment.rotation``...),
     plus the dataset when it is not the same folder and split."""
-    fa, fb = _flat(a.config), _flat(b.config)
+    fa, fb = flat_settings(a.config), flat_settings(b.config)
     out = {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
     for k in ("root", "val_root", "val_fraction", "split_seed", "split_version"):
         va, vb = a.dataset.get(k), b.dataset.get(k)
         if k == "split_version" and a.dataset.get("val_source") == b.dataset.get("val_source") == "split":
-            va, vb = va or 1, vb or 1  # runs recorded before there was a version: the first way
+            va, vb = va or 1, vb or 1  # a split recorded without a version is version 1
         if va != vb:
             out[f"dataset.{k}"] = (va, vb)
     return out
@@ -391,3 +412,46 @@ def compare(a: RunRecord, b: RunRecord) -> dict:
         "per_class": {c: {k: [pa.get(c, {}).get(k), pb.get(c, {}).get(k)] for k in ("precision", "recall", "f1")}
                       for c in classes},
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# the runs as text (``catdog runs``)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+def list_lines(entries: list[Union[RunRecord, DamagedRun]]) -> list[str]:
+    """A table of runs (``catdog runs``): a header, then one line per run; a damaged file says why."""
+    out = [f"{'id':<32} {'name':<34} {'status':<13} {'epochs':>6} {'val acc':>8} {'test acc':>8} {'time':>7}"]
+    for e in entries:
+        if not isinstance(e, RunRecord):
+            out.append(f"{e.id:<32} DAMAGED: {e.reason}")
+            continue
+        star = "* " if e.starred else ""
+        out.append(f"{e.id:<32} {(star + e.title)[:34]:<34} {e.status:<13} {e.epochs:>6} {_pct(e.val_accuracy):>8} "
+                   f"{_pct(e.test_accuracy):>8} {e.duration_s:>6.0f}s")
+    return out
+
+
+def compare_lines(a: RunRecord, b: RunRecord) -> list[str]:
+    """Two runs side by side (``catdog runs compare``): the settings that differ, the metrics and
+    each class's precision, recall and F1 with the change from ``a`` to ``b``."""
+    c = compare(a, b)
+    w = 28
+    out = [f"{'':<{w}} {a.id:>32} {b.id:>32}", f"{'name':<{w}} {a.title[:32]:>32} {b.title[:32]:>32}",
+           "settings that differ:" if c["settings"] else "settings: the same"]
+    for k, (va, vb) in c["settings"].items():
+        out.append(f"  {k:<{w - 2}} {str(va)[:32]:>32} {str(vb)[:32]:>32}")
+    out.append("metrics:")
+    for k, (va, vb) in c["metrics"].items():
+        fmt = _pct if "accuracy" in k else (lambda v: "-" if v is None else f"{v:g}")
+        out.append(f"  {k:<{w - 2}} {fmt(va):>32} {fmt(vb):>32}")
+    if c["per_class"]:
+        out.append("per class (validation):")
+    for cls, m in c["per_class"].items():
+        for k, (va, vb) in m.items():
+            change = f" ({(vb - va) * 100:+.1f})" if va is not None and vb is not None else ""
+            out.append(f"  {cls + ' ' + k:<{w - 2}} {_pct(va):>32} {_pct(vb) + change:>32}")
+    return out

@@ -22,10 +22,10 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from ..common.camera_source import MIRROR_KEY, fill_camera_combo, mirrored, multimedia_problem
+from ..common.controls import choose_video_file, push_button
 
 __all__ = ["CameraCollectPanel", "PhotoWriter", "save_photo"]
 
@@ -205,10 +205,8 @@ class CameraCollectPanel(QWidget):
         self.camera_combo.setAccessibleName("Camera")
         self.camera_combo.setToolTip("The camera to record from (every camera plugged in; remembered)")
         self.camera_combo.activated.connect(self._on_camera_chosen)
-        self.video_button = QPushButton("Video file…")
-        self.video_button.setAccessibleName("Use a video file")
-        self.video_button.setToolTip("Collect frames from a video file instead of a camera")
-        self.video_button.clicked.connect(self.choose_video)
+        self.video_button = push_button("Video file…", "Collect frames from a video file instead of a camera",
+                                        self.choose_video, name="Use a video file")
         self.class_combo = QComboBox()
         self.class_combo.setEditable(True)
         self.class_combo.setAccessibleName("Class")
@@ -236,16 +234,12 @@ class CameraCollectPanel(QWidget):
         lay.addWidget(self.preview, 1)
 
         row = QHBoxLayout()
-        self.record_button = QPushButton("Hold to record")
-        self.record_button.setObjectName("primary")
-        self.record_button.setAccessibleName("Hold to record")
-        self.record_button.setToolTip("Hold down to save photos of this class at the chosen rate")
+        self.record_button = push_button("Hold to record", "Hold down to save photos of this class at the chosen rate",
+                                         name="Hold to record", primary=True)
         self.record_button.pressed.connect(self.start_recording)
         self.record_button.released.connect(self.stop_recording)
-        self.one_button = QPushButton("Take one photo")
-        self.one_button.setAccessibleName("Take one photo")
-        self.one_button.setToolTip("Save the current picture as one photo of this class")
-        self.one_button.clicked.connect(self.take_photo)
+        self.one_button = push_button("Take one photo", "Save the current picture as one photo of this class",
+                                      self.take_photo, name="Take one photo")
         self.count_label = QLabel("")
         self.count_label.setAccessibleName("Photos recorded")
         row.addWidget(self.record_button)
@@ -284,8 +278,7 @@ class CameraCollectPanel(QWidget):
             self.source.use_camera(cam)
 
     def choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a video file", str(Path.home()),
-                                              "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.mjpeg);;All files (*)")
+        path = choose_video_file(self)
         if path:
             self.source.use_file(path)
 

@@ -3,9 +3,8 @@ the background only for the cells being painted (scrolled into view), kept in a 
 bytes, so a 25,000-photo folder scrolls smoothly and memory stays flat.
 
 * :class:`PhotoModel`: a list model over every :class:`Photo` (class, split: training, validation
-  or skipped, and the problem of a skipped one), filtered by class and split;
-* :class:`ThumbLoader`: decoding on worker :class:`Task` threads from a newest-first stack of
-  requests (a fling leaves old requests behind: they are dropped, not decoded);
+  or skipped, and the problem of a skipped one), filtered by class and split, its thumbnails
+  from a :class:`~.thumbnails.ThumbLoader` into a :class:`~.thumbnails.ThumbCache`;
 * :class:`PhotoDelegate`: paints a thumbnail (aspect ratio kept), a split stripe and a caption;
 * :class:`PhotoGrid`: the filters, the count and the view; double-click opens a photo, the context
   menu opens its folder or excludes it from training (``exclude_requested``).
@@ -13,28 +12,21 @@ bytes, so a 25,000-photo folder scrolls smoothly and memory stays flat.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView, QMenu,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout, QWidget)
 
 from ..common import style
-from ..common.widgets import file_url, muted, pil_to_qimage, shown_path
-from ..common.workers import Task
+from ..common.widgets import file_url, muted, shown_path
+from .thumbnails import BROKEN, ThumbCache, ThumbLoader
 
 THUMB = 96  # px: the thumbnail's box (logical pixels)
 CELL_W, CELL_H = THUMB + 16, THUMB + 30
-#: the thumbnail cache is trimmed (least recently used first) to this many bytes
-CACHE_BYTES = int(os.environ.get("CATDOG_THUMB_CACHE_MB", "64")) * 1024 * 1024
-#: requests kept waiting (newest first): more than a few screens' worth are dropped
-MAX_PENDING = 400
 
 SPLITS = ("train", "validation", "skipped")
 SPLIT_TITLES = {"train": "training", "validation": "validation", "skipped": "skipped"}
@@ -80,137 +72,6 @@ def photos_of(dataset) -> list[Photo]:
     order = {s: i for i, s in enumerate(SPLITS)}
     out.sort(key=lambda ph: (ph.cls, order[ph.split], str(ph.path)))
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# background decoding
-
-
-BROKEN = object()  # the cache's marker for a photo that cannot be decoded
-
-
-def decode_thumb(path, px: int):
-    """A QImage at most ``px`` square, aspect ratio kept (worker thread); None if unreadable."""
-    from ...core.data.imageio import load_rgb
-
-    try:
-        im = load_rgb(path, draft_size=px)
-        im.thumbnail((px, px))
-        return pil_to_qimage(im)
-    except Exception:
-        return None
-
-
-class ThumbLoader(QObject):
-    """Decodes requested paths on ``workers`` background Tasks, newest request first; ``ready``
-    (path, QImage or None) arrives on the GUI thread."""
-
-    ready = Signal(object, object)
-
-    def __init__(self, px: int, workers: Optional[int] = None, parent=None):
-        super().__init__(parent)
-        self.px = px
-        self.workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
-        self._stack: deque = deque()
-        self._pending: set = set()
-        self._cond = threading.Condition()
-        self._tasks: list[Task] = []
-        self._closed = False
-        self.decoded = 0  # how many were decoded (tests and the benchmark look)
-
-    def request(self, key) -> None:
-        with self._cond:
-            if key in self._pending:
-                return
-            self._pending.add(key)
-            self._stack.append(key)
-            while len(self._stack) > MAX_PENDING:
-                self._pending.discard(self._stack.popleft())
-            self._cond.notify()
-        if not self._tasks and not self._closed:
-            self._start()
-
-    def clear(self) -> None:
-        """Forget every waiting request (a new filter or dataset)."""
-        with self._cond:
-            self._stack.clear()
-            self._pending.clear()
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._stack)
-
-    def _start(self) -> None:
-        for i in range(self.workers):
-            t = Task(self._work, self, name=f"thumbnails-{i}")
-            t.partial.connect(self._deliver)
-            self._tasks.append(t)
-            t.start()
-
-    def _work(self, state) -> None:
-        while True:
-            with self._cond:
-                while not self._stack and not state.cancelled():
-                    self._cond.wait(0.25)
-                if state.cancelled():
-                    return
-                key = self._stack.pop()
-            state.emit((key, decode_thumb(key, self.px)))
-
-    def _deliver(self, item) -> None:
-        # still pending until here: a cell painted again before the image arrived asks no second time
-        with self._cond:
-            self._pending.discard(item[0])
-        self.decoded += 1
-        self.ready.emit(*item)
-
-    def shutdown(self) -> None:
-        self._closed = True
-        for t in self._tasks:
-            t.discard()
-        with self._cond:
-            self._stack.clear()
-            self._cond.notify_all()
-        Task.shutdown_all(self)
-        self._tasks = []
-
-
-class ThumbCache:
-    """QPixmaps by path, least recently used dropped first beyond ``limit`` bytes."""
-
-    def __init__(self, limit: int = CACHE_BYTES):
-        self.limit = limit
-        self.nbytes = 0
-        self._items: OrderedDict = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key):
-        v = self._items.get(key)
-        if v is not None:
-            self._items.move_to_end(key)
-        return v
-
-    def put(self, key, value) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.nbytes -= self._size(old)
-        self._items[key] = value
-        self.nbytes += self._size(value)
-        while self.nbytes > self.limit and len(self._items) > 1:
-            _k, v = self._items.popitem(last=False)
-            self.nbytes -= self._size(v)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.nbytes = 0
-
-    @staticmethod
-    def _size(v) -> int:
-        if isinstance(v, QPixmap):
-            return v.width() * v.height() * max(1, v.depth() // 8) + 64
-        return 64
 
 
 # ----------------------------------------------------------------------------------------------
@@ -439,7 +300,6 @@ class PhotoGrid(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         lay.addWidget(self.view, 1)
         self.model.counts_changed.connect(self._update_count)
-        self.menu: Optional[QMenu] = None  # the last context menu (tests look at it)
 
     # -- contents --------------------------------------------------------------------------
     def set_dataset(self, dataset, keep_view: bool = False) -> None:
@@ -504,7 +364,7 @@ class PhotoGrid(QWidget):
         return [ix.data(PhotoRole) for ix in sorted(self.view.selectedIndexes(), key=lambda i: i.row())]
 
     def context_menu_for(self, index: QModelIndex) -> Optional[QMenu]:
-        """The menu for a right-click on ``index`` (built, not shown: tests trigger its actions)."""
+        """The menu for a right-click on ``index``, built and not shown (None off a photo)."""
         ph = index.data(PhotoRole)
         if ph is None:
             return None
@@ -527,7 +387,6 @@ class PhotoGrid(QWidget):
             n = len(inc)
             menu.addAction("Include in training again" + (f" ({n:,} photos)" if n > 1 else ""),
                            lambda: self.exclude_requested.emit(inc, False))
-        self.menu = menu
         return menu
 
     def _context_menu(self, pos) -> None:

@@ -1,10 +1,11 @@
-"""The Review view (Dataset tab, issue 18): the photos that hurt, worst first, fixed in place.
+"""The Review view (Dataset tab): the photos that hurt, worst first, fixed in place.
 
 Likely label errors (with the suggested class), near-duplicate groups, "no class fits" outliers
 (all from :mod:`catdog_gui.core.inference.review`, computed on a :class:`Task` with progress and cancel) and,
 after a training run, the model's most confident mistakes and most confused pairs
 (:meth:`ReviewView.set_metrics`). Each row: thumbnail, file, current class, suggested class, score.
-Actions on the selected rows: relabel, remove (into ``_removed/``), keep, and undo the last action.
+Actions on the selected rows: relabel, remove (into ``_removed/``), keep, and undo the last action
+(:mod:`catdog_gui.core.inference.review_plan`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QProgressBar,
-    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from ..common.controls import push_button
 from ..common.workers import Task
 
 KIND_TITLES = {"label": "Label error?", "duplicate": "Near-duplicates", "leak": "Also in test folder",
@@ -55,12 +56,8 @@ class ReviewView(QWidget):
         self._task: Optional[Task] = None
         lay = QVBoxLayout(self)
         top = QHBoxLayout()
-        self.run_button = QPushButton("Find problem photos")
-        self.run_button.setAccessibleName("Find problem photos")
-        self.run_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.setEnabled(False)
+        self.run_button = push_button("Find problem photos", slot=self.start, name="Find problem photos")
+        self.cancel_button = push_button("Cancel", slot=self.cancel, enabled=False)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.summary = QLabel("")
@@ -83,21 +80,14 @@ class ReviewView(QWidget):
         acts = QHBoxLayout()
         self.relabel_combo = QComboBox()
         self.relabel_combo.setAccessibleName("Relabel to")
-        self.relabel_button = QPushButton("Move to class")
-        self.relabel_button.setToolTip("Move the selected photos into the chosen class folder")
-        self.relabel_button.clicked.connect(self.relabel_selected)
-        self.suggested_button = QPushButton("Accept suggestion")
-        self.suggested_button.setToolTip("Move each selected photo into its suggested class folder")
-        self.suggested_button.clicked.connect(lambda: self.relabel_selected(suggested=True))
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.setToolTip("Move the selected photos into the dataset's _removed folder (never deleted)")
-        self.remove_button.clicked.connect(self.remove_selected)
-        self.keep_button = QPushButton("Keep")
-        self.keep_button.setToolTip("These photos are fine: never suggest them again")
-        self.keep_button.clicked.connect(self.keep_selected)
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Undo the last action (files move back)")
-        self.undo_button.clicked.connect(self.undo)
+        self.relabel_button = push_button("Move to class", "Move the selected photos into the chosen class folder",
+                                          self.relabel_selected)
+        self.suggested_button = push_button("Accept suggestion", "Move each selected photo into its suggested class "
+                                            "folder", lambda: self.relabel_selected(suggested=True))
+        self.remove_button = push_button("Remove", "Move the selected photos into the dataset's _removed folder "
+                                         "(never deleted)", self.remove_selected)
+        self.keep_button = push_button("Keep", "These photos are fine: never suggest them again", self.keep_selected)
+        self.undo_button = push_button("Undo", "Undo the last action (files move back)", self.undo)
         for w in (self.suggested_button, self.relabel_combo, self.relabel_button, self.remove_button,
                   self.keep_button):
             acts.addWidget(w)
@@ -243,7 +233,8 @@ class ReviewView(QWidget):
 
     # ------------------------------------------------------------------------------ actions
     def _apply(self, actions) -> None:
-        from ...core.inference.review import Review, apply_plan, make_plan
+        from ...core.inference.review import Review
+        from ...core.inference.review_plan import apply_plan, make_plan
 
         if not actions or not self.root:
             return
@@ -262,7 +253,7 @@ class ReviewView(QWidget):
         self._update_buttons()
 
     def _forget(self, paths: set) -> None:
-        """Take the handled photos off the list (the rest stays as it was)."""
+        """Take the handled photos off the list; the others stay listed."""
         r = self.review
         if r is not None:
             r.label_errors = [s for s in r.label_errors if s.path not in paths]
@@ -287,7 +278,7 @@ class ReviewView(QWidget):
         self._apply([("keep", p, None) for p, _s in self._selected()])
 
     def undo(self) -> None:
-        from ...core.inference.review import undo_last
+        from ...core.inference.review_plan import undo_last
 
         if not self.root:
             return

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.data.scan import _reason_kind  # the CLI's report and this one say the same
+from ..common.controls import push_button
 from ..common.widgets import CountBars, file_url, muted, set_role, shown_path
 from ...core.text import plural
 
@@ -81,10 +82,8 @@ class ScanReportView(QWidget):
         self.excluded_label = muted("")
         self.excluded_label.setAccessibleName("Excluded photos")
         ex_row.addWidget(self.excluded_label, 1)
-        self.include_button = QPushButton("Include them again")
-        self.include_button.setAccessibleName("Include the excluded photos again")
-        self.include_button.setToolTip("Use every photo of this folder again (scans it again)")
-        self.include_button.clicked.connect(self.include_all_requested)
+        self.include_button = push_button("Include them again", "Use every photo of this folder again (scans it again)",
+                                          self.include_all_requested, name="Include the excluded photos again")
         ex_row.addWidget(self.include_button, 0, Qt.AlignmentFlag.AlignTop)
         hl.addLayout(ex_row)
         self.excluded_label.hide()

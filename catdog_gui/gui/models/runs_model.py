@@ -17,7 +17,7 @@ from typing import Optional, Union
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 
-from ...core.storage.run_store import DamagedRun, RunRecord, RunStore, differing_settings
+from ...core.storage.run_store import DamagedRun, RunRecord, RunStore, differing_settings, flat_settings
 from ..common import style
 from ..common.workers import Task
 from ...core.text import duration_text
@@ -79,16 +79,6 @@ def test_text(test: Optional[dict]) -> str:
     return text + (f"; {skipped:,} unreadable files skipped" if skipped else "")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _when(r: RunRecord) -> str:
     """What orders runs in time: the start (to the second), then the id (the end, to the second)."""
     return f"{r.started}|{r.id}"
@@ -145,7 +135,7 @@ def details_rows(records: list[RunRecord]) -> list[tuple[str, list[str]]]:
             rows.append((c, [pc(r) for r in records]))
     if len(records) == 1:
         rows.append(("§Settings", [""]))
-        flat = {**_flat(records[0].config), **{f"dataset.{k}": v for k, v in (records[0].dataset or {}).items()
+        flat = {**flat_settings(records[0].config), **{f"dataset.{k}": v for k, v in (records[0].dataset or {}).items()
                                                 if k in ("val_fraction", "split_seed")}}
         rows.extend((k, [_value(v)]) for k, v in sorted(flat.items()))
         return rows

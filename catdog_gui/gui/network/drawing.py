@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from ..common import style
 
-__all__ = ["LeNetDiagram", "TileGrid", "gray_image", "rgb_image"]
-
-
-def gray_image(a: np.ndarray) -> QImage:
-    a = np.ascontiguousarray(a, dtype=np.uint8)
-    h, w = a.shape
-    return QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-
-
-def rgb_image(a: np.ndarray) -> QImage:
-    a = np.ascontiguousarray(a, dtype=np.uint8)
-    h, w = a.shape[:2]
-    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+__all__ = ["LeNetDiagram", "TileGrid"]
 
 
 # ------------------------------------------------------------------------------------------------

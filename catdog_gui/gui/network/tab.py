@@ -10,78 +10,35 @@ A view of the app's :class:`~catdog_gui.gui.models.current_model.CurrentModel` (
 it shows the current model's one Predictor (the Prediction tab's too) through
 :mod:`catdog_gui.core.inference.explain`, and redraws when the model changes; the layer table is
 :func:`catdog_gui.core.models.summary`, the same one ``catdog info`` prints. Reading the layers and
-computing feature maps run on :class:`Task`\\ s, so switching layers never freezes the window; a
-model file that cannot be opened leaves the previous one in place. The painted widgets are in
-:mod:`.network_widgets`.
+computing feature maps run on :class:`Task`\\ s (:mod:`.analysis`), so switching layers never
+freezes the window; a model file that cannot be opened leaves the previous one in place. The layer
+table is :mod:`.layer_table`; the painted widgets (the diagram, the tile grids) are in :mod:`.drawing`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QStyle,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QStyle, QVBoxLayout, QWidget
 
-from ...core.inference import explain
 from ...core.data.imageio import IMAGE_EXTS
-from ..models.current_model import model_lock
-from .drawing import LeNetDiagram, TileGrid, gray_image, rgb_image
+from ...core.inference import explain
+from ..common.controls import error_label, open_failed_text, push_button
+from ..common.images import gray_image, rgb_image
 from ..common.widgets import heading, muted
 from ..common.workers import Task, TaskState
+from .analysis import Analysis, analyse, feature_maps, kernel_sizes, shape_text
+from .drawing import LeNetDiagram, TileGrid
+from .layer_table import LayerTable
 
-__all__ = ["NetworkTab", "LeNetDiagram", "TileGrid", "MAP_CAP"]
+__all__ = ["NetworkTab", "MAP_CAP"]
 
 #: feature maps shown at first; a "Show all" button shows the rest
 MAP_CAP = 64
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What the layer-reading task hands to the GUI thread."""
-
-    predictor: object
-    layers: list  # LayerInfo
-    stored: int  # sum(p.numel()) over the model's parameters
-    filters: np.ndarray  # (N, kh, kw, 3) in 0..1
-    filters_layer: str
-    boxes: Optional[list]  # DiagramBox list for LeNet-5 models, else None
-
-
-def analyse(predictor, state: Optional[TaskState] = None) -> Analysis:
-    """The layer table, the first-layer filters and (for LeNet-5) the diagram of a model (worker thread)."""
-    from ...core.models import summary
-
-    model, info = predictor.model, predictor.info
-    with model_lock(predictor):  # summary runs the model with hooks
-        layers = summary(model, info.image_size)
-    stored = sum(p.numel() for p in model.parameters())
-    filters = explain.first_layer_filters(model)
-    first = explain.first_conv(model)
-    boxes = explain.lenet_diagram_spec(layers, info.image_size) if explain.is_lenet(layers) else None
-    return Analysis(predictor, layers, stored, filters, first[0] if first else "", boxes)
-
-
-def _shape_text(shape) -> str:
-    return " x ".join(str(s) for s in shape)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,11 +46,11 @@ def _shape_text(shape) -> str:
 
 
 class NetworkTab(QWidget):
+    """The current model's layers, its LeNet-5 diagram and what each layer sees (see the module docstring)."""
+
     model_shown = Signal(str)  # path of the model whose layers are now shown
     maps_ready = Signal(str)  # the layer whose feature maps are now shown
     status_message = Signal(str)
-
-    COLUMNS = ("Layer", "Type", "Kernel", "Stride", "Output (C x H x W)", "Parameters")
 
     def __init__(self, current, parent=None):
         super().__init__(parent)
@@ -132,11 +89,7 @@ class NetworkTab(QWidget):
         self.model_label.setTextFormat(Qt.TextFormat.RichText)
         self.model_label.setWordWrap(True)
         self.model_label.setAccessibleName("Model shown")
-        self.model_error = QLabel()
-        self.model_error.setWordWrap(True)
-        self.model_error.setProperty("role", "bad")
-        self.model_error.setAccessibleName("Model error")
-        self.model_error.hide()
+        self.model_error = error_label("Model error")
         self.photo_label = QLabel()
         self.photo_label.setFixedSize(64, 64)
         self.photo_label.setFrameShape(QFrame.Shape.StyledPanel)
@@ -144,12 +97,10 @@ class NetworkTab(QWidget):
         self.photo_label.setAccessibleName("What the model sees")
         self.photo_text = muted("")
         self.photo_text.setMaximumWidth(260)
-        self.open_image_button = QPushButton("Choose photo…")
-        self.open_image_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
-        self.open_image_button.setToolTip("Pick a photo to see what every layer makes of it (photos you classify "
-                                          "in the Prediction tab show up here too)")
-        self.open_image_button.setAccessibleName("Choose photo")
-        self.open_image_button.clicked.connect(self.open_image_dialog)
+        self.open_image_button = push_button(
+            "Choose photo…", "Pick a photo to see what every layer makes of it (photos you classify in the "
+            "Prediction tab show up here too)", self.open_image_dialog, name="Choose photo",
+            icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
         top = QHBoxLayout()
         col = QVBoxLayout()
         col.addWidget(self.model_label)
@@ -169,19 +120,7 @@ class NetworkTab(QWidget):
         dl.addWidget(self.diagram)
         dl.addWidget(self.diagram_note)
 
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setAlternatingRowColors(True)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        hh.setStretchLastSection(True)
-        self.table.setAccessibleName("Layers")
-        self.table.setToolTip("Every layer in order: what it is, its window (kernel) and step (stride), the volume "
-                              "it outputs and how many numbers it learns. Select one to see its feature maps.")
+        self.table = LayerTable()
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.totals_label = QLabel()
         self.totals_label.setWordWrap(True)
@@ -200,10 +139,8 @@ class NetworkTab(QWidget):
         self.maps_note = muted("")
         self.maps_grid = TileGrid(64)
         self.maps_grid.setAccessibleName("Feature maps")
-        self.show_all_button = QPushButton()
-        self.show_all_button.setToolTip("Show every map of this layer (may be many)")
-        self.show_all_button.setAccessibleName("Show all feature maps")
-        self.show_all_button.clicked.connect(self._on_show_all)
+        self.show_all_button = push_button("", "Show every map of this layer (may be many)", self._on_show_all,
+                                           name="Show all feature maps")
         self.show_all_button.hide()
         self.filters_heading = heading("First-layer filters")
         self.filters_note = muted("")
@@ -250,7 +187,6 @@ class NetworkTab(QWidget):
         for w in (self.maps_heading, self.maps_grid, self.filters_heading, self.filters_grid, self.filters_note):
             w.setVisible(on)
 
-
     # ---- the model --------------------------------------------------------------------------
     def _on_model_changed(self, predictor) -> None:
         if self._analysis_task is not None:
@@ -289,13 +225,7 @@ class NetworkTab(QWidget):
         self._fill_table()
         self._fill_filters(res.filters, res.filters_layer)
         if res.boxes:
-            kernels = {}
-            for l in res.layers:
-                try:
-                    kernels[l.name] = int(str(l.kernel).split("x")[0]) if l.kernel else 0
-                except ValueError:
-                    kernels[l.name] = 0
-            self.diagram.set_boxes(res.boxes, kernels)
+            self.diagram.set_boxes(res.boxes, kernel_sizes(res.layers))
             self.diagram.show()
             self.diagram_box.setMaximumHeight(16777215)
             self.diagram_note.setText("LeNet-5 as drawn in Figure 2 of LeCun et al. (1998), computed from this model; "
@@ -319,7 +249,7 @@ class NetworkTab(QWidget):
 
     def _on_model_failed(self, path: str, msg: str) -> None:
         keep = f" Still showing {Path(self.model_path).name}." if self.shown is not None else ""
-        self.model_error.setText(f"Could not open {Path(path).name}: {msg}.{keep}".replace("..", "."))
+        self.model_error.setText(open_failed_text(path, msg, keep))
         self.model_error.show()
 
     def _model_title(self) -> str:
@@ -345,24 +275,8 @@ class NetworkTab(QWidget):
         self.model_label.setToolTip(str(self.model_path))
 
     def _fill_table(self) -> None:
-        t = self.table
-        t.blockSignals(True)
-        t.clearSelection()
-        t.setRowCount(len(self.layers))
+        self.table.fill(self.layers, self._caption)
         lenet = explain.is_lenet(self.layers)
-        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        for r, l in enumerate(self.layers):
-            name = f"{explain.PAPER_LABELS[l.name]} ({l.name})" if lenet else l.name
-            cells = (name, l.kind, l.kernel or "-", l.stride or "-", _shape_text(l.out_shape), f"{l.params:,}")
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c == 5:
-                    item.setTextAlignment(right)
-                if c == 0:
-                    item.setData(Qt.ItemDataRole.UserRole, l.name)
-                item.setToolTip(self._caption(l))
-                t.setItem(r, c, item)
-        t.blockSignals(False)
         total = sum(l.params for l in self.layers)
         text = f"<b>{len(self.layers):,} layers · {total:,} parameters</b> (the sum of the column)"
         diff = self.stored_params - total
@@ -395,33 +309,26 @@ class NetworkTab(QWidget):
     def layer(self, name: str):
         return next((l for l in self.layers if l.name == name), None)
 
-    def selected_layer(self) -> str:
-        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        if not rows:
-            return ""
-        item = self.table.item(rows[0].row(), 0)
-        return item.data(Qt.ItemDataRole.UserRole) if item else ""
-
     def select_layer(self, name: str) -> None:
-        for r in range(self.table.rowCount()):
-            item = self.table.item(r, 0)
-            if item is not None and item.data(Qt.ItemDataRole.UserRole) == name:
-                if self.selected_layer() == name:
-                    self._on_table_selection()
-                else:
-                    self.table.selectRow(r)
-                self.table.scrollToItem(item)
-                return
+        """Select layer ``name`` in the table (and show its maps again when it already is selected)."""
+        r = self.table.row_of(name)
+        if r < 0:
+            return
+        if self.table.selected_layer() == name:
+            self._on_table_selection()
+        else:
+            self.table.selectRow(r)
+        self.table.scrollToItem(self.table.item(r, 0))
 
     def _on_table_selection(self) -> None:
-        name = self.selected_layer()
+        name = self.table.selected_layer()
         l = self.layer(name)
         if l is None:
             return
         self._show_all = False
         self.diagram.set_selected(name)
         label = explain.PAPER_LABELS.get(name, name) if explain.is_lenet(self.layers) else name
-        self.layer_heading.setText(f"{label} · {l.kind} · {_shape_text(l.out_shape)}")
+        self.layer_heading.setText(f"{label} · {l.kind} · {shape_text(l.out_shape)}")
         self.caption_label.setText(self._caption(l))
         self._request_maps(name)
 
@@ -446,7 +353,7 @@ class NetworkTab(QWidget):
             self._set_input_array(model_input)
         if self.predictor is not None:
             self._compute_input_preview()
-            name = self.selected_layer()
+            name = self.table.selected_layer()
             if name:
                 self._request_maps(name)
 
@@ -488,11 +395,7 @@ class NetworkTab(QWidget):
         array = self._image_array
 
         def work(state: TaskState):
-            arr = predictor.preprocess(source) if array is None else np.array(array)  # a writable copy for torch
-            state.check()
-            with model_lock(predictor):  # forward hooks on the one shared model
-                maps = explain.feature_maps(predictor.model, predictor.to_input(arr), names)
-            return arr, {k: explain.to_uint8_maps(v) for k, v in maps.items()}
+            return feature_maps(predictor, source, array, names, state)
 
         self.maps_note.setText(f"Computing the feature maps of {name}…")
         task = self._maps_task = Task(work, self, "network: feature maps")
@@ -547,11 +450,10 @@ class NetworkTab(QWidget):
         self.maps_ready.emit(name)
 
     def _on_show_all(self) -> None:
-        name = self.selected_layer()
+        name = self.table.selected_layer()
         if name in self._maps:
             self._show_all = True
             self._show_maps(name)
-
 
     # ---- tasks ------------------------------------------------------------------------------
     def is_busy(self) -> bool:

@@ -18,10 +18,11 @@ from typing import Optional
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton,
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from ..common.camera_source import MIRROR_KEY, fill_camera_combo, mirrored, multimedia_problem
+from ..common.controls import choose_video_file, push_button
 from ..common.workers import Task
 from ...core.text import probability_text
 
@@ -78,10 +79,8 @@ class CameraLivePage(QWidget):
         self.camera_combo.setToolTip("The camera to classify live (every camera plugged in; remembered)")
         self.camera_combo.activated.connect(
             lambda i: self.source.use_camera(self.camera_combo.itemData(i)) if self.camera_combo.itemData(i) else None)
-        self.video_button = QPushButton("Video file…")
-        self.video_button.setAccessibleName("Classify a video file")
-        self.video_button.setToolTip("Classify a video file live instead of a camera")
-        self.video_button.clicked.connect(self.choose_video)
+        self.video_button = push_button("Video file…", "Classify a video file live instead of a camera",
+                                        self.choose_video, name="Classify a video file")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.pause_button.setAccessibleName("Pause")
@@ -94,9 +93,8 @@ class CameraLivePage(QWidget):
         if self.settings is not None:
             self.mirror_check.setChecked(self.settings.get_bool(MIRROR_KEY, False))
         self.mirror_check.toggled.connect(self._on_mirror)
-        self.save_button = QPushButton("Save this frame")
-        self.save_button.setAccessibleName("Save this frame")
-        self.save_button.setToolTip("Classify this frame on the Photos page, or add it to a class of the dataset")
+        self.save_button = push_button("Save this frame", "Classify this frame on the Photos page, or add it to a "
+                                       "class of the dataset", name="Save this frame")
         self.save_menu = QMenu(self)
         self.save_menu.aboutToShow.connect(self._fill_save_menu)
         self.save_button.setMenu(self.save_menu)
@@ -133,8 +131,7 @@ class CameraLivePage(QWidget):
             self.mirror_check.setChecked(self.source.is_front())  # default for a camera facing the user
 
     def choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a video file", str(Path.home()),
-                                              "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.mjpeg);;All files (*)")
+        path = choose_video_file(self)
         if path and self.source is not None:
             self.source.use_file(path)
 

@@ -16,9 +16,10 @@ from PySide6.QtGui import QImage
 
 from ...core.errors import CatdogError, ImageError
 from ...core.data.photo import DISPLAY_SIZE, decode_photo
+from ..common.images import rgb_image
 from ..models.current_model import model_lock
 
-__all__ = ["DISPLAY_SIZE", "ImageItem", "ItemResult", "classify_item", "cam_for", "qimage"]
+__all__ = ["DISPLAY_SIZE", "ImageItem", "ItemResult", "classify_item", "cam_for"]
 
 
 @dataclass
@@ -48,13 +49,6 @@ class ItemResult:
     predictor: object = None  # the Predictor that answered (a heat map must come from the same model)
 
 
-def qimage(rgb: np.ndarray) -> QImage:
-    """uint8 (H, W, 3) -> QImage (a deep copy: safe to create on a worker thread)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
 def _cam_picture(predictor, model_input: np.ndarray, label: str, square: Optional[np.ndarray]) -> QImage:
     from ...core.inference.gradcam import grad_cam, overlay
 
@@ -62,7 +56,7 @@ def _cam_picture(predictor, model_input: np.ndarray, label: str, square: Optiona
     with model_lock(predictor):
         cam = grad_cam(predictor.model, predictor.to_input(arr), predictor.classes.index(label))
     base = square if square is not None else arr.transpose(1, 2, 0)
-    return qimage(overlay(base, cam))
+    return rgb_image(overlay(base, cam))
 
 
 def classify_item(predictor, item: ImageItem, want_cam: bool) -> ItemResult:
@@ -78,7 +72,7 @@ def classify_item(predictor, item: ImageItem, want_cam: bool) -> ItemResult:
     if not pred.ok:
         return ItemResult(item.id, error=pred.error)
     pred = replace(pred, source=item.path if item.path is not None else item.name)
-    res = ItemResult(item.id, prediction=pred, picture=qimage(np.asarray(photo.display)),
+    res = ItemResult(item.id, prediction=pred, picture=rgb_image(np.asarray(photo.display)),
                      model_input=photo.model_input, square=photo.square, predictor=predictor)
     if want_cam:
         cam_for(predictor, res)

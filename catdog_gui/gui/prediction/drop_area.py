@@ -1,14 +1,21 @@
-"""The Prediction tab's drop target: the large dashed area with the empty-state text, or the cards."""
+"""The Prediction tab's drop target and what a drop or a paste carries.
+
+:class:`DropArea` is the large dashed area: the empty-state text (how to classify, and which model
+will answer), or the cards. :func:`read_mime` turns a drop's or the clipboard's data into local
+paths or encoded image bytes (:func:`image_bytes`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
-__all__ = ["DropArea", "image_bytes"]
+__all__ = ["DropArea", "Dropped", "acceptable", "image_bytes", "read_mime"]
 
 
 def image_bytes(image_data) -> Optional[bytes]:
@@ -25,6 +32,42 @@ def image_bytes(image_data) -> Optional[bytes]:
     image.save(buf, "PNG")
     buf.close()
     return bytes(arr.data())
+
+
+def acceptable(mime: QMimeData) -> bool:
+    """Whether a drag may carry something to classify (files, an image, a path as text)."""
+    return mime.hasUrls() or mime.hasImage() or mime.hasText()
+
+
+@dataclass
+class Dropped:
+    """What a drop or a paste carries: local files or folders, else one image's encoded bytes.
+    Neither: ``remote`` says it held links to files that are not on this computer."""
+
+    paths: list[str] = field(default_factory=list)
+    data: Optional[bytes] = None
+    name: str = ""
+    remote: bool = False
+
+
+def read_mime(mime: QMimeData) -> Dropped:
+    """Local file URLs first, then raw image data (named after its URL), then file paths as text."""
+    urls = [u for u in mime.urls()] if mime.hasUrls() else []
+    local = [u.toLocalFile() for u in urls if u.isLocalFile()]
+    if local:
+        return Dropped(local)
+    if mime.hasImage():
+        data = image_bytes(mime.imageData())
+        if data:
+            name = Path(QUrl(urls[0]).path()).name if urls else "pasted image"
+            return Dropped(data=data, name=name or "dropped image")
+    if mime.hasText():
+        text = mime.text().strip()
+        candidates = [QUrl(t).toLocalFile() if t.startswith("file:") else t for t in text.splitlines()]
+        paths = [p for p in candidates if p and Path(p).exists()]
+        if paths:
+            return Dropped(paths)
+    return Dropped(remote=bool(urls))
 
 
 class DropArea(QFrame):
@@ -74,3 +117,17 @@ class DropArea(QFrame):
         self.style().unpolish(self)
         self.style().polish(self)
         self.update()
+
+    def show_model(self, file_name: str, classes: list[str]) -> None:
+        """The empty-state text: how to classify photos, and which model answers (``classes``: [] for none)."""
+        if not classes:
+            who = ("No model yet: train one in the <b>Training</b> tab, or <b>Open model…</b> above. "
+                   "Photos you drop now are classified as soon as a model is loaded.")
+        else:
+            who = (f"<b>{file_name}</b> will answer: "
+                   f"{' or '.join(classes) if len(classes) <= 3 else ', '.join(classes)}.")
+        self.empty.setText(
+            "<p style='font-size:20px'><b>Drop photos here</b></p>"
+            "<p>or click <b>Open photos…</b>, or paste an image with <b>Ctrl+V</b>.<br>"
+            "Drop a folder to classify all its images, or a model file (.pt) to use it.</p>"
+            f"<p>{who}</p>")

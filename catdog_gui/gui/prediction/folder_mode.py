@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QStyle,
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QStyle,
     QTableView, QVBoxLayout, QWidget,
 )
 
@@ -25,6 +25,7 @@ from ...core.storage.files import write_predictions_csv
 from ...core.data.imageio import IMAGE_EXTS, load_rgb
 from ..models.current_model import model_lock
 from .result_card import DEFAULT_THRESHOLD
+from ..common.controls import push_button
 from ..common.style import colors
 from ..common.widgets import file_url, shown_path
 from ..common.workers import Task, TaskState
@@ -73,29 +74,20 @@ class FolderPage(QWidget):
         current.changed.connect(self._on_model_changed)
 
     def _build(self) -> None:
-        style = self.style()
-        self.folder_button = QPushButton("Classify a folder…")
-        self.folder_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
-        self.folder_button.setToolTip("Classify every image in a folder (and its subfolders) in the background")
-        self.folder_button.setAccessibleName("Classify a folder")
-        self.folder_button.setObjectName("primary")
-        self.folder_button.clicked.connect(self.choose_folder_dialog)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_BrowserStop))
-        self.cancel_button.setToolTip("Stop classifying the folder (Esc); the results so far stay")
-        self.cancel_button.setAccessibleName("Cancel folder classification")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(lambda: self.cancel())
+        icon, P = self.style().standardIcon, QStyle.StandardPixmap
+        self.folder_button = push_button(
+            "Classify a folder…", "Classify every image in a folder (and its subfolders) in the background",
+            self.choose_folder_dialog, name="Classify a folder", icon=icon(P.SP_DirOpenIcon), primary=True)
+        self.cancel_button = push_button(
+            "Cancel", "Stop classifying the folder (Esc); the results so far stay", lambda: self.cancel(),
+            name="Cancel folder classification", icon=icon(P.SP_BrowserStop), enabled=False)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Folder progress")
         self.progress.setFormat("%v / %m images")
         self.progress.setVisible(False)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton))
-        self.export_button.setToolTip("Save the table as a CSV file (one row per readable image)")
-        self.export_button.setAccessibleName("Export CSV")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_csv_dialog)
+        self.export_button = push_button(
+            "Export CSV…", "Save the table as a CSV file (one row per readable image)", self.export_csv_dialog,
+            name="Export CSV", icon=icon(P.SP_DialogSaveButton), enabled=False)
         bar = QHBoxLayout()
         bar.addWidget(self.folder_button)
         bar.addWidget(self.cancel_button)

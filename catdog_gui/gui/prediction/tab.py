@@ -10,8 +10,10 @@ decodes photos runs in a :class:`~catdog_gui.gui.common.workers.Task`, so the wi
   open them; each gets a :class:`~.result_card.ResultCard` with the picture, the answer, sorted
   probability bars, a low-confidence warning below the user's threshold, an optional Grad-CAM
   overlay, and "Wrong?" :mod:`~.feedback`. Each photo is decoded once for all of that
-  (:mod:`~.classify`).
+  (:mod:`~.classify`), on the Tasks of :class:`~.card_jobs.CardJobs`; the drop target and what a
+  drop carries are :mod:`~.drop_area`.
 * **Folder**: :class:`~.folder_mode.FolderPage`, every image of a folder in a sortable table, CSV export.
+* **Camera**: :class:`~.camera_live.CameraLivePage`, made when first shown.
 """
 
 from __future__ import annotations
@@ -20,24 +22,26 @@ import itertools
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QMimeData, QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QStyle,
-    QTabWidget, QVBoxLayout, QWidget,
+    QApplication, QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QStyle, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
 from ...core.data.imageio import IMAGE_EXTS, is_image_name
-from .classify import ImageItem, ItemResult, cam_for, classify_item
-from .drop_area import DropArea, image_bytes
+from ..common.controls import error_label, open_failed_text, push_button
+from ..common.workers import Task
+from .card_jobs import CardJobs
+from .classify import ImageItem, ItemResult
+from .drop_area import DropArea, acceptable, read_mime
 from .feedback import Feedback
 from .folder_mode import FolderPage
 from .result_card import DEFAULT_THRESHOLD, ResultCard
-from ..common.workers import Task, TaskState
 
 MODEL_SUFFIX = ".pt"  # core.modelfile.SUFFIX (not imported: it would pull torch in)
 
-__all__ = ["PredictionTab", "ImageItem", "ItemResult", "ResultCard", "DropArea", "FolderPage"]
+__all__ = ["PredictionTab"]
 
 
 class PredictionTab(QWidget):
@@ -57,8 +61,12 @@ class PredictionTab(QWidget):
         super().__init__(parent)
         self.current = current
         self.cards: list[ResultCard] = []
-        self._photo_jobs = QObject(self)  # parent of the classification Tasks: discarded together
-        self._cam_task: Optional[Task] = None
+        self.jobs = CardJobs(self)
+        self.jobs.result.connect(self._on_item_result)
+        self.jobs.failed.connect(lambda msg: self.status_message.emit(f"Classification failed: {msg}"))
+        self.jobs.classified.connect(self._after_classify)
+        self.jobs.cam.connect(self._on_cam)
+        self.jobs.cams_done.connect(self.results_ready)
         self._columns = 0
         self.feedback = Feedback(current, self)
         self.feedback.status_message.connect(self.status_message)
@@ -90,16 +98,11 @@ class PredictionTab(QWidget):
         self.model_label.setWordWrap(True)
         self.model_label.setAccessibleName("Model in use")
         self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.open_model_button = QPushButton("Open model…")
-        self.open_model_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
-        self.open_model_button.setToolTip("Use another model file (.pt) saved by catdog-gui (Ctrl+Shift+O)")
-        self.open_model_button.setAccessibleName("Open model file")
-        self.open_model_button.clicked.connect(self.open_model_dialog)
-        self.model_error = QLabel()
-        self.model_error.setWordWrap(True)
-        self.model_error.setProperty("role", "bad")
-        self.model_error.setAccessibleName("Model error")
-        self.model_error.hide()
+        open_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton)
+        self.open_model_button = push_button(
+            "Open model…", "Use another model file (.pt) saved by catdog-gui (Ctrl+Shift+O)", self.open_model_dialog,
+            name="Open model file", icon=open_icon)
+        self.model_error = error_label("Model error")
         panel = QFrame()
         panel.setObjectName("modelPanel")
         panel.setFrameShape(QFrame.Shape.StyledPanel)
@@ -111,16 +114,11 @@ class PredictionTab(QWidget):
         pl.setColumnStretch(1, 1)
 
         # photos page
-        self.open_button = QPushButton("Open photos…")
-        self.open_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
-        self.open_button.setToolTip("Choose one or more photos to classify (or drop them below)")
-        self.open_button.setAccessibleName("Open photos")
-        self.open_button.setObjectName("primary")
-        self.open_button.clicked.connect(self.open_images_dialog)
-        self.paste_button = QPushButton("Paste")
-        self.paste_button.setToolTip("Classify the image on the clipboard (Ctrl+V)")
-        self.paste_button.setAccessibleName("Paste image")
-        self.paste_button.clicked.connect(self.paste)
+        self.open_button = push_button(
+            "Open photos…", "Choose one or more photos to classify (or drop them below)", self.open_images_dialog,
+            name="Open photos", icon=open_icon, primary=True)
+        self.paste_button = push_button("Paste", "Classify the image on the clipboard (Ctrl+V)", self.paste,
+                                        name="Paste image")
         self.cam_check = QCheckBox("Show where it looked")
         self.cam_check.setToolTip("Overlay a Grad-CAM heat map: the parts of the photo that pushed the model "
                                   "towards its answer are red")
@@ -135,10 +133,7 @@ class PredictionTab(QWidget):
         self.threshold_spin.valueChanged.connect(self._on_threshold)
         thr_label = QLabel("Warn when less sure than")
         thr_label.setBuddy(self.threshold_spin)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Remove all photos from the list")
-        self.clear_button.setAccessibleName("Clear photos")
-        self.clear_button.clicked.connect(self.clear)
+        self.clear_button = push_button("Clear", "Remove all photos from the list", self.clear, name="Clear photos")
         bar = QHBoxLayout()
         bar.addWidget(self.open_button)
         bar.addWidget(self.paste_button)
@@ -191,10 +186,7 @@ class PredictionTab(QWidget):
         self.model_error.hide()
         self._update_model_panel()
         self._update_empty_state()
-        self._discard_photo_jobs()  # answers from the previous model must not land
-        if self._cam_task is not None:
-            self._cam_task.discard()
-            self._cam_task = None
+        self.jobs.discard()  # answers from the previous model must not land
         if self.cards:
             if predictor is None:
                 for c in self.cards:
@@ -210,7 +202,7 @@ class PredictionTab(QWidget):
             keep = f" Still using {self.current.file_name}."
         else:
             keep = " No model is loaded: train one in the Training tab, or open another model file."
-        self.model_error.setText(f"Could not open {Path(path).name}: {msg}.{keep}".replace("..", "."))
+        self.model_error.setText(open_failed_text(path, msg, keep))
         self.model_error.show()
 
     def _update_model_panel(self) -> None:
@@ -239,18 +231,7 @@ class PredictionTab(QWidget):
         self.model_label.setToolTip(f"{path}\nsaved {created}" if created else str(path))
 
     def _update_empty_state(self) -> None:
-        classes = self.current.classes
-        if not classes:
-            who = ("No model yet: train one in the <b>Training</b> tab, or <b>Open model…</b> above. "
-                   "Photos you drop now are classified as soon as a model is loaded.")
-        else:
-            who = (f"<b>{self.current.file_name}</b> will answer: "
-                   f"{' or '.join(classes) if len(classes) <= 3 else ', '.join(classes)}.")
-        self.drop_area.empty.setText(
-            "<p style='font-size:20px'><b>Drop photos here</b></p>"
-            "<p>or click <b>Open photos…</b>, or paste an image with <b>Ctrl+V</b>.<br>"
-            "Drop a folder to classify all its images, or a model file (.pt) to use it.</p>"
-            f"<p>{who}</p>")
+        self.drop_area.show_model(self.current.file_name, self.current.classes)
 
     def open_model_dialog(self) -> None:
         start = str(Path(self.current.path).parent) if self.current.path else ""
@@ -259,7 +240,7 @@ class PredictionTab(QWidget):
         if path:
             self.current.open(path)
 
-    # ---- feedback ---------------------------------------------------------------------------
+    # ---- the camera and feedback ------------------------------------------------------------
     def camera_page(self):
         """The Camera page (:class:`~.camera_live.CameraLivePage`), made on first use."""
         if self.camera is None:
@@ -274,14 +255,6 @@ class PredictionTab(QWidget):
     def set_dataset_root(self, path: Optional[str]) -> None:
         """The dataset "Wrong?" copies photos into (the Dataset tab's)."""
         self.feedback.set_dataset_root(path)
-
-    @property
-    def dataset_root(self) -> Optional[str]:
-        return self.feedback.dataset_root
-
-    def give_feedback(self, card: ResultCard, cls: str) -> Optional[Path]:
-        """Copy the card's photo into the dataset as an example of ``cls``; the answer shows on the card."""
-        return self.feedback.give(card, cls)
 
     # ---- classifying photos -----------------------------------------------------------------
     def classify_paths(self, paths: list[str]) -> None:
@@ -306,10 +279,6 @@ class PredictionTab(QWidget):
         self.pages.setCurrentWidget(self.folder)
         self.folder.classify_folder(folder)
 
-    def export_csv(self, path: str) -> int:
-        """Write the Folder page's results to ``path`` (atomically); returns the number of rows."""
-        return self.folder.export_csv(path)
-
     def _add_items(self, items: list[ImageItem]) -> None:
         if not items:
             return
@@ -318,7 +287,7 @@ class PredictionTab(QWidget):
             card = ResultCard(item)
             card.set_threshold(self.threshold_spin.value() / 100)
             card.set_show_cam(self.cam_check.isChecked())
-            card.feedback_requested.connect(self.give_feedback)
+            card.feedback_requested.connect(self.feedback.give)
             card.cam_requested.connect(lambda _c: self._compute_missing_cams())
             card.remove_requested.connect(self._remove_card)
             card.message.linkActivated.connect(lambda link, c=card: self.feedback.on_card_link(c, link))
@@ -334,29 +303,11 @@ class PredictionTab(QWidget):
         self._classify(items)
 
     def _classify(self, items: list[ImageItem]) -> None:
-        predictor, want_cam = self.current.predictor, self.cam_check.isChecked()
         for item in items:
             card = self._card(item.id)
             if card is not None:
                 card.set_waiting("Classifying…")
-
-        def work(state: TaskState):
-            for i, item in enumerate(items):
-                if state.cancelled():
-                    break
-                state.emit(classify_item(predictor, item, want_cam))
-                state.progress(i + 1, len(items))
-            return len(items)
-
-        task = Task(work, self._photo_jobs, "classify")
-        task.partial.connect(self._on_item_result)
-        task.failed.connect(lambda msg: self.status_message.emit(f"Classification failed: {msg}"))
-        task.finished.connect(self._after_classify)
-        task.start()
-
-    def _discard_photo_jobs(self) -> None:
-        for t in self._photo_jobs.findChildren(Task):
-            t.discard()
+        self.jobs.classify(self.current.predictor, items, self.cam_check.isChecked())
 
     def _after_classify(self) -> None:
         if any(c.show_cam and c.needs_cam() for c in self.cards):
@@ -388,7 +339,7 @@ class PredictionTab(QWidget):
             self.drop_area.stack.setCurrentIndex(0)
 
     def clear(self) -> None:
-        self._discard_photo_jobs()
+        self.jobs.discard_classification()
         for card in list(self.cards):
             self._remove_card(card)
 
@@ -432,41 +383,24 @@ class PredictionTab(QWidget):
         # only answers of the current model (a card still being re-classified waits for its new answer)
         todo = [c.result for c in self.cards
                 if c.show_cam and c.needs_cam() and c.result.predictor is predictor]
-        if not todo:
-            return
-        if self._cam_task is not None:
-            self._cam_task.discard()
+        if todo:
+            self.jobs.compute_cams(predictor, todo)
 
-        def work(state: TaskState):
-            for res in todo:  # from the arrays kept at classification: nothing is decoded again
-                if state.cancelled():
-                    break
-                done = cam_for(predictor, ItemResult(res.item_id, prediction=res.prediction,
-                                                     model_input=res.model_input, square=res.square,
-                                                     predictor=res.predictor))
-                state.emit((res.item_id, done.cam_picture, done.cam_error))
-
-        task = self._cam_task = Task(work, self, "grad-cam")
-        task.partial.connect(self._on_cam)
-        task.finished.connect(self.results_ready)
-        task.start()
-
-    def _on_cam(self, payload) -> None:
-        item_id, picture, error = payload
+    def _on_cam(self, item_id: int, picture, error) -> None:
         card = self._card(item_id)
         if card is not None:
             card.set_cam(picture, error)
 
     # ---- input: drops, paste, dialogs -------------------------------------------------------
     def dragEnterEvent(self, e) -> None:  # noqa: N802
-        if self._acceptable(e.mimeData()):
+        if acceptable(e.mimeData()):
             e.acceptProposedAction()
             self.drop_area.set_dragging(True)
         else:
             e.ignore()
 
     def dragMoveEvent(self, e) -> None:  # noqa: N802
-        if self._acceptable(e.mimeData()):
+        if acceptable(e.mimeData()):
             e.acceptProposedAction()
 
     def dragLeaveEvent(self, e) -> None:  # noqa: N802
@@ -479,31 +413,16 @@ class PredictionTab(QWidget):
         else:
             e.ignore()
 
-    @staticmethod
-    def _acceptable(mime: QMimeData) -> bool:
-        return mime.hasUrls() or mime.hasImage() or mime.hasText()
-
     def handle_mime_data(self, mime: QMimeData) -> bool:
         """Drops and pastes: local files/folders/model files, raw image data, or a file path as text."""
-        urls = [u for u in mime.urls()] if mime.hasUrls() else []
-        local = [u.toLocalFile() for u in urls if u.isLocalFile()]
-        if local:
-            self.classify_paths(local)
+        dropped = read_mime(mime)
+        if dropped.paths:
+            self.classify_paths(dropped.paths)
             return True
-        if mime.hasImage():
-            data = image_bytes(mime.imageData())
-            if data:
-                name = Path(QUrl(urls[0]).path()).name if urls else "pasted image"
-                self.classify_data(data, name or "dropped image")
-                return True
-        if mime.hasText():
-            text = mime.text().strip()
-            candidates = [QUrl(t).toLocalFile() if t.startswith("file:") else t for t in text.splitlines()]
-            paths = [p for p in candidates if p and Path(p).exists()]
-            if paths:
-                self.classify_paths(paths)
-                return True
-        if urls:
+        if dropped.data is not None:
+            self.classify_data(dropped.data, dropped.name)
+            return True
+        if dropped.remote:
             self.status_message.emit(
                 "Only files on this computer can be classified: save the picture first, then drop the file")
             return False
@@ -528,11 +447,10 @@ class PredictionTab(QWidget):
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop every background job and wait for it (call before the window goes away)."""
-        self._cam_task = None
         if self.camera is not None:
             self.camera.shutdown(timeout_ms)
         self.folder.shutdown(timeout_ms)
-        Task.shutdown_all(self._photo_jobs, timeout_ms)
+        self.jobs.shutdown(timeout_ms)
         Task.shutdown_all(self, timeout_ms)
 
     def keyPressEvent(self, e) -> None:  # noqa: N802

@@ -1,12 +1,13 @@
 """The Runs tab: every training run kept, from the window, the ``catdog`` command and the API alike.
 
-A sortable table over :class:`~.runs_model.RunsModel`. Select one run to see its loss and accuracy
+A sortable table over :class:`~catdog_gui.gui.models.runs_model.RunsModel`. Select one run to see its loss and accuracy
 per epoch (best epoch marked) and its metrics as they were; select two or more to overlay their
 curves on the same axes (one colour per run, the legend by run name) and read their metrics and the
-settings that differ (``core.runs.differing_settings``) in one table. The actions (star, rename,
+settings that differ (:func:`~catdog_gui.core.storage.run_store.differing_settings`) in one table. The actions (star, rename,
 note, delete, export, open in Prediction, continue training, evaluate on a test folder) are buttons,
-the table's context menu and shortcuts. pyqtgraph is imported in :meth:`RunsView.ensure_plots`
-(called by the window once the engine is loaded), never before the first paint.
+the table's context menu and shortcuts. The curves are :class:`~.plots.RunsPlots`; pyqtgraph is
+imported in :meth:`RunsView.ensure_plots` (called by the window once the engine is loaded), never
+before the first paint.
 """
 
 from __future__ import annotations
@@ -36,123 +37,10 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.storage.run_store import RunRecord
-from ..common import style
-from ..models.runs_model import COL, ID_ROLE, SORT_ROLE, RunEvaluation, RunsModel, details_rows, test_text
-from ..common.widgets import heading, muted
 from ...core.text import plural
-from ..common.widgets import EvaluationBar
-
-#: one colour per run of a comparison (colour-blind-friendly, after Okabe and Ito)
-RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8c6d31", "#7f7f7f")
-
-
-class RunsPlots(QWidget):
-    """Loss and accuracy per epoch of one or more runs on the same axes (solid: validation, dashed:
-    training), one legend above both. The curves are made once and reused with ``setData``; a run's
-    best epoch (the model it kept) is a star."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.ready = False
-        self.sets: list[dict] = []  # per shown run: its curves ("train_loss", "val_loss", "train_acc", ...)
-        self.shown: list[str] = []  # the ids drawn, in the order of self.sets
-        self._records: list[RunRecord] = []
-        self.lay = QVBoxLayout(self)
-        self.lay.setContentsMargins(0, 0, 0, 0)
-        self.placeholder = muted("Select a run to see its curves; select two or more to compare them.")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.lay.addWidget(self.placeholder)
-
-    def ensure(self) -> None:
-        if self.ready:
-            return
-        import pyqtgraph as pg
-
-        c = style.colors()
-        self._pg = pg
-        w = self.view = pg.GraphicsLayoutWidget()
-        w.setBackground(self.palette().color(self.backgroundRole()))
-        w.setAccessibleName("Loss and accuracy per epoch of the selected runs")
-        w.ci.setContentsMargins(2, 2, 2, 2)
-        self.legend = pg.LegendItem(colCount=3, labelTextColor=c["fg"], verSpacing=-4, horSpacing=16)
-        w.addItem(self.legend, row=0, col=0, colspan=2)
-        self.plot_items = []
-        for col, (title, ylabel) in enumerate((("Loss (lower is better)", "cross-entropy loss"),
-                                               ("Accuracy (higher is better)", "accuracy (%)"))):
-            p = w.addPlot(row=1, col=col)
-            p.setTitle(title, color=c["fg"], size="10pt")
-            p.setLabel("bottom", "epoch (solid: validation, dashed: training)", color=c["fg"])
-            p.setLabel("left", ylabel, color=c["fg"])
-            p.showGrid(x=True, y=True, alpha=0.2)
-            for ax in ("bottom", "left"):
-                p.getAxis(ax).setTextPen(c["fg"])
-                p.getAxis(ax).setPen(c["muted"])
-                p.getAxis(ax).enableAutoSIPrefix(False)
-            p.setMenuEnabled(False)
-            self.plot_items.append(p)
-        self.loss_plot, self.acc_plot = self.plot_items
-        self.lay.addWidget(w)
-        self.placeholder.hide()
-        self.ready = True
-        self.show_runs(self._records)
-
-    def _make_set(self) -> dict:
-        pg, lp, ap = self._pg, self.loss_plot, self.acc_plot
-        s = {}
-        for key, plot in (("train_loss", lp), ("val_loss", lp), ("train_acc", ap), ("val_acc", ap)):
-            s[key] = plot.plot([], [])
-        for key, plot in (("best_loss", lp), ("best_acc", ap)):
-            s[key] = pg.ScatterPlotItem([], [], symbol="star", size=15)
-            plot.addItem(s[key])
-        return s
-
-    def show_runs(self, records: list[RunRecord]) -> None:
-        """Draw ``records`` (in this order, colour i for run i); [] clears the plots."""
-        self._records = list(records)
-        if not self.ready:
-            return
-        pg = self._pg
-        while len(self.sets) < len(records):
-            self.sets.append(self._make_set())
-        self.legend.clear()
-        for i, s in enumerate(self.sets):
-            if i >= len(records):
-                for item in s.values():
-                    item.setData([], [])
-                    item.hide()
-                continue
-            r, color = records[i], RUN_COLORS[i % len(RUN_COLORS)]
-            h = [e for e in r.history if isinstance(e, dict)]
-            x = [e.get("epoch", j + 1) for j, e in enumerate(h)]
-            for key, scale in (("train_loss", 1), ("val_loss", 1), ("train_acc", 100), ("val_acc", 100)):
-                train = key.startswith("train")
-                s[key].setPen(pg.mkPen(color, width=1.5 if train else 2.2,
-                                       style=Qt.PenStyle.DashLine if train else Qt.PenStyle.SolidLine))
-                s[key].setData(x, [float(e.get(key, float("nan"))) * scale for e in h])
-                s[key].show()
-            best = [e for e in h if e.get("epoch") == r.best_epoch]
-            for key, y, scale in (("best_loss", "val_loss", 1), ("best_acc", "val_acc", 100)):
-                s[key].setBrush(pg.mkBrush(color))
-                s[key].setPen(pg.mkPen(style.colors()["fg"], width=0.8))
-                s[key].setData([r.best_epoch] if best else [], [float(best[-1][y]) * scale] if best else [])
-                s[key].show()
-            if len(records) == 1:
-                self.legend.addItem(s["val_acc"], f"{r.title}: validation")
-                self.legend.addItem(s["train_acc"], "training")
-                self.legend.addItem(s["best_acc"], f"best epoch ({r.best_epoch}, kept)")
-            else:
-                self.legend.addItem(s["val_acc"], r.title)
-        self.shown = [r.id for r in records]
-        for p in self.plot_items:
-            p.getViewBox().enableAutoRange()
-
-    def legend_labels(self) -> list[str]:
-        return [label.text for _sample, label in self.legend.items]
-
-    def data_of(self, run_id: str) -> dict:
-        """The plotted (x, y) of one shown run, by curve name (what the tests compare with the store)."""
-        s = self.sets[self.shown.index(run_id)]
-        return {k: tuple(list(a) for a in item.getData()) for k, item in s.items()}
+from ..common.widgets import EvaluationBar, heading, muted
+from ..models.runs_model import COL, ID_ROLE, SORT_ROLE, RunEvaluation, RunsModel, details_rows, test_text
+from .plots import RUN_COLORS, RunsPlots
 
 
 class RunsView(QWidget):

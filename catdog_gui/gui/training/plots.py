@@ -3,60 +3,36 @@
 Each curve is created once and updated with ``setData`` (pyqtgraph's advice for live plots); the
 per-batch curve is clipped to the view and downsampled, so a long run stays cheap to repaint. The
 best epoch (the one whose model is kept) is marked on both plots. pyqtgraph is imported only in
-:meth:`TrainingPlots.ensure` (after the window is on screen).
+:meth:`TrainingPlots.ensure` (after the window is on screen; :class:`~catdog_gui.gui.common.plots.LazyPlots`).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout
 
+from ..common.plots import LazyPlots, style_plot
 from ..common import style
-from ..common.widgets import muted
 
 
-class TrainingPlots(QWidget):
+class TrainingPlots(LazyPlots):
     """Loss (per batch, smoothed; per epoch) and accuracy (per epoch) of one run."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.ready = False
+        super().__init__("The loss and accuracy curves appear here.", QHBoxLayout, parent)
         self._x_epochs = None  # the fixed epoch axis of a run in progress (None: fitted to the data)
-        self.layout_ = QHBoxLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.placeholder = muted("The loss and accuracy curves appear here.")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.layout_.addWidget(self.placeholder)
 
-    def ensure(self) -> None:
-        """Create the plots (imports pyqtgraph: call after the window is shown)."""
-        if self.ready:
-            return
-        import pyqtgraph as pg
-
+    def build(self, pg) -> None:
         c = style.colors()
-        self.placeholder.hide()
-        bg = self.palette().color(self.backgroundRole())
 
         def make(title, ylabel):
             # the legend sits in its own row above the plot: it never hides a curve
-            w = pg.GraphicsLayoutWidget()
-            w.setBackground(bg)
-            w.setAccessibleName(title)
-            w.ci.setContentsMargins(2, 2, 2, 2)
+            w = self.new_canvas(title)
             w.ci.setSpacing(0)
-            legend = pg.LegendItem(colCount=3, labelTextColor=c["fg"], verSpacing=-4, horSpacing=16)
+            legend = self.new_legend()
             w.addItem(legend, row=0, col=0)
             p = w.addPlot(row=1, col=0)
-            p.setTitle(title, color=c["fg"], size="11pt")
-            p.setLabel("bottom", "epoch", color=c["fg"])
-            p.setLabel("left", ylabel, color=c["fg"])
-            p.showGrid(x=True, y=True, alpha=0.2)
-            for ax in ("bottom", "left"):
-                p.getAxis(ax).setTextPen(c["fg"])
-                p.getAxis(ax).setPen(c["muted"])
-                p.getAxis(ax).enableAutoSIPrefix(False)
-            p.setMenuEnabled(False)
+            style_plot(p, title, "epoch", ylabel, "11pt")
             w.plot_item, w.legend = p, legend
             return w
 
@@ -95,9 +71,8 @@ class TrainingPlots(QWidget):
             line.hide()
             p.addItem(line, ignoreBounds=True)
             self.best_lines.append(line)
-        self.layout_.addWidget(self.loss_plot)
-        self.layout_.addWidget(self.acc_plot)
-        self.ready = True
+        self.lay.addWidget(self.loss_plot)
+        self.lay.addWidget(self.acc_plot)
 
     # ------------------------------------------------------------------------------ drawing
     def draw(self, run) -> None:

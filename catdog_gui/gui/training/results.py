@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QScrollArea,
     QStyle,
     QTableWidget,
@@ -33,11 +32,10 @@ from PySide6.QtWidgets import (
 
 from ...core.events import Status
 from ..common import style
-from ..common.widgets import EvaluationBar
-from ..common.widgets import FlowGrid, Thumb, muted, pil_to_qimage, set_role
+from ..common.controls import push_button
+from ..common.widgets import EvaluationBar, FlowGrid, Thumb, muted, pil_to_qimage, set_role
 from ..common.workers import Task
-from ...core.text import probability_text
-from ...core.text import plural
+from ...core.text import plural, probability_text
 
 CELL_THUMB = 110  # px: a confusion-cell photo with its caption
 CELL_MAX = 60  # photos shown per cell
@@ -163,33 +161,24 @@ class ResultsPanel(QWidget):
         lay.addWidget(self.cell_scroll)
         lay.addStretch(1)
 
+        icon, P = self.style().standardIcon, QStyle.StandardPixmap
+        self.evaluate_button = push_button(
+            "Evaluate on a test folder…", "Score this model on a labelled folder of photos it never saw (one "
+            "subfolder per class), as `catdog evaluate` does", self.evaluate_requested,
+            name="Evaluate on a test folder", icon=icon(P.SP_DialogApplyButton))
+        self.compare_button = push_button(
+            "Compare with the previous run", "Open the Runs tab with this run and the one before it overlaid: "
+            "their curves, metrics and the settings that differ", self.compare_requested,
+            name="Compare with the previous run", icon=icon(P.SP_FileDialogContentsView))
+        self.save_button = push_button("Save model as…", "Save a copy of the model file where you want it (Ctrl+S)",
+                                       name="Save model as", icon=icon(P.SP_DialogSaveButton))
+        self.try_button = push_button("Try the model", "Classify your own photos with this model in the Prediction tab",
+                                      self.try_requested, name="Try the model", icon=icon(P.SP_ArrowRight), primary=True)
         brow = QHBoxLayout()
-        self.evaluate_button = QPushButton("Evaluate on a test folder…")
-        self.evaluate_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton))
-        self.evaluate_button.setToolTip("Score this model on a labelled folder of photos it never saw "
-                                        "(one subfolder per class), as `catdog evaluate` does")
-        self.evaluate_button.setAccessibleName("Evaluate on a test folder")
-        self.evaluate_button.clicked.connect(self.evaluate_requested)
         brow.addWidget(self.evaluate_button)
-        self.compare_button = QPushButton("Compare with the previous run")
-        self.compare_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView))
-        self.compare_button.setToolTip("Open the Runs tab with this run and the one before it overlaid: "
-                                       "their curves, metrics and the settings that differ")
-        self.compare_button.setAccessibleName("Compare with the previous run")
-        self.compare_button.clicked.connect(self.compare_requested)
         brow.addWidget(self.compare_button)
         brow.addStretch(1)
-        self.save_button = QPushButton("Save model as…")
-        self.save_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton))
-        self.save_button.setToolTip("Save a copy of the model file where you want it (Ctrl+S)")
-        self.save_button.setAccessibleName("Save model as")
         brow.addWidget(self.save_button)
-        self.try_button = QPushButton("Try the model")
-        self.try_button.setObjectName("primary")
-        self.try_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowRight))
-        self.try_button.setToolTip("Classify your own photos with this model in the Prediction tab")
-        self.try_button.setAccessibleName("Try the model")
-        self.try_button.clicked.connect(self.try_requested)
         brow.addWidget(self.try_button)
         lay.addLayout(brow)
         self.show_tables(False)

@@ -1,0 +1,167 @@
+"""A review plan: relabel, remove or keep photos of a dataset, applied in place, logged and undoable. No Qt.
+
+A plan is a list of actions, each with the file's size and modification time when the plan was
+made (:func:`make_plan`; :func:`proposed_plan` turns a :class:`~.review.Review`'s suggestions
+into one). :func:`apply_plan` checks every action first, so a plan whose files have changed
+(:class:`StalePlanError`) or that points outside the dataset changes nothing. Actions never leave
+the dataset folder: relabel moves a photo to another class folder, remove moves it into
+``<dataset>/_removed/<class>/``, keep is remembered in the review's memory
+(:func:`~.review.load_state`) with the log of every applied batch, so :func:`undo_last` can move
+the files back. Name clashes get new names (:func:`catdog_gui.core.storage.files.unique_path`):
+nothing is overwritten or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..data.layouts import REMOVED_DIR
+from ..errors import CatdogError
+from ..storage.files import unique_path
+from .review import Review, load_state, save_state
+
+
+class StalePlanError(CatdogError):
+    """A plan made against files that have changed (or gone) since."""
+
+    def __init__(self, changed: list[str]):
+        self.changed = changed
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        super().__init__(f"the review is out of date: {shown} changed since it was made; review again")
+
+
+def make_plan(review: Review, actions: Sequence[tuple[str, str, Optional[str]]]) -> dict:
+    """A plan: ``actions`` as (action, path, target class or None) with each file's identity now."""
+    out = []
+    for action, path, to in actions:
+        st = os.stat(path)
+        out.append({"action": action, "path": os.path.relpath(path, review.root), "to": to,
+                    "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return {"dataset": review.root, "actions": out}
+
+
+def proposed_plan(review: Review, top: Optional[int] = None) -> dict:
+    """The review's suggestions as a plan to edit and apply: relabel each likely label error to
+    its suggested class, remove each outlier and every near-duplicate copy but the first."""
+    actions: list[tuple[str, str, Optional[str]]] = []
+    seen: set[str] = set()
+    for s in review.label_errors[:top]:
+        actions.append(("relabel", s.path, s.suggested))
+        seen.add(s.path)
+    for s in review.outliers[:top]:
+        if s.path not in seen:
+            actions.append(("remove", s.path, None))
+            seen.add(s.path)
+    for g in review.duplicate_groups[:top]:
+        for p in g[1:]:
+            if p not in seen and os.path.exists(p):
+                actions.append(("remove", p, None))
+                seen.add(p)
+    return make_plan(review, actions)
+
+
+def _inside(root: Path, path: Path) -> bool:
+    r, p = os.path.realpath(root), os.path.realpath(path)
+    return os.path.commonpath([r, p]) == r
+
+
+def apply_plan(root, plan: dict) -> list[dict]:
+    """Apply a reviewed plan's actions (all checked first: a stale or unsafe plan changes nothing).
+    Returns the log entries (one per action); the batch is appended to the dataset's log."""
+    root = Path(root)
+    changed, problems = [], []
+    seen: set[str] = set()
+    for a in plan["actions"]:
+        if a.get("path") in seen:
+            problems.append(f"{a['path']} appears twice")
+            continue
+        seen.add(a.get("path"))
+        if a["action"] not in ("relabel", "remove", "keep"):
+            problems.append(f"unknown action {a['action']!r} for {a['path']}")
+            continue
+        p = root / a["path"]
+        if not _inside(root, p) or (a["action"] == "relabel" and (not a.get("to") or "/" in a["to"]
+                                                                   or a["to"] in ("..", ".", REMOVED_DIR))):
+            problems.append(f"{a['path']} (outside the dataset)")
+            continue
+        try:
+            st = os.stat(p)
+        except OSError:
+            changed.append(a["path"])
+            continue
+        if st.st_size != a.get("size") or st.st_mtime_ns != a.get("mtime_ns"):
+            changed.append(a["path"])
+    if problems:
+        raise CatdogError("the plan cannot be applied: " + "; ".join(problems))
+    if changed:
+        raise StalePlanError(changed)
+    if any(a["action"] == "relabel" for a in plan["actions"]):
+        from ..data.layouts import list_labeled
+
+        if list_labeled(root)[0] != "folders":
+            raise CatdogError("relabelling moves photos between class folders: this dataset takes its "
+                              "classes from file names (rename the files instead)")
+    state = load_state(root)
+    entries = []
+    try:
+        for a in plan["actions"]:
+            src = root / a["path"]
+            if a["action"] == "keep":
+                if a["path"] not in state["keep"]:
+                    state["keep"].append(a["path"])
+                entries.append({"action": "keep", "path": a["path"]})
+                continue
+            if a["action"] == "relabel":
+                dst = root / a["to"] / src.name
+            else:
+                dst = root / REMOVED_DIR / Path(a["path"])
+            dst = unique_path(dst)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dst)  # same folder tree: a rename, never a copy
+            entries.append({"action": a["action"], "path": a["path"], "to": os.path.relpath(dst, root)})
+    finally:  # a disk error halfway: what was done is logged, so it can be undone
+        if entries:
+            state["log"].append({"time": time.time(), "entries": entries})
+            save_state(root, state)
+    return entries
+
+
+def undo_last(root) -> list[dict]:
+    """Undo the last applied batch: moved photos go back (to a new name if their old one is
+    taken), kept photos may be suggested again. Returns the undone entries ([] when none)."""
+    root = Path(root)
+    state = load_state(root)
+    if not state["log"]:
+        return []
+    batch = state["log"].pop()
+    for e in reversed(batch["entries"]):
+        if e["action"] == "keep":
+            if e["path"] in state["keep"]:
+                state["keep"].remove(e["path"])
+            continue
+        src = root / e["to"]
+        if not src.exists():
+            continue
+        dst = unique_path(root / e["path"])
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dst)
+    save_state(root, state)
+    return batch["entries"]
+
+
+def load_plan(path) -> dict:
+    """Read a plan file (``catdog review --write-plan`` writes one); CatdogError if it is not one."""
+    try:
+        plan = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise CatdogError(f"cannot read the plan {path}: {e}") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("actions"), list):
+        raise CatdogError(f"{path} is not a review plan (no \"actions\" list)")
+    return plan
+
+
+__all__ = ["StalePlanError", "apply_plan", "load_plan", "make_plan", "proposed_plan", "undo_last"]
