@@ -17,6 +17,7 @@ from ..models.augment_model import AugmentModel
 from ..common.widgets import CollapsibleBox, FlowGrid, Thumb, heading, muted, pil_to_qimage
 from ..common.workers import Task
 from ..common.widgets import augment_checkbox
+from ..common.controls import push_button
 
 PREVIEW_N = 8
 PREVIEW_CELL = 140
@@ -66,11 +67,9 @@ class AugmentPanel(QWidget):
         prow = QHBoxLayout()
         self.preview_caption = muted("", wrap=True)
         prow.addWidget(self.preview_caption, 1)
-        self.shuffle_button = QPushButton("New samples")
-        self.shuffle_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
-        self.shuffle_button.setToolTip("Draw other random versions of this photo")
-        self.shuffle_button.setAccessibleName("New samples")
-        self.shuffle_button.clicked.connect(self.shuffle_preview)
+        self.shuffle_button = push_button("New samples", "Draw other random versions of this photo",
+                                          self.shuffle_preview, name="New samples",
+                                          icon=self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
         prow.addWidget(self.shuffle_button, 0, Qt.AlignmentFlag.AlignTop)
         rl.addLayout(prow)
         self.aug_advanced = CollapsibleBox("Advanced")

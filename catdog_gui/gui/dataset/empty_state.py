@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStyle, QVBoxLayout, QWidget
 
 from ..common.widgets import muted
+from ..common.controls import push_button
 
 
 class EmptyState(QWidget):
@@ -45,12 +46,10 @@ class EmptyState(QWidget):
         lay.addWidget(example)
         row = QHBoxLayout()
         row.addStretch(1)
-        self.empty_choose = QPushButton("Choose a folder…")
-        self.empty_choose.setObjectName("primary")
-        self.empty_choose.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
-        self.empty_choose.setToolTip("Choose the folder with your photos (Ctrl+O)")
-        self.empty_choose.setAccessibleName("Choose a folder")
-        self.empty_choose.clicked.connect(self.choose_requested)
+        self.empty_choose = push_button("Choose a folder…", "Choose the folder with your photos (Ctrl+O)",
+                                        self.choose_requested, name="Choose a folder",
+                                        icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon),
+                                        primary=True)
         row.addWidget(self.empty_choose)
         row.addStretch(1)
         lay.addLayout(row)
@@ -73,10 +72,9 @@ class EmptyState(QWidget):
         srow.addWidget(self.samples_button)
         srow.addStretch(1)
         lay.addLayout(srow)
-        self.empty_include = QPushButton("Include the excluded photos again")
-        self.empty_include.setAccessibleName("Include the excluded photos again")
-        self.empty_include.setToolTip("Use every photo of this folder again, then scan it")
-        self.empty_include.clicked.connect(self.include_all_requested)
+        self.empty_include = push_button("Include the excluded photos again",
+                                         "Use every photo of this folder again, then scan it",
+                                         self.include_all_requested, name="Include the excluded photos again")
         self.empty_include.hide()
         irow = QHBoxLayout()
         irow.addStretch(1)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QFormLayout, QHBoxLayout, 
 
 from ..common.widgets import heading, muted, set_role, shown_path
 from ..common.workers import Task
+from ..common.controls import push_button
 
 MIRROR_HINT = "paste another address (a mirror) under \"Download from\""
 
@@ -80,10 +81,9 @@ class SamplesDialog(QDialog):
         self.download_button.setToolTip("Download and unpack the photos, then open them in the Dataset tab")
         self.download_button.clicked.connect(self.start)
         row.addWidget(self.download_button)
-        self.cancel_button = QPushButton("Close")
-        self.cancel_button.setAccessibleName("Cancel download")
-        self.cancel_button.setToolTip("Stop the download (what arrived is kept for next time) or close")
-        self.cancel_button.clicked.connect(self._cancel_or_close)
+        self.cancel_button = push_button("Close",
+                                         "Stop the download (what arrived is kept for next time) or close",
+                                         self._cancel_or_close, name="Cancel download")
         row.addWidget(self.cancel_button)
         lay.addLayout(row)
         self._load_url(DEFAULT_SET)

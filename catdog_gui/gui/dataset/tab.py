@@ -43,6 +43,7 @@ from .photo_grid import PhotoGrid
 from ..common.workers import Task
 from ...core.text import count_text
 from ...core.text import plural
+from ..common.controls import push_button
 
 PREVIEW_N = 8
 PREVIEW_CELL = 140
@@ -112,18 +113,16 @@ class DatasetTab(QWidget):
         pick.setHorizontalSpacing(6)
         self.train_edit = QLineEdit(readOnly=True, placeholderText="No folder chosen yet")
         self.train_edit.setAccessibleName("Training folder")
-        self.train_button = QPushButton("Choose…")
-        self.train_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
-        self.train_button.setToolTip("Choose the folder with your photos, one subfolder per class (Ctrl+O)")
-        self.train_button.setAccessibleName("Choose training folder")
-        self.train_button.clicked.connect(self.choose_train_folder)
+        self.train_button = push_button("Choose…",
+                                        "Choose the folder with your photos, one subfolder per class (Ctrl+O)",
+                                        self.choose_train_folder, name="Choose training folder",
+                                        icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.val_edit = QLineEdit(readOnly=True, placeholderText="Optional: otherwise 20% of the photos are held out")
         self.val_edit.setAccessibleName("Validation folder")
-        self.val_button = QPushButton("Choose…")
-        self.val_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
-        self.val_button.setToolTip("Optional: a separate folder of photos to measure accuracy on, same class folders")
-        self.val_button.setAccessibleName("Choose validation folder")
-        self.val_button.clicked.connect(self.choose_val_folder)
+        self.val_button = push_button("Choose…",
+                                      "Optional: a separate folder of photos to measure accuracy on, same class folders",
+                                      self.choose_val_folder, name="Choose validation folder",
+                                      icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.val_clear = QToolButton()
         self.val_clear.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
         self.val_clear.setToolTip("Use no separate validation folder (hold out 20% of the training photos)")
@@ -160,20 +159,15 @@ class DatasetTab(QWidget):
         bottom = QHBoxLayout()
         self.summary_label = muted("", wrap=False)
         bottom.addWidget(self.summary_label, 1)
-        self.review_button = QPushButton("Review photos…")
-        self.review_button.setToolTip("Find likely label errors, near-duplicates and photos no class fits; fix them")
-        self.review_button.setAccessibleName("Review photos")
-        self.review_button.setEnabled(False)
-        self.review_button.clicked.connect(self.open_review)
+        self.review_button = push_button("Review photos…",
+                                         "Find likely label errors, near-duplicates and photos no class fits; fix them",
+                                         self.open_review, name="Review photos", enabled=False)
         bottom.addWidget(self.review_button)
         self.review_view = None  # the Review view (review_view.py), made on first use
         self.run_metrics = None  # the last training run's validation Metrics (set_run_metrics)
-        self.train_action = QPushButton("Train on these photos")
-        self.train_action.setObjectName("primary")
-        self.train_action.setToolTip("Go to the Training tab with this dataset")
-        self.train_action.setAccessibleName("Train on these photos")
-        self.train_action.setEnabled(False)
-        self.train_action.clicked.connect(self.train_requested)
+        self.train_action = push_button("Train on these photos", "Go to the Training tab with this dataset",
+                                        self.train_requested, name="Train on these photos", primary=True,
+                                        enabled=False)
         bottom.addWidget(self.train_action)
         root.addLayout(bottom)
 
@@ -190,10 +184,8 @@ class DatasetTab(QWidget):
         self.scan_progress.setMinimumWidth(420)
         self.scan_progress.setAccessibleName("Scan progress")
         row.addWidget(self.scan_progress)
-        self.scan_cancel = QPushButton("Cancel")
-        self.scan_cancel.setToolTip("Stop looking at this folder")
-        self.scan_cancel.setAccessibleName("Cancel scan")
-        self.scan_cancel.clicked.connect(self.cancel_scan)
+        self.scan_cancel = push_button("Cancel", "Stop looking at this folder", self.cancel_scan,
+                                       name="Cancel scan")
         row.addWidget(self.scan_cancel)
         row.addStretch(1)
         lay.addLayout(row)

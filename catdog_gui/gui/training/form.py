@@ -36,6 +36,7 @@ from ..settings import Settings
 from ..models.augment_model import AugmentModel
 from ..common.widgets import CollapsibleBox, heading, muted
 from ..common.widgets import augment_checkbox
+from ..common.controls import push_button
 
 #: how long the split (validation fraction, seed) must stay unchanged before the Dataset tab rescans
 SPLIT_DELAY_MS = 400
@@ -193,10 +194,9 @@ class TrainingForm(QWidget):
         self.weights_edit.textChanged.connect(lambda _t: self._restoring or self._save_settings())
         self.weights_label.setBuddy(self.weights_edit)
         rl.addWidget(self.weights_edit, 1)
-        self.weights_button = QPushButton("Choose…")
-        self.weights_button.setAccessibleName(f"Choose the {ws.label.lower()}")
-        self.weights_button.setToolTip(f"Choose the {ws.label.lower()} (a .pth file downloaded on another computer)")
-        self.weights_button.clicked.connect(self.choose_weights)
+        self.weights_button = push_button("Choose…",
+                                          f"Choose the {ws.label.lower()} (a .pth file downloaded on another computer)",
+                                          self.choose_weights, name=f"Choose the {ws.label.lower()}")
         rl.addWidget(self.weights_button)
         bl.addLayout(rl)
         form.addRow(box)

@@ -44,6 +44,7 @@ from ..models.training_run import RunState, TrainingRun, models_dir, new_model_p
 from ..models.augment_model import AugmentModel
 from ..common.widgets import heading, muted
 from ..common.workers import Task
+from ..common.controls import push_button
 
 __all__ = ["TrainingTab"]
 
@@ -121,25 +122,19 @@ class TrainingTab(QWidget):
         ll.addStretch(1)
 
         icon = self.style().standardIcon
-        self.train_button = QPushButton("Train")
-        self.train_button.setObjectName("primary")
-        self.train_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaPlay))
-        self.train_button.setToolTip("Train a new model on the dataset (Ctrl+Return)")
-        self.train_button.setAccessibleName("Train")
-        self.train_button.clicked.connect(lambda: self.start_training())
+        self.train_button = push_button("Train", "Train a new model on the dataset (Ctrl+Return)",
+                                        lambda: self.start_training(), name="Train",
+                                        icon=icon(QStyle.StandardPixmap.SP_MediaPlay), primary=True)
         ll.addWidget(self.train_button)
         row = QHBoxLayout()
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaPause))
-        self.pause_button.setToolTip("Pause training after the current batch; Resume goes on where it stopped")
-        self.pause_button.setAccessibleName("Pause")
-        self.pause_button.clicked.connect(self.toggle_pause)
+        self.pause_button = push_button("Pause",
+                                        "Pause training after the current batch; Resume goes on where it stopped",
+                                        self.toggle_pause, name="Pause",
+                                        icon=icon(QStyle.StandardPixmap.SP_MediaPause))
         row.addWidget(self.pause_button)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setIcon(icon(QStyle.StandardPixmap.SP_MediaStop))
-        self.stop_button.setToolTip("Stop after the current batch and keep the best model so far (Esc)")
-        self.stop_button.setAccessibleName("Stop")
-        self.stop_button.clicked.connect(self.stop)
+        self.stop_button = push_button("Stop",
+                                       "Stop after the current batch and keep the best model so far (Esc)",
+                                       self.stop, name="Stop", icon=icon(QStyle.StandardPixmap.SP_MediaStop))
         row.addWidget(self.stop_button)
         ll.addLayout(row)
         self.continue_button = QPushButton("Continue training")
