@@ -143,7 +143,7 @@ def test_tqdm_progress_one_bar_per_stage_and_epoch_and_a_line_per_epoch():
     p = TqdmProgress(write=lines.append, file=buf, disable=False, leave=True, ascii=True, mininterval=0)
     _feed(p)
     bars = buf.getvalue()
-    assert "decoding images" in bars and "epoch 1" in bars and "epoch 2" in bars and "loss=0.400" in bars
+    assert "reading the photos" in bars and "epoch 1" in bars and "epoch 2" in bars and "loss=0.400" in bars
     assert lines[0].startswith("Training lenet5 (scratch) on CPU: 32 training, 8 validation")
     assert lines[1].startswith("epoch   1/2") and lines[1].endswith("*") and lines[2].startswith("epoch   2/2")
     assert p._bar is None  # every bar closed at the end

@@ -31,9 +31,14 @@ class Status(str, enum.Enum):
         return self.value.replace("_", " ")
 
 
+#: each preparation stage in words (the window's status line, the CLI's progress bars)
+STAGE_WORDS = {"scan": "looking at the photos", "decode": "reading the photos",
+               "weights": "loading pretrained weights", "features": "computing features with the pretrained network"}
+
+
 @dataclass(frozen=True)
 class StageProgress:
-    """Preparation before the first epoch: "scan", "decode", "weights", "features"."""
+    """Preparation before the first epoch: "scan", "decode", "weights", "features" (:data:`STAGE_WORDS`)."""
 
     stage: str
     done: int

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ..events import (
+    STAGE_WORDS,
     BatchEnd,
     CheckpointSaved,
     DatasetScanned,
@@ -22,8 +23,6 @@ from ..events import (
     StageProgress,
 )
 
-STAGE_NAMES = {"scan": "checking files", "decode": "decoding images", "weights": "downloading weights",
-               "features": "computing features"}
 
 
 def _print(line: str) -> None:
@@ -79,7 +78,7 @@ class TqdmProgress:
             if not self.bars:
                 return
             if self._stage != ev.stage or self._bar is None:
-                self._open(ev.stage, ev.total, STAGE_NAMES.get(ev.stage, ev.stage), "img")
+                self._open(ev.stage, ev.total, STAGE_WORDS.get(ev.stage, ev.stage), "img")
             self._bar.total = ev.total
             self._bar.n = ev.done
             self._bar.refresh()

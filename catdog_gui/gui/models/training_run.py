@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QObject, Signal
+from ...core.events import STAGE_WORDS
 
 #: smoothing of the per-batch loss curve (exponential moving average weight of a new batch)
 EMA = 0.1
 
-#: what each preparation stage is, in words
-STAGES = {"scan": "looking at the photos", "decode": "reading the photos", "weights": "loading pretrained weights",
-          "features": "computing features with the pretrained network"}
 #: RunStarted.mode in words
 MODES = {"scratch": "learning from scratch", "features": "pretrained network frozen (features computed once)",
          "frozen": "pretrained network frozen", "finetune": "pretrained network, then fine-tuning"}
@@ -153,7 +151,7 @@ class TrainingRun(QObject):
     @property
     def stage_what(self) -> str:
         """The preparation stage in words ("reading the photos"), or ""."""
-        return STAGES.get(self.stage.stage, self.stage.stage) if self.stage is not None else ""
+        return STAGE_WORDS.get(self.stage.stage, self.stage.stage) if self.stage is not None else ""
 
     @property
     def stage_text(self) -> str:
