@@ -78,6 +78,17 @@ class BatchEnd:
 
 
 @dataclass(frozen=True)
+class BatchChunk:
+    """The BatchEnd events since the previous chunk: how batches reach a window (about 20 a second)."""
+
+    events: tuple  # of BatchEnd
+
+    @property
+    def last(self) -> BatchEnd:
+        return self.events[-1]
+
+
+@dataclass(frozen=True)
 class EpochEnd:
     epoch: int
     epochs: int

@@ -51,6 +51,25 @@ def current():
 
 
 @pytest.fixture
+def child_preload(tmp_path, monkeypatch):
+    """``plant(code)``: the training processes this test starts run ``code`` first (a crash drill, or a
+    patched trainer: the child is another interpreter, so a monkeypatch here would not reach it)."""
+    import textwrap
+
+    from catdog_gui.core.training.child import ENV_PRELOAD
+    from catdog_gui.gui.common.training_process import ChildPool
+
+    def plant(code: str):
+        f = tmp_path / "child_preload.py"
+        f.write_text(textwrap.dedent(code))
+        monkeypatch.setenv(ENV_PRELOAD, str(f))
+        monkeypatch.setattr(ChildPool, "enabled", False)  # a child started earlier would not run it
+        return f
+
+    return plant
+
+
+@pytest.fixture
 def window(make_window):
     return make_window()
 

@@ -139,13 +139,15 @@ def test_pause_stops_the_batches_and_resume_brings_them_back(qtbot, ready):
         t.stop()
 
 
-def test_error_in_training_is_shown_and_train_comes_back(qtbot, ready, monkeypatch):
-    from catdog_gui.core.training.trainer import Trainer
+def test_error_in_training_is_shown_and_train_comes_back(qtbot, ready, child_preload):
+    child_preload("""
+        from catdog_gui.core.training.trainer import Trainer
 
-    def boom(self, *a, **k):
-        raise RuntimeError("simulated failure")
+        def boom(self, *a, **k):
+            raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(Trainer, "_fit", boom)
+        Trainer._fit = boom
+    """)
     t = ready.training_tab
     with qtbot.waitSignal(t.run_finished, timeout=30000) as blocker:
         t.train_button.click()
@@ -156,32 +158,45 @@ def test_error_in_training_is_shown_and_train_comes_back(qtbot, ready, monkeypat
 
 
 def test_a_setting_the_engine_refuses_is_shown_and_nothing_starts(qtbot, ready, monkeypatch):
-    """The config is checked once, where it enters the engine (the Trainer): the window says what is wrong
-    and no run starts, no run is recorded."""
+    """The config is checked once, where it enters the engine (the Trainer, in the training process): the
+    window says what is wrong, Train comes back, and no run is recorded (nothing started)."""
     from dataclasses import replace
 
     t = ready.training_tab
     good = t.form.config
     monkeypatch.setattr(t.form, "config", lambda: replace(good(), epochs=0))
-    n_runs = len(t.runs.records())
-    assert t.start_training() is False
+    n_runs = len(t.runs.store.runs())
+    with qtbot.waitSignal(t.run_finished, timeout=60000) as blocker:
+        assert t.start_training()
+    fin = blocker.args[0]
+    assert fin.status == "failed" and fin.user_error and "epochs must be between" in fin.reason
     assert "epochs" in t.results.result_label.text().lower()
-    assert t.run is None and not t.is_running() and t.train_button.isEnabled()
-    assert len(t.runs.records()) == n_runs
+    qtbot.waitUntil(lambda: t.train_button.isEnabled(), timeout=10000)
+    assert len(t.runs.store.runs()) == n_runs and not fin.best_path
 
 
 def test_closing_the_window_mid_run_joins_the_thread(qtbot, ready):
+    """Closing the window mid-run ends the training process and joins the thread that watched it."""
     t = ready.training_tab
     t.form.hyper["epochs"].setValue(200)
     t.train_button.click()
     _wait_batches(qtbot, t)
     run = t.run
     worker = run.worker
-    thread = worker.task._thread
-    assert worker.is_running() and thread.isRunning()
+    pid = worker.pid
+    assert worker.is_running() and _alive(pid)
     ready.close()
-    assert thread.isFinished() and not worker.is_running()
+    assert not worker.is_running() and not _alive(pid)
     assert not t.is_running() and not run.is_active() and t.run is None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
 
 
 def test_transfer_learning_switches_model_and_locks_size(window):
@@ -594,19 +609,21 @@ def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monk
     assert "12 min 34 s" in note.text() and len(calls) == 1
 
 
-def test_trainer_notices_reach_the_status_bar(qtbot, ready, monkeypatch):
+def test_trainer_notices_reach_the_status_bar(qtbot, ready, child_preload):
     """A Notice from the trainer (e.g. "onnxruntime could not load: PyTorch computes the features")
     is said in the window's status bar."""
-    from catdog_gui.core.training import trainer as training
-    from catdog_gui.core.events import Notice
+    child_preload("""
+        from catdog_gui.core.events import Notice
+        from catdog_gui.core.training.trainer import Trainer
 
-    real_fit = training.Trainer.fit
+        real_fit = Trainer.fit
 
-    def fit_with_notice(self, *a, **k):
-        self._emit(Notice("onnxruntime is not installed: the features are computed with PyTorch"))
-        return real_fit(self, *a, **k)
+        def fit_with_notice(self, *a, **k):
+            self._emit(Notice("onnxruntime is not installed: the features are computed with PyTorch"))
+            return real_fit(self, *a, **k)
 
-    monkeypatch.setattr(training.Trainer, "fit", fit_with_notice)
+        Trainer.fit = fit_with_notice
+    """)
     t = ready.training_tab
     said = []
     t.status_message.connect(said.append)

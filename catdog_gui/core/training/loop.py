@@ -198,6 +198,8 @@ class TrainingLoop:
             ev = EpochEnd(epoch, total, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
                           seen / max(train_seconds, 1e-9), seconds, eta, state.best_epoch, is_best, phase)
             state.history.append(ev)
+            if is_best:
+                self._save_improved(model, seconds)
             self._emit(ev)
             if cfg.patience and bad_epochs >= cfg.patience and epoch < last:
                 return Status.STOPPED_EARLY, (f"validation loss and accuracy did not improve for {cfg.patience} "

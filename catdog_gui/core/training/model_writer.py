@@ -1,6 +1,9 @@
 """Writing the trained model file for :class:`~.trainer.Trainer` (mixed in as :class:`ModelWriter`).
 
-After the last epoch it restores the best epoch's weights, measures them on the validation set
+While training, every epoch that improves on the best is written to the model file at once (atomically;
+at most every :data:`INTERIM_EVERY_S` seconds when epochs take well under a second), so a process that is
+killed keeps the best model so far. After the last epoch it restores the best epoch's weights, measures
+them on the validation set
 (with the mirror images averaged in when the config asks for test-time augmentation, over every
 process's shard under torchrun), and writes the model file with its metadata: classes, image size,
 normalisation, config, validation metrics, epoch history and the dataset split used.
@@ -12,6 +15,7 @@ The class it is mixed into provides ``model``, ``dataset``, ``dist``, ``metrics`
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 from ..data.split import SPLIT_VERSION
@@ -20,8 +24,40 @@ from ..inference.evaluation import compute_metrics
 from ..storage.modelfile import save_model
 
 
+#: an improving epoch shorter than this waits until this long after the previous interim save
+INTERIM_EVERY_S = 10.0
+
+
 class ModelWriter:
     """The best epoch's weights, measured, into the model file."""
+
+    _last_interim = 0.0
+
+    def _save_improved(self, model, epoch_seconds: float) -> None:
+        """The epoch just ended is the best so far: write it to the model file now, so a killed process
+        keeps it (the final file, measured and complete, replaces it at the end)."""
+        state = self._state
+        if state.out_path is None or (self.dist is not None and not self.dist.is_main) or not state.meta:
+            return
+        now = time.monotonic()
+        if epoch_seconds < 1.0 and now - self._last_interim < INTERIM_EVERY_S:
+            return
+        self._last_interim = now
+        meta = state.meta
+        metrics = {"val_accuracy": state.best_val_acc, "val_loss": state.best_loss, "best_epoch": state.best_epoch,
+                   "history": [asdict(e) for e in state.history], "interim": True,
+                   "dataset": self._dataset_meta()}
+        path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
+                          image_size=meta["size"], mean=meta["mean"], std=meta["std"],
+                          config=state.config.to_dict(), metrics=metrics)
+        state.saved_path = str(path)
+
+    def _dataset_meta(self) -> dict:
+        report = self.dataset.report
+        return {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,
+                "val_source": report.val_source, "val_fraction": report.val_fraction,
+                "split_seed": report.split_seed,
+                "split_version": SPLIT_VERSION if report.val_source == "split" else None}
 
     def _save_best(self) -> None:
         """Restore the best epoch's weights, measure them, and write the model file."""
@@ -47,16 +83,12 @@ class ModelWriter:
         self.metrics = compute_metrics(y, pred, meta["classes"], conf, paths)
         if state.out_path is None or (self.dist is not None and not self.dist.is_main):
             return
-        report = self.dataset.report
         metrics = {
             "val_accuracy": acc, "val_loss": state.best_loss, "best_epoch": state.best_epoch,
             "n_train": len(self.dataset.train), "n_val": self.metrics.n, "val_seen_in_training": state.val_seen,
             "per_class": self.metrics.per_class, "confusion": self.metrics.confusion,
             "history": [asdict(e) for e in state.history],
-            "dataset": {"root": str(report.root), "val_root": str(report.val_root) if report.val_root else None,
-                        "val_source": report.val_source, "val_fraction": report.val_fraction,
-                        "split_seed": report.split_seed,
-                        "split_version": SPLIT_VERSION if report.val_source == "split" else None},
+            "dataset": self._dataset_meta(),
         }
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal
+from ...core.events import BatchChunk
 
 
 def _protect_singletons() -> bool:
@@ -221,17 +222,6 @@ class Task(QObject):
 
 # ----------------------------------------------------------------------------------------------
 # training
-
-
-@dataclass(frozen=True)
-class BatchChunk:
-    """The BatchEnd events since the previous chunk (sent at most ~20 times a second)."""
-
-    events: tuple  # of catdog_gui.core.events.BatchEnd
-
-    @property
-    def last(self):
-        return self.events[-1]
 
 
 class TrainingWorker(QObject):

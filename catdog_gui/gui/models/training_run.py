@@ -1,6 +1,7 @@
 """One training run as data plus signals: what the Training tab draws (and what a run history keeps).
 
-A :class:`TrainingRun` owns the run's :class:`~catdog_gui.gui.common.workers.TrainingWorker` and records
+A :class:`TrainingRun` owns the run's :class:`~catdog_gui.gui.common.training_process.TrainingProcess` (the
+training runs in a child process) and records
 what its events say: the config, where the run is (:class:`RunState`), how it ended (the core
 :class:`~catdog_gui.core.events.Status`), the curves (per-batch loss with x in fractional epochs,
 per-epoch train/validation loss and accuracy), the best epoch, the speed and time left *as the
@@ -109,7 +110,7 @@ class TrainingRun(QObject):
         self.finished_event = None  # the Finished event
         self.started_at: Optional[float] = None  # time.time()
         self.ended_at: Optional[float] = None
-        self.worker = None  # the TrainingWorker, from start() until its thread has ended
+        self.worker = None  # the TrainingProcess, from start() until its thread has ended
         self._before_pause = RunState.RUNNING  # the state resume() goes back to
 
     # ---- derived -------------------------------------------------------------------------------
@@ -175,10 +176,11 @@ class TrainingRun(QObject):
 
     # ---- controls ------------------------------------------------------------------------------
     def start(self, config, dataset, out, resume_from: Optional[str] = None, *, tensorboard=None,
-              val_dir=None) -> "TrainingRun":
-        """Train ``config`` on ``dataset`` (a Dataset or a folder) into the model file ``out``, in
-        the background. A run starts once."""
-        from ..common.workers import TrainingWorker
+              val_dir=None, nprocs: int = 1) -> "TrainingRun":
+        """Train ``config`` on ``dataset`` (a Dataset or a folder) into the model file ``out``, in a
+        training process (``nprocs`` > 1: that many, through torchrun). ``tensorboard``: a folder to log
+        the run under. A run starts once."""
+        from ..common.training_process import TrainingProcess
 
         if self.state is not RunState.NEW:
             raise RuntimeError("a TrainingRun starts only once: make a new one")
@@ -188,9 +190,8 @@ class TrainingRun(QObject):
         self.epochs_planned = config.epochs + (config.finetune_epochs
                                                if config.pretrained and config.transfer_mode == "finetune" else 0)
         self.started_at = time.time()
-        w = self.worker = TrainingWorker(config, dataset, str(out), val_dir=val_dir, resume_from=self.resume_from,
-                                         parent=self)
-        w.tensorboard = tensorboard
+        w = self.worker = TrainingProcess(config, dataset, str(out), val_dir=val_dir, resume_from=self.resume_from,
+                                          parent=self, tensorboard=tensorboard, nprocs=nprocs)
         w.stage.connect(self._on_stage)
         w.started.connect(self._on_started)
         w.batches.connect(self._on_batches)

@@ -321,7 +321,7 @@ class TrainingTab(QWidget):
             from ...core.training.tensorboard import TensorBoardLogger
 
             try:
-                logger = TensorBoardLogger(folder / "runs")
+                logger = str(TensorBoardLogger(folder / "runs").log_dir)  # the package is there, the folder made
             except CatdogError as e:
                 self._show_error(str(e))
                 return False
