@@ -45,7 +45,10 @@ def main(argv=None) -> int:
     from .common import style
     from .main_window import MainWindow
 
+    from .common.training_process import ChildPool
+
     style.apply(app)
+    app.aboutToQuit.connect(ChildPool.shutdown)  # the warm training process ends with the app
     win = MainWindow()
     win.show()
     # `catdog-gui FOLDER` opens a dataset folder, `catdog-gui MODEL.pt` a model

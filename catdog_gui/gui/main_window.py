@@ -39,6 +39,7 @@ from .settings import Settings
 from .training.tab import TrainingTab
 from .models.augment_model import AugmentModel
 from .common.widgets import muted
+from .common.training_process import ChildPool
 from .common.workers import Task
 
 APP_TITLE = "catdog-gui"
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         self._create_prediction_tab()
         self._create_network_tab()
         self._update_actions()
+        ChildPool.prewarm()  # a training process ready before Train is clicked
         if self._open_when_ready:
             path, self._open_when_ready = self._open_when_ready, None
             self.current.open(path)

@@ -137,3 +137,26 @@ def test_stop_keeps_the_best_model_and_the_run_completes_normally(qtbot, ready):
     fin = _train(qtbot, t, during=lambda t: t.stop())
     assert fin.status == "cancelled" and fin.metrics is not None and 1 <= len(fin.history) < 50
     assert Path(fin.best_path).is_file() and t.runs.store.runs()[0].status == "cancelled"
+
+
+def test_two_training_processes_from_the_window(qtbot, ready, tmp_path):
+    """Several GPUs from the Train button: the run is launched through torchrun, rank 0 streaming the
+    events. Here 2 CPU processes (gloo) stand in for 2 GPUs; the window says which devices it used, and
+    the model file has the format of a 1-process run's."""
+    from catdog_gui.core.storage.modelfile import load_model
+
+    t = ready.training_tab
+    t.form.hyper["epochs"].setValue(2)
+    one = _train(qtbot, t)
+    assert one.status == "completed"
+    t.process_spin.setMaximum(2)  # the window shows this with 2 or more GPUs; the test has none
+    t.process_spin.setValue(2)
+    two = _train(qtbot, t, timeout=120000)
+    assert two.status == "completed", two.reason
+    assert "x 2 processes (gloo)" in t.run.device and "2 processes" in t.progress.stats_label.text()
+    assert t.runs.store.runs()[0].device == t.run.device
+    _, info1 = load_model(one.best_path)
+    model2, info2 = load_model(two.best_path)
+    assert info2.classes == info1.classes and info2.image_size == info1.image_size
+    assert set(info2.metrics) == set(info1.metrics) and info2.metrics["n_val"] == info1.metrics["n_val"]
+    assert sorted(model2.state_dict()) == sorted(load_model(one.best_path)[0].state_dict())

@@ -1,7 +1,7 @@
 """The Training tab: real short runs in the background with live plots and a model file, stop,
 pause/resume, errors, closing mid-run, model choice rules; the TrainingRun it draws (headless); the
 Advanced form derived from TrainConfig and its saved settings; the split reaching the Dataset tab;
-the weights-file picker; confusion-cell photos; and the Task/TrainingWorker plumbing."""
+the weights-file picker; confusion-cell photos; and the Task plumbing."""
 
 from __future__ import annotations
 

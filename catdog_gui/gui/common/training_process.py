@@ -199,11 +199,14 @@ class ChildPool:
     _warm: Optional[Child] = None
     _warming: Optional[threading.Thread] = None
     enabled = True
+    #: a window asked for warm children (after each run another one is started)
+    wanted = False
 
     @classmethod
     def prewarm(cls) -> None:
         """Start a child in the background if none is ready or starting."""
         with cls._lock:
+            cls.wanted = True
             if not cls.enabled or cls._warming is not None or (cls._warm is not None and cls._warm.alive()):
                 return
 
@@ -459,5 +462,7 @@ class TrainingProcess(QObject):
         if not self._done and not self._sup.discarded.is_set():  # the thread ended without a word
             self._crashed("the training process could not be started", "")
         self._done = True
+        if ChildPool.wanted:
+            ChildPool.prewarm()  # the next run starts at once too
         if not self._sup.discarded.is_set():
             self.ended.emit()

@@ -15,9 +15,7 @@ was already queued when :meth:`Task.discard` ran is dropped too, not delivered l
 
 Progress is throttled: at most one progress signal per ~50 ms (the last one always passes).
 
-:class:`TrainingWorker` runs the one training harness (:func:`catdog_gui.core.training.harness.train`) on a Task
-and turns the trainer's events into Qt signals carrying the event dataclasses (batch events batched
-at ~20 Hz).
+Training does not run on a Task: it runs in a child process (:mod:`.training_process`).
 """
 
 from __future__ import annotations
@@ -26,11 +24,9 @@ import threading
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal
-from ...core.events import BatchChunk
 
 
 def _protect_singletons() -> bool:
@@ -218,155 +214,3 @@ class Task(QObject):
             self._send("done", result)
         finally:
             self._send("finished")
-
-
-# ----------------------------------------------------------------------------------------------
-# training
-
-
-class TrainingWorker(QObject):
-    """Runs one ``Trainer.fit`` on a :class:`Task`; the trainer's events arrive as Qt signals.
-
-    Signals carry the core event dataclasses: ``stage`` (StageProgress), ``scanned``
-    (DatasetScanned), ``started`` (RunStarted), ``batches`` (:class:`BatchChunk`), ``epoch``
-    (EpochEnd), ``checkpoint`` (CheckpointSaved), ``result`` (the ``Finished`` event with the
-    metrics, after success, cancel and failure alike: a failed run has ``status is Status.FAILED``)
-    and ``ended`` last.
-    """
-
-    stage = Signal(object)
-    scanned = Signal(object)
-    started = Signal(object)
-    batches = Signal(object)
-    epoch = Signal(object)
-    checkpoint = Signal(object)
-    notice = Signal(str)  # a line the user should read (e.g. onnxruntime unavailable: PyTorch is used)
-    result = Signal(object)
-    ended = Signal()
-
-    BATCH_INTERVAL_S = 0.05
-
-    def __init__(self, config, data, out_path, val_dir=None, resume_from=None, parent=None):
-        super().__init__(parent)
-        from ...core.training.trainer import Trainer
-
-        self.config = config
-        self.trainer = Trainer(config, [self._on_event])
-        self._args = (data, val_dir, out_path, resume_from)
-        self.tensorboard = None  # a folder to log the run for TensorBoard, set before start()
-        from ...core.storage.run_store import RunRecorder
-
-        #: keeps the run in the run store; ``recorder.record`` is set before ``result`` is emitted
-        self.recorder = RunRecorder(source="gui")
-        self._pending: list = []
-        self._last_batch_emit = 0.0
-        self._last_stage = ""
-        self._last_stage_emit = 0.0
-        self.task = Task(self._work, self, name="training")
-        self.task.partial.connect(self._dispatch)
-        self.task.done.connect(self.result)
-        self.task.cancelled.connect(self._on_cancelled_early)
-        self.task.failed.connect(self._on_failed)
-        self.task.finished.connect(self.ended)
-
-    # -- controls (GUI thread) ---------------------------------------------------------------
-    def start(self) -> "TrainingWorker":
-        self.task.start()
-        return self
-
-    def is_running(self) -> bool:
-        return self.task.is_running()
-
-    def pause(self) -> None:
-        self.trainer.pause()
-
-    def resume(self) -> None:
-        self.trainer.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self.trainer.paused
-
-    def cancel(self) -> None:
-        """Stop within one batch; the run still ends normally (status "cancelled", best model kept)."""
-        self.trainer.cancel()
-        self.task.cancel()
-
-    def discard(self) -> None:
-        """Stop, and never deliver another signal of this run."""
-        self.trainer.cancel()
-        self.task.discard()
-
-    def wait(self, ms: int = -1) -> bool:
-        return self.task.wait(ms)
-
-    # -- worker thread -----------------------------------------------------------------------
-    def _work(self, state: TaskState):
-        from ...core.training import harness as run
-
-        data, val_dir, out_path, resume_from = self._args
-        finished = run.train(self.config, data, out_path, val_dir=val_dir, resume_from=resume_from,
-                             tensorboard=self.tensorboard, interruptible=False, trainer=self.trainer,
-                             recorder=self.recorder)
-        self._flush(state)
-        return finished
-
-    def _flush(self, state: TaskState) -> None:
-        if self._pending:
-            state.emit(BatchChunk(tuple(self._pending)))
-            self._pending = []
-            self._last_batch_emit = time.monotonic()
-
-    def _on_event(self, ev) -> None:
-        from ...core.events import BatchEnd, Finished, StageProgress
-
-        state = self.task.state
-        if isinstance(ev, BatchEnd):
-            self._pending.append(ev)
-            if time.monotonic() - self._last_batch_emit >= self.BATCH_INTERVAL_S:
-                self._flush(state)
-            return
-        if isinstance(ev, Finished):  # delivered through ``result``, with the metrics
-            return
-        if isinstance(ev, StageProgress):  # per image while decoding: at most ~20 a second
-            now = time.monotonic()
-            if (ev.stage == self._last_stage and ev.done < ev.total
-                    and now - self._last_stage_emit < self.BATCH_INTERVAL_S):
-                return
-            self._last_stage, self._last_stage_emit = ev.stage, now
-        self._flush(state)
-        state.emit(ev)
-
-    # -- GUI thread --------------------------------------------------------------------------
-    def _dispatch(self, obj) -> None:
-        from ...core import events as E
-
-        if isinstance(obj, BatchChunk):
-            self.batches.emit(obj)
-        elif isinstance(obj, E.EpochEnd):
-            self.epoch.emit(obj)
-        elif isinstance(obj, E.StageProgress):
-            self.stage.emit(obj)
-        elif isinstance(obj, E.RunStarted):
-            self.started.emit(obj)
-        elif isinstance(obj, E.DatasetScanned):
-            self.scanned.emit(obj)
-        elif isinstance(obj, E.CheckpointSaved):
-            self.checkpoint.emit(obj)
-        elif isinstance(obj, E.Notice):
-            self.notice.emit(obj.text)
-
-    def _on_cancelled_early(self) -> None:
-        from ...core.events import Finished, Status
-
-        self.result.emit(Finished(Status.CANCELLED, "stopped by the user before training began"))
-
-    def _on_failed(self, message: str) -> None:
-        # Trainer.fit never raises for training problems: this is a setting the harness refused
-        # before starting (a CatdogError: user_error) or a bug in the worker itself
-        from ...core.events import Finished
-
-        from ...core.events import Status
-
-        self.result.emit(Finished(Status.FAILED, message, user_error=self.task.traceback == "",
-                                  traceback=self.task.traceback))

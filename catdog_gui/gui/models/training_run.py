@@ -70,7 +70,7 @@ class RunState(enum.Enum):
 
 
 class TrainingRun(QObject):
-    """The state of one run, fed by its TrainingWorker's signals (see the module docstring).
+    """The state of one run, fed by its TrainingProcess's signals (see the module docstring).
 
     Signals (all on the GUI thread, all after the data they announce is recorded):
     ``state_changed(RunState)``, ``stage_changed(StageProgress)``, ``started(RunStarted)``,

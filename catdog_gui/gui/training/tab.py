@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QSplitter,
     QStyle,
     QVBoxLayout,
@@ -119,6 +121,20 @@ class TrainingTab(QWidget):
         ll.addWidget(heading("Data"))
         self.data_label = muted("No dataset yet: choose a folder in the Dataset tab.")
         ll.addWidget(self.data_label)
+        # several GPUs: how many the run uses (one process each, through torchrun); shown when there are
+        self.process_row = QWidget()
+        pr = QHBoxLayout(self.process_row)
+        pr.setContentsMargins(0, 4, 0, 0)
+        pr.addWidget(QLabel("GPUs to use:"))
+        self.process_spin = QSpinBox()
+        self.process_spin.setRange(1, 1)
+        self.process_spin.setAccessibleName("GPUs to use")
+        self.process_spin.setToolTip("Train on this many GPUs at once (one process each); the run says which "
+                                     "devices it used")
+        pr.addWidget(self.process_spin)
+        pr.addStretch(1)
+        self.process_row.hide()
+        ll.addWidget(self.process_row)
         ll.addStretch(1)
 
         icon = self.style().standardIcon
@@ -204,6 +220,13 @@ class TrainingTab(QWidget):
         """Called once torch is loaded: fill the model list, restore settings, show the device."""
         self.device = device
         self.form.set_backend(specs)
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus > 1:  # default: all of them
+            self.process_spin.setRange(1, gpus)
+            self.process_spin.setValue(gpus)
+            self.process_row.show()
         self._update_buttons()
         f = self.form
         for sig in (f.transfer_mode.currentIndexChanged, f.transfer_check.toggled, f.model_combo.currentIndexChanged):
@@ -220,6 +243,10 @@ class TrainingTab(QWidget):
     @property
     def backend_ready(self) -> bool:
         return self.form.backend_ready
+
+    def processes(self) -> int:
+        """How many training processes the next run uses (GPUs; 1 without several)."""
+        return self.process_spin.value()
 
     def model_name(self) -> Optional[str]:
         return self.form.model_name()
@@ -327,12 +354,7 @@ class TrainingTab(QWidget):
                 return False
         run = TrainingRun()  # not a child of the tab: it lives as long as someone keeps it (self.run, a history)
         self.show_run(run)
-        try:
-            run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger)
-        except CatdogError as e:  # a setting the Trainer refuses: nothing started
-            self.show_run(None)
-            self._show_error(str(e))
-            return False
+        run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger, nprocs=self.processes())
         return True
 
     def _on_notice(self, text: str) -> None:
