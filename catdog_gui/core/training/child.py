@@ -143,6 +143,23 @@ def run_job(job: Job, conn=None, dist=None) -> int:
     return 0
 
 
+def _warm_up() -> None:
+    """What every run needs first, done before the job arrives: the training modules imported, and one
+    small augmented training step (PyTorch's first operations set up kernels and thread pools; its first
+    optimizer imports the compiler stack)."""
+    import torch
+
+    from ..data import augment, decode_cache  # noqa: F401
+    from ..models import create_model
+    from . import harness, loop, preparation, trainer  # noqa: F401
+
+    model = create_model("lenet5", 2)
+    x = augment.BatchAugmenter(augment.AugmentSettings(enabled=True), 32)(torch.zeros(2, 3, 40, 40))
+    opt = torch.optim.Adam(model.parameters())  # the first optimizer imports torch._dynamo (~1.5 s)
+    model(x).sum().backward()
+    opt.step()
+
+
 def main() -> int:
     preload = os.environ.get(ENV_PRELOAD)
     if preload:
@@ -154,10 +171,7 @@ def main() -> int:
     dist = init_from_env() if in_torchrun() else None
     conn = _connect() if dist is None or dist.is_main else None
     try:
-        import torch  # noqa: F401  (the warm child has it imported before the job arrives)
-
-        from . import harness, trainer  # noqa: F401
-
+        _warm_up()
         if conn is not None:
             conn.send(("ready", {"pid": os.getpid(), "python": sys.version.split()[0]}))
         if dist is not None:
