@@ -160,3 +160,33 @@ def test_two_training_processes_from_the_window(qtbot, ready, tmp_path):
     assert info2.classes == info1.classes and info2.image_size == info1.image_size
     assert set(info2.metrics) == set(info1.metrics) and info2.metrics["n_val"] == info1.metrics["n_val"]
     assert sorted(model2.state_dict()) == sorted(load_model(one.best_path)[0].state_dict())
+
+
+def test_the_windows_long_jobs_run_in_a_process_of_their_own(qtbot, tiny_model, tiny_dataset):
+    """A test-folder evaluation (like the review and the fine-tuning estimate) runs in a child process:
+    the same answer as in the window's interpreter; a child killed mid-job is a message, not a dead window."""
+    from catdog_gui.core.inference.evaluation import evaluate_folder
+    from catdog_gui.core.inference.predictor import Predictor
+    from catdog_gui.gui.common.training_process import ProcessTask
+
+    task = ProcessTask("catdog_gui.core.inference.evaluation:evaluate_model_file", str(tiny_model),
+                       str(tiny_dataset), "cpu")
+    progress = []
+    task.progress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(task.finished, timeout=60000):
+        with qtbot.waitSignal(task.done, timeout=60000) as done:
+            task.start()
+    metrics, skipped = done.args[0]
+    here, here_skipped = evaluate_folder(Predictor(str(tiny_model), "cpu"), str(tiny_dataset))
+    assert task.pid != os.getpid() and progress and progress[-1][0] == progress[-1][1]
+    assert (metrics.accuracy, metrics.confusion, skipped) == (here.accuracy, here.confusion, here_skipped)
+
+    stuck = ProcessTask("time:sleep", 600)
+    failed = []
+    stuck.failed.connect(failed.append)
+    with qtbot.waitSignal(stuck.finished, timeout=60000):
+        stuck.start()
+        qtbot.waitUntil(lambda: stuck.pid is not None, timeout=30000)
+        os.kill(stuck.pid, signal.SIGKILL)
+    assert failed and "SIGKILL" in failed[0]
+

@@ -581,32 +581,39 @@ def test_a_gui_run_is_recorded_compared_with_the_previous_and_evaluated(qtbot, r
         t.results.test_label.text()
 
 
-def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, monkeypatch):
-    """Choosing fine-tuning measures (here: a stand-in for the measurement) how long it would take on
-    this computer and says so, with the photo count, before Train is clicked; frozen says nothing."""
-    from catdog_gui.core.training import estimate
+def test_finetune_says_how_long_it_would_take_before_training(qtbot, ready, child_preload, tmp_path):
+    """Choosing fine-tuning measures (here: a stand-in for the measurement, in the process that measures)
+    how long it would take on this computer and says so, with the photo count, before Train is clicked;
+    frozen says nothing."""
+    import json
 
-    calls = []
+    calls = tmp_path / "calls.jsonl"
+    child_preload(f"""
+        import json
+        from catdog_gui.core.training import estimate
 
-    def fake_estimate(cfg, n_train, n_val, device="auto", batch=8):
-        calls.append((cfg.model, cfg.finetune_epochs, n_train, n_val))
-        return 754.0
+        def fake_estimate(cfg, n_train, n_val, device="auto", batch=8):
+            with open({str(calls)!r}, "a") as f:
+                f.write(json.dumps([cfg.model, cfg.finetune_epochs, n_train, n_val]) + "\\n")
+            return 754.0
 
-    monkeypatch.setattr(estimate, "estimate_finetune_seconds", fake_estimate)
+        estimate.estimate_finetune_seconds = fake_estimate
+    """)
     t = ready.training_tab
     note = t.form.finetune_note
     t.form.transfer_check.setChecked(True)
     assert not note.isVisibleTo(t)  # frozen: under a minute, nothing to warn about
     t.form.transfer_mode.setCurrentIndex(t.form.transfer_mode.findData("finetune"))
-    qtbot.waitUntil(lambda: "12 min 34 s" in note.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "12 min 34 s" in note.text(), timeout=30000)
     n_train = ready.dataset_tab.dataset.report.n_train
     assert note.isVisibleTo(t) and f"on {n_train:,} photos" in note.text()
     assert ("on this computer's CPU" in note.text()) == t.device.upper().startswith("CPU")
-    assert calls == [(t.model_name(), t.config().finetune_epochs, n_train, ready.dataset_tab.dataset.report.n_val)]
+    logged = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert logged == [[t.model_name(), t.config().finetune_epochs, n_train, ready.dataset_tab.dataset.report.n_val]]
     t.form.transfer_mode.setCurrentIndex(t.form.transfer_mode.findData("frozen"))
     assert not note.isVisibleTo(t)
     t.form.transfer_mode.setCurrentIndex(t.form.transfer_mode.findData("finetune"))  # measured once per setting
-    assert "12 min 34 s" in note.text() and len(calls) == 1
+    assert "12 min 34 s" in note.text() and len(calls.read_text().splitlines()) == 1
 
 
 def test_trainer_notices_reach_the_status_bar(qtbot, ready, child_preload):

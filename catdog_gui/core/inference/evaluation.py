@@ -134,3 +134,10 @@ def measured_on(n: int, seen: bool = False) -> str:
         return (f"{n:,} validation photos, some of which the model it continued from trained on: "
                 "this accuracy reads high")
     return f"{n:,} photos the model did not train on"
+
+
+def evaluate_model_file(model_path, folder, device: str = "auto", progress=None, cancel=None) -> tuple[Metrics, int]:
+    """:func:`evaluate_folder` for the model file ``model_path`` (loaded here: a process of its own scores it)."""
+    from .predictor import Predictor
+
+    return evaluate_folder(Predictor(str(model_path), device), folder, progress, cancel)

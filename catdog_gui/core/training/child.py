@@ -1,5 +1,6 @@
 """The training process: the window's runs execute the one harness (:func:`.harness.train`) here, in a
-child process, and stream their events back (no Qt).
+child process, and stream their events back (no Qt). The window's other long jobs (a review, a test-folder
+evaluation, the fine-tuning estimate) run here too, one call per process (:func:`run_call`).
 
 The window starts ``python -m catdog_gui.core.training.child`` (or, for several GPUs, ``torchrun ... -m
 catdog_gui.core.training.child``) with the address of a socket it listens on and a one-time key in the
@@ -7,7 +8,8 @@ environment (:data:`ENV_ADDRESS`, :data:`ENV_AUTHKEY`). The child connects (rank
 imports torch, says ``("ready", info)`` and waits for its one job. Messages are pickled tuples over a
 :class:`multiprocessing.connection.Connection`:
 
-window -> child: ``("train", Job)``, ``("pause",)``, ``("resume",)``, ``("stop",)``, ``("exit",)``
+window -> child: ``("train", Job)`` or ``("call", "module:function", args, kwargs)``, then ``("pause",)``,
+``("resume",)``, ``("stop",)``, ``("exit",)``
 child -> window: ``("ready", info)``, ``("event", ev)`` for every trainer event in order (batch events
 coalesced into :class:`~catdog_gui.core.events.BatchChunk` about 20 times a second, preparation progress
 at most as often), ``("finished", Finished)`` last, or ``("error", message, traceback)`` when the job could
@@ -160,6 +162,65 @@ def _warm_up() -> None:
     opt.step()
 
 
+def run_call(target: str, args: tuple, kwargs: dict, conn) -> int:
+    """Call ``module:function`` with ``args`` (a long job of the window's: a review, a test-folder
+    evaluation, an estimate), passing ``progress`` and ``cancel`` when the function takes them; send
+    ``("progress", done, total)`` at most ~20 times a second, then ``("result", value)``, ``("cancelled",)``
+    or ``("error", message, traceback)``. ``("stop",)`` from the window sets ``cancel``."""
+    import importlib
+    import inspect
+
+    from ..errors import Cancelled, CatdogError
+
+    module, _, name = target.partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    cancel = threading.Event()
+    lock = threading.Lock()
+    last = [0.0]
+
+    def send(msg) -> None:
+        with lock:
+            try:
+                conn.send(msg)
+            except (OSError, ValueError):
+                cancel.set()
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.05 or done >= total:
+            last[0] = now
+            send(("progress", int(done), int(total)))
+
+    def controls() -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                msg = ("exit",)
+            if msg[0] in ("stop", "exit"):
+                cancel.set()
+                return
+
+    params = inspect.signature(fn).parameters
+    kwargs = dict(kwargs)
+    if "progress" in params:
+        kwargs["progress"] = progress
+    if "cancel" in params:
+        kwargs["cancel"] = cancel
+    threading.Thread(target=controls, daemon=True, name="controls").start()
+    try:
+        value = fn(*args, **kwargs)
+    except Cancelled:
+        send(("cancelled",))
+    except CatdogError as e:
+        send(("error", str(e), ""))
+    except Exception as e:  # a bug: with where
+        send(("error", f"internal error: {type(e).__name__}: {e}", traceback.format_exc()))
+    else:
+        send(("result", value))
+    return 0
+
+
 def main() -> int:
     preload = os.environ.get(ENV_PRELOAD)
     if preload:
@@ -180,6 +241,8 @@ def main() -> int:
             job = pickle.loads(Path(os.environ[ENV_JOB]).read_bytes())
         else:
             msg = conn.recv()
+            if msg[0] == "call":
+                return run_call(msg[1], msg[2], msg[3], conn)
             if msg[0] != "train":
                 return 0
             job = msg[1]

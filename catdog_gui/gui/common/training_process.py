@@ -466,3 +466,123 @@ class TrainingProcess(QObject):
             ChildPool.prewarm()  # the next run starts at once too
         if not self._sup.discarded.is_set():
             self.ended.emit()
+
+
+class _CallSupervisor(QThread):
+    message = Signal(object)
+
+    def __init__(self, owner: "ProcessTask"):
+        super().__init__()
+        self.owner = owner
+        self.stop = threading.Event()
+        self.discarded = threading.Event()
+
+    def run(self) -> None:
+        o = self.owner
+        child = ChildPool.take() if ChildPool.enabled else None
+        child = child or Child()
+        o.pid = child.pid
+        if not child.connect(self.discarded.is_set):
+            rc = child.close(0.5)
+            self.message.emit(("error", child.death_reason(rc), child.output_tail()))
+            return
+        child.send(("call", o.target, o.args, o.kwargs))
+        stop_sent = False
+        while True:
+            if self.discarded.is_set():
+                child.kill()
+                child.close(0)
+                return
+            if self.stop.is_set() and not stop_sent:
+                child.send(("stop",))
+                stop_sent = True
+            try:
+                msg = child.conn.recv() if child.conn.poll(0.05) else None
+            except (EOFError, OSError):
+                msg = None
+                if child.alive():
+                    child.popen.wait(2)
+            if msg is not None:
+                self.message.emit(msg)
+                if msg[0] in ("result", "error", "cancelled"):
+                    break
+            elif not child.alive():
+                rc = child.close(0)
+                self.message.emit(("error", child.death_reason(rc), child.output_tail()))
+                return
+        child.close()
+
+
+class ProcessTask(QObject):
+    """A long job of the window (``module:function`` with picklable arguments) in a child process, with the
+    signals of :class:`~.workers.Task`: ``progress(done, total)``, then ``done(value)``, ``cancelled()`` or
+    ``failed(message)`` (``traceback`` set for a bug or a crash), and always ``finished()`` last. The
+    function gets ``progress`` and ``cancel`` (a ``threading.Event``) when it takes them; :meth:`cancel`
+    sets it; :meth:`discard` ends the process and delivers nothing more. A process that dies is a
+    ``failed`` in words, and the window carries on."""
+
+    progress = Signal(int, int)
+    done = Signal(object)
+    cancelled = Signal()
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, target: str, *args, parent=None, name: str = "", **kwargs):
+        super().__init__(parent)
+        self.target, self.args, self.kwargs, self.name = target, args, kwargs, name or target
+        self.pid: Optional[int] = None
+        self.traceback = ""
+        self._ended = False
+        self._sup = _CallSupervisor(self)
+        self._sup.message.connect(self._on_message)
+        self._sup.finished.connect(self._on_thread_finished)
+
+    def start(self) -> "ProcessTask":
+        self._sup.start()
+        return self
+
+    def is_running(self) -> bool:
+        return not self._ended and (self._sup.isRunning() or not self._sup.isFinished())
+
+    def cancel(self) -> None:
+        self._sup.stop.set()
+
+    def discard(self) -> None:
+        self._ended = True
+        self._sup.discarded.set()
+
+    def wait(self, ms: int = -1) -> bool:
+        return self._sup.wait() if ms < 0 else self._sup.wait(ms)
+
+    @staticmethod
+    def shutdown_all(owner: QObject, ms: int = 10000) -> bool:
+        """Discard every process task of ``owner`` (its children) and wait for their threads."""
+        tasks = owner.findChildren(ProcessTask)
+        for t in tasks:
+            t.discard()
+        return all(t.wait(ms) for t in tasks)
+
+    def _on_message(self, msg) -> None:
+        if self._ended:
+            return
+        kind = msg[0]
+        if kind == "progress":
+            self.progress.emit(msg[1], msg[2])
+            return
+        self._ended = True
+        if kind == "result":
+            self.done.emit(msg[1])
+        elif kind == "cancelled":
+            self.cancelled.emit()
+        else:
+            self.traceback = msg[2]
+            self.failed.emit(msg[1])
+        self.finished.emit()
+
+    def _on_thread_finished(self) -> None:
+        if not self._ended and not self._sup.discarded.is_set():
+            self._ended = True
+            self.failed.emit("the process ended without a result")
+            self.finished.emit()
+        if ChildPool.wanted:
+            ChildPool.prewarm()

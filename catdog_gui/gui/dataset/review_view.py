@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from ..common.controls import push_button
 from ..common.workers import Task
+from ..common.training_process import ProcessTask
 
 KIND_TITLES = {"label": "Label error?", "duplicate": "Near-duplicates", "leak": "Also in test folder",
                "outlier": "No class fits", "mistake": "Model's mistake"}
@@ -107,11 +108,8 @@ class ReviewView(QWidget):
     def start(self) -> None:
         if not self.root or (self._task is not None and self._task.is_running()):
             return
-        from ...core.inference.review import review_dataset
-
-        root, features = self.root, self.features
-        task = Task(lambda st: review_dataset(root, features, progress=st.progress, cancel=st.cancel_event),
-                    self, name="review")
+        task = ProcessTask("catdog_gui.core.inference.review:review_dataset", self.root, self.features,
+                           parent=self, name="review")
         task.progress.connect(self._on_progress)
         task.done.connect(self._on_done)
         task.failed.connect(lambda m: self.summary.setText(f"Could not review the photos: {m}"))
@@ -293,4 +291,5 @@ class ReviewView(QWidget):
     def shutdown(self) -> None:
         if self._task is not None:
             self._task.discard()
+        ProcessTask.shutdown_all(self)
         Task.shutdown_all(self)

@@ -19,8 +19,8 @@ from PySide6.QtGui import QColor, QFont
 
 from ...core.storage.run_store import DamagedRun, RunRecord, RunStore, differing_settings, flat_settings
 from ..common import style
-from ..common.workers import Task
 from ...core.text import duration_text
+from ..common.training_process import ProcessTask
 
 #: (key, header, tooltip) of each column
 COLUMNS = (
@@ -388,7 +388,7 @@ class RunsModel(QAbstractTableModel):
 
 class RunEvaluation(QObject):
     """Score a run's model on a labelled test folder (``core.evaluation.evaluate_folder``, the same as
-    ``catdog evaluate``) on a :class:`Task`, then keep the result with the run.
+    ``catdog evaluate``) in a process of its own (:class:`ProcessTask`), then keep the result with the run.
 
     The window's current model is used when it is the run's model (holding its ``model_lock``);
     otherwise the model file is loaded for this job only, so the current model stays as it is.
@@ -407,7 +407,7 @@ class RunEvaluation(QObject):
         super().__init__(parent)
         self.runs = runs
         self.current = current
-        self.task: Optional[Task] = None
+        self.task: Optional[ProcessTask] = None
         self.run_id: Optional[str] = None
         self.folder: Optional[str] = None
 
@@ -424,24 +424,11 @@ class RunEvaluation(QObject):
                              "so it cannot be evaluated")
             return False
         cur = self.current
-        same = cur is not None and cur.path is not None and Path(cur.path).resolve() == Path(model_path).resolve()
-        shared = cur.predictor if same else None  # the window's model: no second copy in memory
         device = cur.device if cur is not None else "auto"
         folder = str(folder)
-
-        def work(state):
-            from ...core.inference.evaluation import evaluate_folder
-            from .current_model import load_predictor, model_lock
-
-            if shared is not None:
-                with model_lock(shared):
-                    return evaluate_folder(shared, folder, state.progress, state.cancel_event)
-            predictor = load_predictor(model_path, device)
-            state.check()
-            return evaluate_folder(predictor, folder, state.progress, state.cancel_event)
-
         self.run_id, self.folder = run_id, folder
-        task = self.task = Task(work, self, name="evaluate")
+        task = self.task = ProcessTask("catdog_gui.core.inference.evaluation:evaluate_model_file", str(model_path),
+                                       folder, device, parent=self, name="evaluate")
         task.progress.connect(self.progress)
         task.done.connect(self._on_done)
         task.failed.connect(self.failed)
@@ -467,4 +454,4 @@ class RunEvaluation(QObject):
 
     def shutdown(self, ms: int = 10000) -> bool:
         self.task = None
-        return Task.shutdown_all(self, ms)
+        return ProcessTask.shutdown_all(self, ms)

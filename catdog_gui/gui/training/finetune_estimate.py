@@ -1,8 +1,9 @@
 """How long fine-tuning would take on this computer, said before the user commits to it.
 
 With "Then fine-tune the last blocks" chosen and a dataset open, :class:`FinetuneEstimate` times
-the fine-tuning phase's forward and backward pass here, on a :class:`~.workers.Task`
-(:func:`catdog_gui.core.training.estimate.estimate_finetune_seconds`), once per setting, and writes the
+the fine-tuning phase's forward and backward pass in a process of its own (a
+:class:`~catdog_gui.gui.common.training_process.ProcessTask` running
+:func:`catdog_gui.core.training.estimate.estimate_finetune_seconds`), once per setting, and writes the
 result under the choice in the Training tab's form: about how long it would take here.
 """
 
@@ -12,8 +13,8 @@ from typing import Optional
 
 from PySide6.QtCore import QObject
 
-from ..common.workers import Task
 from ...core.text import duration_text
+from ..common.training_process import ProcessTask
 
 
 class FinetuneEstimate(QObject):
@@ -21,7 +22,7 @@ class FinetuneEstimate(QObject):
         super().__init__(parent)
         self.form = form
         self._known: dict = {}  # (model, size, epochs, n_train, n_val, device) -> seconds
-        self._task: Optional[Task] = None
+        self._task: Optional[ProcessTask] = None
         self._device = ""
 
     def update(self, dataset, device: str) -> None:
@@ -49,12 +50,8 @@ class FinetuneEstimate(QObject):
         if self._task is not None:
             self._task.discard()
 
-        def work(_state):
-            from ...core.training.estimate import estimate_finetune_seconds
-
-            return estimate_finetune_seconds(cfg, r.n_train, r.n_val, cfg.device)
-
-        task = self._task = Task(work, self, name="fine-tuning estimate")
+        task = self._task = ProcessTask("catdog_gui.core.training.estimate:estimate_finetune_seconds", cfg,
+                                        r.n_train, r.n_val, cfg.device, parent=self, name="fine-tuning estimate")
         task.done.connect(lambda secs, key=key: (self._known.__setitem__(key, secs), self._show(key, secs)))
         task.failed.connect(lambda msg: note.setText(f"Could not estimate the fine-tuning time: {msg}"))
         task.start()
@@ -73,4 +70,4 @@ class FinetuneEstimate(QObject):
         f.finetune_note.show()
 
     def shutdown(self) -> None:
-        Task.shutdown_all(self)
+        ProcessTask.shutdown_all(self)
