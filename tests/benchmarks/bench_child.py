@@ -3,6 +3,7 @@ throughput and the window's memory, each path measured in the same run.
 
 Run by hand, with nothing else running (offscreen Qt):
     python tests/benchmarks/bench_child.py [DATA] [--photos 300] [--repeats 2] [--transfer] [--finetune]
+        [--no-lenet]
 
 Both paths run in the real MainWindow: the Dataset tab's model holds DATA's first ``--photos`` photos
 (half per class, through symlinks), augmentation is ticked, Train is clicked. "in-process" is the path
@@ -188,6 +189,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--transfer", action="store_true", help="also the default pretrained model (frozen)")
     ap.add_argument("--finetune", action="store_true", help="also fine-tuning the default pretrained model")
+    ap.add_argument("--no-lenet", action="store_true", help="leave out the LeNet-5 runs")
     args = ap.parse_args()
 
     from PySide6.QtCore import QStandardPaths
@@ -213,11 +215,11 @@ def main() -> None:
     wait_until(lambda: time.perf_counter() > t_end, 10)
     idle_stats = idle.stop()
 
-    cases = [("LeNet-5 + augmentation", "lenet5", True, args.epochs, False)]
+    cases = [] if args.no_lenet else [("LeNet-5 + augmentation", "lenet5", True, args.epochs, False)]
     if args.transfer:
         cases.append(("pretrained (frozen)", "efficientnet_lite1", False, 8, False))
     if args.finetune:
-        cases.append(("fine-tuning", "efficientnet_lite1", False, 2, True))
+        cases.append(("fine-tuning", "efficientnet_lite1", False, 3, True))
     paths = ("in-process", "child, warm", "child, cold")
     rows = []
     for title, model, aug, epochs, ft in cases:
