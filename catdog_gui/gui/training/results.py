@@ -213,9 +213,20 @@ class ResultsPanel(QWidget):
         self.error_details.setPlainText(details)
         self.error_details.setVisible(bool(details))
 
+    def show_stopped(self, message: str, kept: str, output: str = "") -> None:
+        """A run that ended early without finishing (its training process died) but kept its best model."""
+        self.result_label.setText(f"Training stopped: {message}")
+        set_role(self.result_label, "bad")
+        self.result_detail.setText(f"The best model so far is saved as {kept}: open it with File > Open model "
+                                   "(or from the Runs tab), or press Train to start again.")
+        self.error_details.setPlainText(output)
+        self.error_details.setVisible(bool(output))
+
     def show_finished(self, fin) -> None:
         """The Finished event in words, and its metrics in the tables."""
-        if fin.status is Status.FAILED:
+        if fin.status is Status.FAILED and fin.best_path:
+            self.show_stopped(fin.reason, fin.best_path, fin.traceback)
+        elif fin.status is Status.FAILED:
             self.show_error(fin.reason, fin.traceback if not fin.user_error else "")
         elif fin.best_path is None:
             self.result_label.setText("Stopped before the first epoch ended: no model was saved.")

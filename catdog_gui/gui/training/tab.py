@@ -513,7 +513,7 @@ class TrainingTab(QWidget):
         self.runs.reload()  # the run store has the new run: the Runs tab lists it
         self.record_id = rec.id if rec is not None else None
         self._show_result(fin)
-        if fin.best_path:
+        if fin.best_path and fin.status is not Status.FAILED:  # a failed run leaves the model in use as it is
             self.current.open(fin.best_path)
             self.model_saved.emit(fin.best_path)
         self.status_message.emit(f"Training failed: {fin.reason}" if fin.status is Status.FAILED
