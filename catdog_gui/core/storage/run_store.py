@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import secrets
 import shutil
@@ -139,8 +140,71 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunRecord":
+        """The record ``d`` describes; CatdogError naming the first field of the wrong kind (a file damaged
+        or edited by hand is listed as damaged, never half-shown)."""
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        values = {k: v for k, v in d.items() if k in known}
+        for name, kinds in _FIELD_KINDS.items():
+            if name in values and not _is(values[name], kinds):
+                raise CatdogError(f"its {name} is {_kind_name(values[name])}, not {_KIND_WORDS[kinds[0]]}")
+        if not values.get("id") or "status" not in values or "config" not in values:
+            raise CatdogError("missing its id, status or config")
+        for i, h in enumerate(values.get("history") or []):
+            if not isinstance(h, dict) or not _is(h.get("epoch"), (int,)) or any(
+                    not _is(h.get(k), (int, float)) for k in _EPOCH_KEYS):
+                raise CatdogError(f"epoch {i + 1} of its history lacks a number for one of {', '.join(_EPOCH_KEYS)}")
+        for which in ("validation", "test"):
+            m = (values.get("metrics") or {}).get(which)
+            if m is not None and (not isinstance(m, dict) or not _is(m.get("accuracy"), (int, float))):
+                raise CatdogError(f"its {which} metrics have no accuracy")
+            if m is not None:
+                per_class, confusion = m.get("per_class", {}), m.get("confusion", [])
+                if not isinstance(per_class, dict) or not all(
+                        isinstance(v, dict) and all(_is(x, (int, float)) for x in v.values()) for v in per_class.values()):
+                    raise CatdogError(f"its {which} metrics' per-class table is not numbers")
+                if not isinstance(confusion, list) or not all(
+                        isinstance(row, list) and all(_is(x, (int,)) for x in row) for row in confusion):
+                    raise CatdogError(f"its {which} confusion matrix is not rows of counts")
+        data = values.get("dataset") or {}
+        for key, kinds in _DATASET_KINDS.items():
+            if key in data and not (data[key] is None or _is(data[key], kinds)):
+                raise CatdogError(f"its dataset's {key} is {_kind_name(data[key])}")
+        if not all(isinstance(c, str) for c in data.get("classes") or []):
+            raise CatdogError("its dataset's classes are not all names")
+        config = values["config"]
+        if not isinstance(config.get("augment", {}), dict) or not isinstance(config.get("model", ""), str):
+            raise CatdogError("its config's model or augmentation is damaged")
+        return cls(**values)
+
+
+#: what each field of a run file must hold (None allowed only where listed)
+_FIELD_KINDS = {"id": (str,), "status": (str,), "config": (dict,), "name": (str,), "note": (str,),
+                "starred": (bool,), "source": (str,), "reason": (str,), "started": (str,),
+                "duration_s": (int, float), "device": (str,), "mode": (str,), "dataset": (dict,),
+                "history": (list,), "best_epoch": (int,), "metrics": (dict,), "model_path": (str, type(None))}
+#: what a run's dataset description may hold (each may also be null)
+_DATASET_KINDS = {"root": (str,), "val_root": (str,), "val_source": (str,), "classes": (list,), "n_train": (int,),
+                  "n_val": (int,), "val_fraction": (int, float), "split_seed": (int,), "split_version": (int,)}
+#: the numbers every history entry must have (what ``lines``, the Runs tab and its plots read)
+_EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def _is(value, kinds: tuple) -> bool:
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, kinds)
+
+
+_KIND_WORDS = {str: "text", dict: "a table", list: "a list", bool: "true or false", int: "a number"}
+
+
+def _kind_name(value) -> str:
+    if value is None:
+        return "empty (null)"
+    return next((w for k, w in _KIND_WORDS.items() if isinstance(value, k) and (k is bool or not isinstance(value, bool))),
+                "a number that is not finite" if isinstance(value, float) else type(value).__name__)
 
 
 @dataclass(frozen=True)
@@ -217,12 +281,9 @@ class RunStore:
             raise CatdogError(f"{p.name} is a run file of version {v}; this catdog-gui reads version {VERSION} "
                               "(update catdog-gui to open it)")
         try:
-            rec = RunRecord.from_dict(d)
-        except TypeError as e:
+            return RunRecord.from_dict(d)
+        except (CatdogError, TypeError) as e:
             raise CatdogError(f"{p.name} is damaged: {e}") from None
-        if not isinstance(rec.config, dict) or not isinstance(rec.history, list) or not rec.id:
-            raise CatdogError(f"{p.name} is damaged: missing its config, history or id")
-        return rec
 
     # -- writing ------------------------------------------------------------------------------
     def save(self, record: RunRecord) -> Path:
