@@ -206,3 +206,67 @@ def test_a_failure_halfway_is_logged_and_undoable(tmp_path, monkeypatch):
     dup["actions"] *= 2
     with pytest.raises(CatdogError, match="twice"):
         rp.apply_plan(root, dup)
+
+
+def test_reviewing_a_folder_without_photos_says_so(tmp_path):
+    from catdog_gui.core.errors import DatasetError
+
+    (tmp_path / "cat").mkdir()
+    with pytest.raises(DatasetError, match="needs at least two classes"):
+        rv.review_dataset(tmp_path, colour_features)
+
+
+def test_a_damaged_plan_file_is_refused_with_one_line_and_changes_nothing(tmp_path):
+    """Plan files mutated by hypothesis: load_plan refuses each damaged one with a CatdogError (no
+    KeyError or AttributeError), and applying one that loads never moves a file it does not describe."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from catdog_gui.core.errors import CatdogError
+    from catdog_gui.core.inference.review_plan import apply_plan, load_plan
+
+    root = make_dataset(tmp_path / "d", n_per_class=3)
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    photo = root / "cat" / "cat_000.jpg"
+    good = {"action": "relabel", "path": "cat/cat_000.jpg", "to": "dog", "size": photo.stat().st_size,
+            "mtime_ns": photo.stat().st_mtime_ns}
+    values = st.none() | st.booleans() | st.integers() | st.text(max_size=6) | st.lists(st.integers(), max_size=2)
+    n = {"cases": 0}
+
+    @settings(max_examples=200, deadline=None)
+    @given(key=st.sampled_from(sorted(good) + ["<action>", "<actions>"]), value=values)
+    def check(key, value):
+        n["cases"] += 1
+        if key == "<actions>":
+            plan = {"actions": value}
+        elif key == "<action>":
+            plan = {"actions": [value]}
+        else:
+            plan = {"actions": [{**good, key: value}]}
+        f = tmp_path / "plan.json"
+        f.write_text(json.dumps(plan))
+        try:
+            loaded = load_plan(f)
+        except CatdogError as e:
+            assert "\n" not in str(e)
+            return
+        try:
+            apply_plan(root, loaded)
+        except CatdogError:
+            pass
+        after = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != ".catdog-review.json"
+                       and "log" not in p.name)
+        if after != before:  # only the described relabel may have happened: put it back
+            assert loaded["actions"][0]["path"] == "cat/cat_000.jpg"
+            rv_undo(root)
+
+    def rv_undo(r):
+        from catdog_gui.core.inference.review_plan import undo_last
+
+        undo_last(r)
+        assert sorted(str(p.relative_to(r)) for p in r.rglob("*") if p.is_file() and p.name != ".catdog-review.json"
+                      and "log" not in p.name) == before
+
+    check()
+    assert n["cases"] >= 100

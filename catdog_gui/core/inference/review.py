@@ -32,6 +32,7 @@ import numpy as np
 
 from ..events import CountProgress
 from ..storage.files import atomic_write
+from ..errors import DatasetError
 
 #: the review's memory inside the dataset: kept photos and the log of applied actions
 STATE_FILE = ".catdog-review.json"
@@ -323,6 +324,10 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
     features = features or pretrained_features()
     _layout, per_class, _ignored = list_labeled(root, cancel)
     classes = sorted(per_class)
+    if len(classes) < 2 or sum(len(v) for v in per_class.values()) < 4:
+        found = f"{sum(len(v) for v in per_class.values())} photo(s) in {len(classes)} class(es)"
+        raise DatasetError(f"{root} has {found}: a review needs at least two classes with a few photos each "
+                           "(one folder per class, or the class in each file name)")
     paths = [p for c in classes for p in sorted(per_class[c])]
     labels = np.array([i for i, c in enumerate(classes) for _ in per_class[c]], dtype=int)
     test_paths: list[Path] = []

@@ -161,6 +161,15 @@ def load_plan(path) -> dict:
         raise CatdogError(f"cannot read the plan {path}: {e}") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("actions"), list):
         raise CatdogError(f"{path} is not a review plan (no \"actions\" list)")
+    for i, a in enumerate(plan["actions"], 1):
+        ok = (isinstance(a, dict) and a.get("action") in ("relabel", "remove", "keep")
+              and isinstance(a.get("path"), str) and a["path"] and "\0" not in a["path"]
+              and (a.get("to") is None or (isinstance(a["to"], str) and "\0" not in a["to"]))
+              and all(isinstance(a.get(k), int) and not isinstance(a.get(k), bool) for k in ("size", "mtime_ns")))
+        if not ok:
+            raise CatdogError(f"{path}: action {i} is damaged (each action needs \"action\" relabel, remove or "
+                              "keep, a \"path\", \"to\" for a relabel, and the file's \"size\" and \"mtime_ns\" "
+                              "as the review wrote them)")
     return plan
 
 
