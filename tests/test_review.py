@@ -146,7 +146,7 @@ def test_plan_cannot_leave_the_dataset(tmp_path):
     with pytest.raises(CatdogError, match="outside"):
         rp.apply_plan(root, plan)
     plan = _plan(root, ("relabel", "cat/cat_000.jpg", "../../x"))
-    with pytest.raises(CatdogError, match="outside"):
+    with pytest.raises(CatdogError, match="cannot be a class name"):
         rp.apply_plan(root, plan)
     assert outside.exists() and (root / "cat" / "cat_000.jpg").exists()
 
@@ -270,3 +270,49 @@ def test_a_damaged_plan_file_is_refused_with_one_line_and_changes_nothing(tmp_pa
 
     check()
     assert n["cases"] >= 100
+
+
+@pytest.mark.parametrize("layout", ["folders", "names", "train-val folders", "train-val names", "nested"])
+def test_a_relabel_moves_the_photo_within_its_own_layout_and_undo_restores_every_byte(tmp_path, layout):
+    """Every layout the scan accepts: the review's classes are the real classes, a relabel puts the photo
+    where a photo of the other class belongs in the same part of the dataset (validation stays
+    validation), the scan then counts it in its new class, and undo gives back the folder byte for byte."""
+    from catdog_gui.core.data.layouts import labeled_photos, place_for
+    from catdog_gui.core.data.scan import scan_dataset
+    from catdog_gui.core.inference.review_plan import apply_plan, make_plan, undo_last
+
+    root = tmp_path / "d"
+    parts = {"train": 6, "validation": 3} if layout.startswith("train-val") else {"": 6}
+    for part, n in parts.items():
+        for cls, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
+            for i in range(n):
+                seed = i + (100 if part == "validation" else 0)  # no photo of validation repeats one of train
+                if layout.endswith("names"):
+                    make_image(root / part / f"{cls}.{part}{i}.jpg", colour, seed=seed)
+                else:
+                    sub = "sub/" if layout == "nested" else ""
+                    make_image(root / part / cls / f"{sub}{part}{i}.jpg", colour, seed=seed)
+
+    def snapshot():
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and p.name != ".catdog-review.json"}
+
+    before = snapshot()
+    assert sorted(labeled_photos(root)[1]) == ["cats", "dogs"]
+    part = root / "validation" if layout.startswith("train-val") else root
+    if layout.endswith("names"):
+        photo = next(p for p in sorted(part.iterdir()) if p.name.startswith("cats."))
+        want = part / ("dogs" + photo.name[len("cats"):])
+    else:
+        photo = next(p for p in sorted((part / "cats").rglob("*.jpg")))
+        want = part / "dogs" / photo.relative_to(part / "cats")
+    assert place_for(root, photo, "dogs") == want
+    review = rv.review_dataset(root, colour_features)
+    assert review.classes == ["cats", "dogs"]
+    apply_plan(root, make_plan(review, [("relabel", str(photo), "dogs")]))
+    assert want.is_file() and not photo.exists()
+    ds = scan_dataset(root)
+    assert ds.classes == ["cats", "dogs"]
+    assert any(s.path == want for s in ds.train + ds.val)
+    undo_last(root)
+    assert snapshot() == before

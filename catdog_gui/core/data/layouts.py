@@ -178,3 +178,53 @@ def list_images(folder: Union[str, os.PathLike], cancel: Optional[threading.Even
     except Cancelled:
         pass
     return images, others
+
+
+def labeled_photos(root, cancel: Optional[threading.Event] = None) -> tuple[str, dict[str, list[Path]], int]:
+    """:func:`list_labeled` over a whole dataset folder: with ``train/`` and ``val/`` inside, the photos of
+    both parts by their real classes (``train/cats/a.jpg`` and ``validation/cats/b.jpg`` are both "cats")."""
+    train, val = split_layout(Path(root))
+    layout, per_class, ignored = list_labeled(train, cancel)
+    if val is not None:
+        _layout, val_per_class, val_ignored = list_labeled(val, cancel)
+        for c, paths in val_per_class.items():
+            per_class.setdefault(c, []).extend(paths)
+        ignored += val_ignored
+    return layout, per_class, ignored
+
+
+def place_for(root, photo, cls: str) -> Path:
+    """Where ``photo`` of dataset folder ``root`` belongs as a photo of class ``cls``, in the same part of the
+    dataset (training or validation) and the same layout: ``validation/dogs/x.jpg`` ->
+    ``validation/cats/x.jpg`` (sub-folders below the class folder kept); in a folder that takes classes from
+    file names, ``cat.12.jpg`` -> ``dog.12.jpg`` beside it. DatasetError when ``cls`` is not a usable class
+    name, the photo is not in the dataset, or its name carries no class to change."""
+    root, photo = Path(root), Path(photo)
+    if (not isinstance(cls, str) or not cls.strip() or cls.startswith(".") or cls == REMOVED_DIR
+            or any(ch in cls for ch in "/\\\0")):
+        raise DatasetError(f"{cls!r} cannot be a class name (a folder name without slashes)")
+    train, val = split_layout(root)
+    part = val if val is not None and val in photo.parents else train
+    if part not in photo.parents:
+        raise DatasetError(f"{photo} is not in the dataset {root}")
+    if any(_has_images(d) for d in _subdirs(part)):  # one folder per class
+        rest = photo.relative_to(part).parts[1:]
+        return part.joinpath(cls, *rest)
+    old = class_from_name(photo.name)
+    if old is None or not photo.name.startswith(old):
+        raise DatasetError(f"{photo.name} has no class in its name to change: rename it by hand")
+    return photo.with_name(cls + photo.name[len(old):])
+
+
+def class_of(root, photo) -> Optional[str]:
+    """The class of ``photo`` in dataset folder ``root`` by its place (its class folder, or its name),
+    whatever the layout; None when it has none."""
+    root, photo = Path(root), Path(photo)
+    train, val = split_layout(root)
+    part = val if val is not None and val in photo.parents else train
+    if part not in photo.parents:
+        return None
+    if any(_has_images(d) for d in _subdirs(part)):
+        rel = photo.relative_to(part).parts
+        return rel[0] if len(rel) > 1 else None
+    return class_from_name(photo.name)

@@ -230,8 +230,9 @@ class Review:
 
 
 def _class_of_path(path: str, root: str) -> str:
-    rel = Path(os.path.relpath(path, root))
-    return rel.parts[0] if len(rel.parts) > 1 else ""
+    from ..data.layouts import class_of
+
+    return class_of(root, path) or ""
 
 
 def label_errors(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -317,12 +318,12 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
                    include_kept: bool = False) -> Review:
     """Review the labelled folder ``root``: likely label errors, outliers, near-duplicates (and,
     with ``test_dir``, near-duplicates between the two: leakage). Kept photos are left out."""
-    from ..data.layouts import list_labeled
+    from ..data.layouts import labeled_photos, list_labeled
 
     t0 = time.perf_counter()
     root = Path(root)
     features = features or pretrained_features()
-    _layout, per_class, _ignored = list_labeled(root, cancel)
+    _layout, per_class, _ignored = labeled_photos(root, cancel)
     classes = sorted(per_class)
     if len(classes) < 2 or sum(len(v) for v in per_class.values()) < 4:
         found = f"{sum(len(v) for v in per_class.values())} photo(s) in {len(classes)} class(es)"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..data.layouts import REMOVED_DIR
+from ..data.layouts import REMOVED_DIR, place_for
 from ..errors import CatdogError
 from ..storage.files import unique_path
 from .review import Review, load_state, save_state
@@ -84,10 +84,15 @@ def apply_plan(root, plan: dict) -> list[dict]:
             problems.append(f"unknown action {a['action']!r} for {a['path']}")
             continue
         p = root / a["path"]
-        if not _inside(root, p) or (a["action"] == "relabel" and (not a.get("to") or "/" in a["to"]
-                                                                   or a["to"] in ("..", ".", REMOVED_DIR))):
+        if not _inside(root, p):
             problems.append(f"{a['path']} (outside the dataset)")
             continue
+        if a["action"] == "relabel":
+            try:
+                place_for(root, p, a.get("to"))
+            except CatdogError as e:
+                problems.append(str(e))
+                continue
         try:
             st = os.stat(p)
         except OSError:
@@ -99,12 +104,6 @@ def apply_plan(root, plan: dict) -> list[dict]:
         raise CatdogError("the plan cannot be applied: " + "; ".join(problems))
     if changed:
         raise StalePlanError(changed)
-    if any(a["action"] == "relabel" for a in plan["actions"]):
-        from ..data.layouts import list_labeled
-
-        if list_labeled(root)[0] != "folders":
-            raise CatdogError("relabelling moves photos between class folders: this dataset takes its "
-                              "classes from file names (rename the files instead)")
     state = load_state(root)
     entries = []
     try:
@@ -116,7 +115,7 @@ def apply_plan(root, plan: dict) -> list[dict]:
                 entries.append({"action": "keep", "path": a["path"]})
                 continue
             if a["action"] == "relabel":
-                dst = root / a["to"] / src.name
+                dst = place_for(root, src, a["to"])
             else:
                 dst = root / REMOVED_DIR / Path(a["path"])
             dst = unique_path(dst)
