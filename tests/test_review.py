@@ -316,3 +316,20 @@ def test_a_relabel_moves_the_photo_within_its_own_layout_and_undo_restores_every
     assert any(s.path == want for s in ds.train + ds.val)
     undo_last(root)
     assert snapshot() == before
+
+
+def test_a_plan_refuses_a_photo_whose_bytes_changed_since_the_review(tmp_path):
+    """Same size, same time, other bytes: the content hash the review recorded catches it."""
+    root = make_dataset(tmp_path / "d", n_per_class=3)
+    photo = root / "cat" / "cat_000.jpg"
+    review = rv.Review(str(root), ["cat", "dog"], [], [], [])
+    review.remember([photo])
+    plan = rp.make_plan(review, [("relabel", str(photo), "dog")])
+    st = photo.stat()
+    data = bytearray(photo.read_bytes())
+    data[-3] ^= 0xFF
+    photo.write_bytes(bytes(data))
+    os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(rp.StalePlanError, match="cat/cat_000.jpg"):
+        rp.apply_plan(root, plan)
+    assert photo.exists() and not (root / "dog" / "cat_000.jpg").exists()

@@ -77,3 +77,32 @@ def test_a_runs_confident_mistakes_are_listed(qtbot, tmp_path):
     view.tree.topLevelItem(0).setSelected(True)
     view.relabel_selected(suggested=True)
     assert (root / "dog" / "cat_001.jpg").exists()
+
+
+def test_a_photo_replaced_after_the_review_is_not_moved(qtbot, tmp_path):
+    """The view's actions check each file against what the review saw (size, time and content): a photo
+    replaced since (here with the same size and time, other bytes) is refused, named, and stays put."""
+    import os
+
+    from catdog_gui.gui.dataset.review_view import ReviewView
+
+    root = make_dataset(tmp_path / "d", n_per_class=25)
+    wrong = make_image(root / "dog" / "wrong.jpg", (170, 60, 60), seed=901)
+    view = ReviewView(str(root), features=colour_features)
+    qtbot.addWidget(view)
+    view.start()
+    with qtbot.waitSignal(view._task.finished, timeout=30000):
+        pass
+    first = view.tree.topLevelItem(0)
+    assert first.text(1) == "dog/wrong.jpg"
+    st = wrong.stat()
+    data = bytearray(wrong.read_bytes())
+    data[-3] ^= 0xFF  # another photo now, of the same size
+    wrong.write_bytes(bytes(data))
+    os.utime(wrong, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same modification time
+    said = []
+    view.status_message.connect(said.append)
+    first.setSelected(True)
+    qtbot.mouseClick(view.suggested_button, Qt.MouseButton.LeftButton)
+    assert wrong.exists() and not (root / "cat" / "wrong.jpg").exists()
+    assert said and "dog/wrong.jpg" in said[-1] and "changed since" in said[-1]

@@ -20,6 +20,7 @@ review (relabel, remove, keep; logged and undoable) is :mod:`.review_plan`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -198,6 +199,16 @@ class Review:
     duplicate_groups: list[list[str]]  # near-duplicates (exact copies included), as paths
     leaks: list[list[str]] = field(default_factory=list)  # [training photo, test photo, ...]
     seconds: float = 0.0
+    #: each listed photo as the review saw it: path -> [size, mtime_ns, sha256] (see :func:`photo_identity`)
+    identities: dict = field(default_factory=dict)
+
+    def remember(self, paths) -> None:
+        """Record ``paths`` as they are now (photos listed later, e.g. a training run's mistakes)."""
+        for p in paths:
+            if str(p) not in self.identities:
+                ident = photo_identity(p)
+                if ident is not None:
+                    self.identities[str(p)] = ident
 
     def items(self) -> list[Suggestion]:
         """Everything, worst first within each kind: label errors, near-duplicates, outliers."""
@@ -323,6 +334,14 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
     t0 = time.perf_counter()
     root = Path(root)
     features = features or pretrained_features()
+
+    def ident(p):
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
     _layout, per_class, _ignored = labeled_photos(root, cancel)
     classes = sorted(per_class)
     if len(classes) < 2 or sum(len(v) for v in per_class.values()) < 4:
@@ -330,6 +349,7 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
         raise DatasetError(f"{root} has {found}: a review needs at least two classes with a few photos each "
                            "(one folder per class, or the class in each file name)")
     paths = [p for c in classes for p in sorted(per_class[c])]
+    seen = {str(p): ident(p) for p in paths}  # each photo as it was listed, before its features were computed
     labels = np.array([i for i, c in enumerate(classes) for _ in per_class[c]], dtype=int)
     test_paths: list[Path] = []
     if test_dir is not None:
@@ -342,9 +362,6 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
     flagged, margin, suggested = label_errors(probs, labels)
     out_flag, z = outliers(feats, labels, probs, len(classes))
 
-    def ident(p):
-        st = os.stat(p)
-        return (st.st_size, st.st_mtime_ns)
 
     def rel(p):
         return os.path.relpath(p, root)
@@ -362,7 +379,25 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
     if test_paths:
         allp = paths + test_paths
         leaks = [[str(allp[i]) for i in g] for g in near_duplicate_groups(feats, threshold, other=tfeats)]
-    return Review(str(root), classes, errs, outs, groups, leaks, time.perf_counter() - t0)
+    review = Review(str(root), classes, errs, outs, groups, leaks, time.perf_counter() - t0)
+    listed = [s.path for s in errs + outs] + [p for g in groups for p in g]
+    review.remember(listed)
+    for p in listed:  # a photo edited while the review ran is recorded as listed, so acting on it is refused
+        if p in review.identities and seen.get(p) is not None and tuple(review.identities[p][:2]) != seen[p]:
+            review.identities[p] = [*seen[p], ""]
+    return review
+
+
+def photo_identity(path) -> Optional[list]:
+    """``[size, mtime_ns, sha256 of the bytes]`` of a photo, or None when it cannot be read: what a plan
+    checks before it moves the photo (a file replaced by another of the same size and time still differs)."""
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, digest]
 
 
 # ----------------------------------------------------------------------------------------------

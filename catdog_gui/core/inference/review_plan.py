@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 from ..data.layouts import REMOVED_DIR, place_for
 from ..errors import CatdogError
 from ..storage.files import unique_path
-from .review import Review, load_state, save_state
+from .review import photo_identity, Review, load_state, save_state
 
 
 class StalePlanError(CatdogError):
@@ -35,12 +35,15 @@ class StalePlanError(CatdogError):
 
 
 def make_plan(review: Review, actions: Sequence[tuple[str, str, Optional[str]]]) -> dict:
-    """A plan: ``actions`` as (action, path, target class or None) with each file's identity now."""
+    """A plan: ``actions`` as (action, path, target class or None), each with the file's identity as the
+    review recorded it (size, time, content hash; a photo it did not record, as it is now), so that applying
+    the plan refuses a photo replaced or edited since it was reviewed."""
     out = []
+    review.remember(path for _a, path, _to in actions)
     for action, path, to in actions:
-        st = os.stat(path)
+        size, mtime_ns, sha = review.identities.get(str(path)) or (None, None, "")
         out.append({"action": action, "path": os.path.relpath(path, review.root), "to": to,
-                    "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+                    "size": size, "mtime_ns": mtime_ns, "sha256": sha})
     return {"dataset": review.root, "actions": out}
 
 
@@ -99,6 +102,8 @@ def apply_plan(root, plan: dict) -> list[dict]:
             changed.append(a["path"])
             continue
         if st.st_size != a.get("size") or st.st_mtime_ns != a.get("mtime_ns"):
+            changed.append(a["path"])
+        elif a.get("sha256") and (photo_identity(p) or [None] * 3)[2] != a["sha256"]:
             changed.append(a["path"])
     if problems:
         raise CatdogError("the plan cannot be applied: " + "; ".join(problems))

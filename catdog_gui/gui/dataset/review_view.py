@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from ..common.controls import push_button
 from ..common.workers import Task
 from ..common.training_process import ProcessTask
+from ...core.inference.review import photo_identity
 
 KIND_TITLES = {"label": "Label error?", "duplicate": "Near-duplicates", "leak": "Also in test folder",
                "outlier": "No class fits", "mistake": "Model's mistake"}
@@ -54,6 +55,9 @@ class ReviewView(QWidget):
         self.features = features
         self.review = None
         self.metrics = None
+        #: every listed photo as it was when first listed: path -> [size, mtime_ns, sha256]; an action on a
+        #: photo changed since is refused (the plan carries these, apply_plan checks them)
+        self._listed: dict = {}
         self._task: Optional[Task] = None
         lay = QVBoxLayout(self)
         top = QHBoxLayout()
@@ -103,6 +107,7 @@ class ReviewView(QWidget):
             self.cancel()
             self.root = root
             self.review = None
+            self._listed = {}
             self._fill()
 
     def start(self) -> None:
@@ -136,6 +141,7 @@ class ReviewView(QWidget):
 
     def _on_done(self, review) -> None:
         self.review = review
+        self._listed.update(review.identities)
         self._fill()
         self.reviewed.emit()
 
@@ -198,6 +204,10 @@ class ReviewView(QWidget):
             m = self.metrics
             for mk in m.mistakes[:50]:
                 if os.path.exists(mk.path):
+                    if mk.path not in self._listed:
+                        ident = photo_identity(mk.path)
+                        if ident is not None:
+                            self._listed[mk.path] = ident
                     self._row(None, "mistake", mk.path, mk.true, mk.predicted, mk.confidence,
                               ("photo", mk.path, mk.predicted))
             pairs = sorted(((m.confusion[i][j], a, b) for i, a in enumerate(m.classes)
@@ -237,7 +247,7 @@ class ReviewView(QWidget):
         if not actions or not self.root:
             return
         try:
-            plan = make_plan(Review(self.root, [], [], [], []), actions)
+            plan = make_plan(Review(self.root, [], [], [], [], identities=dict(self._listed)), actions)
             entries = apply_plan(self.root, plan)
         except Exception as e:  # a stale file, a folder that cannot be written: say so
             self.status_message.emit(f"Nothing changed: {e}")
