@@ -106,3 +106,28 @@ def test_a_photo_replaced_after_the_review_is_not_moved(qtbot, tmp_path):
     qtbot.mouseClick(view.suggested_button, Qt.MouseButton.LeftButton)
     assert wrong.exists() and not (root / "cat" / "wrong.jpg").exists()
     assert said and "dog/wrong.jpg" in said[-1] and "changed since" in said[-1]
+
+
+def test_keep_on_a_near_duplicate_group_keeps_it_out_of_the_next_review(qtbot, tmp_path):
+    import shutil
+
+    from catdog_gui.gui.dataset.review_view import ReviewView
+
+    root = make_dataset(tmp_path / "d", n_per_class=25)
+    shutil.copy(root / "cat" / "cat_003.jpg", root / "cat" / "cat_003 copy.jpg")
+    view = ReviewView(str(root), features=colour_features)
+    qtbot.addWidget(view)
+
+    def review():
+        view.start()
+        with qtbot.waitSignal(view._task.finished, timeout=30000):
+            pass
+        items = [view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())]
+        return [it for it in items if it.data(0, Qt.ItemDataRole.UserRole)[0] != "photo"
+                and "cat_003" in " ".join(map(str, it.data(0, Qt.ItemDataRole.UserRole)[1]))]
+
+    groups = review()
+    assert len(groups) == 1
+    groups[0].setSelected(True)
+    qtbot.mouseClick(view.keep_button, Qt.MouseButton.LeftButton)
+    assert review() == []  # the whole group is kept, not one photo of it

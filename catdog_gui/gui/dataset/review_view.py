@@ -219,12 +219,13 @@ class ReviewView(QWidget):
         self.summary.setText(". ".join(parts))
         self._update_buttons()
 
-    def _selected(self) -> list[tuple[str, Optional[str]]]:
-        """(path, suggested class) of every selected photo (a selected group: all but its first)."""
+    def _selected(self, whole_groups: bool = False) -> list[tuple[str, Optional[str]]]:
+        """(path, suggested class) of every selected photo; a selected group gives all but its first (the
+        copy that stays), or every photo with ``whole_groups`` (Keep: the group is fine as it is)."""
         out, seen = [], set()
         for item in self.tree.selectedItems():
             kind, what, suggested = item.data(0, Qt.ItemDataRole.UserRole)
-            paths = [(what, suggested)] if kind == "photo" else [(p, None) for p in what[1:]]
+            paths = [(what, suggested)] if kind == "photo" else [(p, None) for p in what[0 if whole_groups else 1:]]
             for p, s in paths:
                 if p not in seen:
                     seen.add(p)
@@ -283,7 +284,7 @@ class ReviewView(QWidget):
         self._apply([("remove", p, None) for p, _s in self._selected()])
 
     def keep_selected(self) -> None:
-        self._apply([("keep", p, None) for p, _s in self._selected()])
+        self._apply([("keep", p, None) for p, _s in self._selected(whole_groups=True)])
 
     def undo(self) -> None:
         from ...core.inference.review_plan import undo_last
