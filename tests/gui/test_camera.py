@@ -185,6 +185,60 @@ def test_unplugged_mid_recording_stops_and_keeps_what_was_saved(qtbot, dtab, tmp
     assert len(photos(data / "cat")) == 3  # no longer recording
 
 
+def test_a_camera_error_mid_recording_stops_the_burst_and_says_so(qtbot, dtab, tmp_path):
+    """The camera reports an error while recording: recording stops (the panel no longer says it records),
+    the photos taken are kept and counted, and frames that still arrive are not saved."""
+    data, panel = empty_dataset_panel(qtbot, dtab, tmp_path)
+    clock = panel.clock = FakeClock()
+    record(qtbot, panel, "cat", 3, clock)
+    with qtbot.waitSignal(panel.photos_added, timeout=20000):
+        panel.source.problem.emit("The camera stopped working (device error).")
+    assert not panel.recording and "Recording" not in panel.count_label.text()
+    assert "Recording stopped: The camera stopped working" in panel.message.text() and "3 photos" in panel.message.text()
+    clock.t += 10
+    seen = panel.source.frames
+    panel.source.push_image(qimage())
+    qtbot.waitUntil(lambda: panel.source.frames == seen + 1, timeout=5000)
+    assert len(photos(data / "cat")) == 3
+
+
+def test_the_collect_panel_mirrors_its_preview_like_the_live_page(qtbot, dtab, tmp_path):
+    """A Mirror box on the collect panel too: the preview flips, and the setting is the live page's."""
+    from catdog_gui.gui.common.camera_source import MIRROR_KEY
+
+    data, panel = empty_dataset_panel(qtbot, dtab, tmp_path)
+    assert panel.mirror_check.accessibleName() == "Mirror the preview"
+    panel.settings = panel.settings or _MemorySettings()
+    img = noisy(3, size=(96, 72))
+    panel.source.push_image(img)
+    qtbot.waitUntil(lambda: panel._latest is not None, timeout=5000)
+    plain = panel.preview.pixmap().toImage()
+    panel.mirror_check.setChecked(True)
+    flipped = panel.preview.pixmap().toImage()
+
+    def arr(im):
+        import numpy as np
+
+        im = im.convertToFormat(im.Format.Format_RGB888)
+        return np.frombuffer(im.constBits(), np.uint8).reshape(im.height(), im.bytesPerLine())[:, :im.width() * 3] \
+            .reshape(im.height(), im.width(), 3).astype(int)
+
+    a, b = arr(plain), arr(flipped)
+    assert abs(b - a[:, ::-1]).mean() < abs(b - a).mean() / 3  # the preview is the picture left-right
+    assert panel.settings.get_bool(MIRROR_KEY, False) is True
+
+
+class _MemorySettings:
+    def __init__(self):
+        self.values = {}
+
+    def get_bool(self, key, default=False):
+        return self.values.get(key, default)
+
+    def set(self, key, value):
+        self.values[key] = value
+
+
 def test_photos_are_encoded_off_the_gui_thread_in_the_order_taken(qtbot, dtab, tmp_path, monkeypatch):
     import threading
 

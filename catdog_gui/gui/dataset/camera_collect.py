@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from ..common.camera_source import MIRROR_KEY, fill_camera_combo, mirrored, multimedia_problem
 from ..common.controls import choose_video_file, push_button
@@ -189,7 +189,7 @@ class CameraCollectPanel(QWidget):
 
         self.source = FrameSource(settings, self)
         self.source.frame.connect(self._on_frame)
-        self.source.problem.connect(self._show_problem)
+        self.source.problem.connect(self._on_source_problem)
         self.source.devices_changed.connect(self._fill_cameras)
         self.source.lost.connect(self._on_lost)
         self._fill_cameras()
@@ -218,9 +218,15 @@ class CameraCollectPanel(QWidget):
         self.rate_spin.setSuffix(" photos/s")
         self.rate_spin.setAccessibleName("Recording rate")
         self.rate_spin.setToolTip("How many photos per second 'Hold to record' saves")
+        self.mirror_check = QCheckBox("Mirror")
+        self.mirror_check.setAccessibleName("Mirror the preview")
+        self.mirror_check.setToolTip("Show the picture as a mirror (front cameras). Saved photos are never mirrored.")
+        self.mirror_check.setChecked(self.settings is not None and self.settings.get_bool(MIRROR_KEY, False))
+        self.mirror_check.toggled.connect(self._on_mirror)
         top.addWidget(QLabel("Camera:"), 0, 0)
         top.addWidget(self.camera_combo, 0, 1)
         top.addWidget(self.video_button, 0, 2)
+        top.addWidget(self.mirror_check, 0, 3)
         top.addWidget(QLabel("Class:"), 1, 0)
         top.addWidget(self.class_combo, 1, 1)
         top.addWidget(self.rate_spin, 1, 2)
@@ -259,6 +265,23 @@ class CameraCollectPanel(QWidget):
     def _show_problem(self, text: str) -> None:
         self.message.setText(text)
         self.video_button.setDefault(bool(text) and "video file" in text)
+
+    def _on_source_problem(self, text: str) -> None:
+        """The camera (or video) failed: a burst in progress stops, and says what it kept."""
+        if self.recording:
+            self.recording = False
+            n = self.burst_count
+            self._note = (f"Recording stopped: {text} The {n} photo{'s' if n != 1 else ''} taken before that "
+                          f"{'are' if n != 1 else 'is'} kept.")
+            self._update_count()
+            self.writer.finish()
+        self._show_problem(text)
+
+    def _on_mirror(self, on: bool) -> None:
+        if self.settings is not None:
+            self.settings.set(MIRROR_KEY, bool(on))  # the live page's setting too
+        if self._latest is not None:
+            self._on_frame(self._latest)
 
     # ---- sources ------------------------------------------------------------------------------
     def _fill_cameras(self) -> None:
@@ -395,8 +418,7 @@ class CameraCollectPanel(QWidget):
             self._save_latest()
             self._update_count()
         if self.isVisible():
-            mirror = self.settings is not None and self.settings.get_bool(MIRROR_KEY, False)
-            shown = mirrored(img) if mirror else img
+            shown = mirrored(img) if self.mirror_check.isChecked() else img
             self.preview.setPixmap(QPixmap.fromImage(shown).scaled(
                 self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
 
