@@ -314,3 +314,29 @@ def test_corrupt_or_broken_download_leaves_nothing(tmp_path, hub_dir, monkeypatc
     with pytest.raises(WeightsUnavailableError, match="broke off"):
         W.fetch("https://example.invalid/thing-0123abcd.pth", "Thing")
     assert not any(hub_dir.iterdir())
+
+
+class _RunsCode:
+    """A pickle that runs code when it is loaded: writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_weights_file_with_code_in_it_is_refused_and_its_code_never_runs(tmp_path):
+    """``--weights FILE`` is read with ``weights_only=True``: a file whose unpickling would run code is a
+    user error, and the code does not run."""
+    import torch
+
+    from catdog_gui.core.errors import CatdogError
+    from catdog_gui.core.models.weights import load_state_dict_file
+
+    marker = tmp_path / "the-code-ran"
+    bad = tmp_path / "weights.pth"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(1)}, "extra": _RunsCode(marker)}, bad)
+    with pytest.raises(CatdogError, match="could not read it safely"):
+        load_state_dict_file(bad, "ResNet-18")
+    assert not marker.exists()

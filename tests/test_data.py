@@ -353,3 +353,18 @@ def test_a_rescan_reads_only_the_files_that_are_new_or_changed(tmp_path, monkeyp
     ds = scan_dataset(tmp_path)
     assert checked == ["cat_003.jpg"]
     assert [b.path.name for b in ds.report.bad_files] == ["cat_003.jpg"]
+
+
+def test_the_split_stays_when_the_dataset_folder_is_moved(tmp_path):
+    """Each photo's side depends on the seed and its own folder/name, not where the dataset lives: the
+    same folder moved (renamed, elsewhere) splits the same way."""
+    make_dataset(tmp_path / "here" / "pets", 15)
+    first = scan_dataset(tmp_path / "here" / "pets")
+    shutil.move(str(tmp_path / "here" / "pets"), str(tmp_path / "photos-moved"))
+    second = scan_dataset(tmp_path / "photos-moved")
+
+    def names(samples):
+        return sorted(f"{s.path.parent.name}/{s.path.name}" for s in samples)
+
+    assert names(first.val) == names(second.val) and names(first.train) == names(second.train)
+    assert len(first.val) >= 4

@@ -333,3 +333,14 @@ def test_a_plan_refuses_a_photo_whose_bytes_changed_since_the_review(tmp_path):
     with pytest.raises(rp.StalePlanError, match="cat/cat_000.jpg"):
         rp.apply_plan(root, plan)
     assert photo.exists() and not (root / "dog" / "cat_000.jpg").exists()
+
+
+def test_the_default_near_duplicate_threshold_groups_what_it_should():
+    """The default (no threshold passed): measured resized or recompressed copies score 0.87-0.99 and
+    distinct photos at most 0.86 (README), so 0.90 groups and 0.85 does not."""
+    def pair(cos):
+        a = np.array([1.0, 0.0])
+        return np.stack([a, np.array([cos, np.sqrt(1 - cos * cos)])])
+
+    assert rv.near_duplicate_groups(pair(0.90)) == [[0, 1]]
+    assert rv.near_duplicate_groups(pair(0.85)) == []

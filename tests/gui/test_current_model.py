@@ -78,3 +78,19 @@ def test_open_now_and_clear(qtbot, current, tiny_model, tmp_path):
     assert seen[-1][0] == "failed" and current.predictor is p
     current.clear()
     assert seen[-1] == ("changed", None) and current.predictor is None and current.path is None
+
+
+def test_the_window_predicts_as_the_model_file_says_with_its_mirror_setting(qtbot, current, tiny_model, tmp_path):
+    """A model trained with test-time augmentation (``tta``) predicts with it in the window too, and one
+    trained without it does not: the window reads the setting from the file, like ``catdog predict``."""
+    from catdog_gui.core.inference.predictor import Predictor
+    from catdog_gui.core.storage.modelfile import load_model, save_model
+
+    model, info = load_model(tiny_model)
+    for tta in (True, False):
+        path = tmp_path / f"tta-{tta}.pt"
+        save_model(path, model, model_name=info.model_name, classes=list(info.classes), image_size=info.image_size,
+                   mean=info.mean, std=info.std, config={**info.config, "tta": tta}, metrics=info.metrics)
+        with qtbot.waitSignal(current.changed, timeout=20000) as sig:
+            current.open(path)
+        assert sig.args[0].tta is tta and Predictor(str(path), "cpu").tta is tta

@@ -52,14 +52,6 @@ def _load(path: str, device: str):
     return predictor
 
 
-def load_predictor(path, device: str = "auto"):
-    """A Predictor of its own for ``path`` (on a worker thread), for a job that must leave the
-    current model as it is: scoring a past run's model on a test folder."""
-    from ...core.inference.predictor import Predictor
-
-    return Predictor(str(path), device)
-
-
 class CurrentModel(QObject):
     """The open model file and its Predictor; see the module docstring."""
 
