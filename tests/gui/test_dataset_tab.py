@@ -167,7 +167,7 @@ def test_train_button_switches_to_training(qtbot, window, tiny_dataset, gui):
     window.dataset_tab.train_action.click()
     assert window.tabs.currentWidget() is window.training_tab
     assert window.training_tab.train_button.isEnabled()
-    assert "tiny" in window.windowTitle() or "data" in window.windowTitle()
+    assert f"dataset {tiny_dataset.name}" in window.windowTitle()
 
 
 # ------------------------------------------------------------------------------------------------
