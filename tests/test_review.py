@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -123,7 +124,7 @@ def test_keep_is_remembered(tmp_path):
     assert rv.review_dataset(root, colour_features).label_errors[0].path == str(wrong)
     rp.apply_plan(root, _plan(root, ("keep", "dog/wrong.jpg", None)))
     assert str(wrong) not in [s.path for s in rv.review_dataset(root, colour_features).label_errors]
-    assert json.loads((root / rv.STATE_FILE).read_text())["keep"] == [os.path.join("dog", "wrong.jpg")]
+    assert json.loads((root / ".catdog-review.json").read_text())["keep"] == [os.path.join("dog", "wrong.jpg")]
     rp.undo_last(root)
     assert rv.review_dataset(root, colour_features).label_errors[0].path == str(wrong)
 
@@ -286,7 +287,7 @@ def test_a_relabel_moves_the_photo_within_its_own_layout_and_undo_restores_every
     for part, n in parts.items():
         for cls, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
             for i in range(n):
-                seed = i + (100 if part == "validation" else 0)  # no photo of validation repeats one of train
+                seed = i + (100 if part == "validation" else 0) + (50 if cls == "dogs" else 0)  # all different
                 if layout.endswith("names"):
                     make_image(root / part / f"{cls}.{part}{i}.jpg", colour, seed=seed)
                 else:
@@ -307,7 +308,7 @@ def test_a_relabel_moves_the_photo_within_its_own_layout_and_undo_restores_every
         photo = next(p for p in sorted((part / "cats").rglob("*.jpg")))
         want = part / "dogs" / photo.relative_to(part / "cats")
     assert place_for(root, photo, "dogs") == want
-    review = rv.review_dataset(root, colour_features)
+    review = rv.review_dataset(root, pattern_features)  # tells photos apart: no near-duplicates here
     assert review.classes == ["cats", "dogs"]
     apply_plan(root, make_plan(review, [("relabel", str(photo), "dogs")]))
     assert want.is_file() and not photo.exists()
@@ -344,3 +345,32 @@ def test_the_default_near_duplicate_threshold_groups_what_it_should():
 
     assert rv.near_duplicate_groups(pair(0.90)) == [[0, 1]]
     assert rv.near_duplicate_groups(pair(0.85)) == []
+
+
+def test_a_reviews_near_duplicates_stay_together_in_every_later_scan(tmp_path):
+    """The review keeps its near-duplicate groups in the dataset folder; every scan after it (the window's,
+    `catdog scan`/`train`, the API: all call scan_dataset) keeps each group on one side of the split, with
+    any seed; a damaged memory file is said and ignored, and the photos stay as they are."""
+    from catdog_gui.core.data.scan import scan_dataset
+    from catdog_gui.core.storage.dataset_memory import FILE
+
+    root = make_dataset(tmp_path / "d", n_per_class=20)
+    group = [root / "cat" / f"cat_{i:03d}.jpg" for i in (1, 5, 9, 13)]
+    for q, p in enumerate(group[1:]):  # re-encoded copies: other bytes (not exact duplicates), the same photo
+        Image.open(group[0]).save(p, quality=60 + 10 * q)
+    assert len({p.read_bytes() for p in group}) == len(group)
+    # the stand-in features tell photos apart by colour only: make the group the only near-duplicates
+    review = rv.review_dataset(root, pattern_features)
+    assert any(set(map(str, group)) <= set(g) for g in review.duplicate_groups)
+    sides = set()
+    for seed in range(12):
+        ds = scan_dataset(root, seed=seed)
+        val = {s.path for s in ds.val}
+        sides.add(tuple(p in val for p in group))
+        assert len(set(p in val for p in group)) == 1  # all on one side
+        assert ds.report.near_duplicate_groups
+    assert len(sides) == 2  # the group went to validation for some seeds, to training for others
+    (root / FILE).write_text('{"version": 1, "near_duplicates": "oops"}')
+    ds = scan_dataset(root)
+    assert any("is damaged" in w and FILE in w for w in ds.report.warnings)
+    assert not ds.report.near_duplicate_groups and len(ds.train) + len(ds.val) == 40

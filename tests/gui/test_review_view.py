@@ -50,8 +50,11 @@ def test_dataset_tab_opens_the_review_view(qtbot, tmp_path):
     # after a review, the tab scans again with its near-duplicate groups kept on one side
     from catdog_gui.core.inference.review import Review
 
+    from catdog_gui.core.storage.dataset_memory import Memory, save_memory
+
     group = [str(root / "cat" / f"cat_{i:03d}.jpg") for i in range(4)]
     tab.review_view.review = Review(str(root), ["cat", "dog"], [], [], [group])
+    save_memory(root, Memory(near_duplicates=[[f"cat/cat_{i:03d}.jpg" for i in range(4)]]))  # as the review does
     with qtbot.waitSignal(tab.scan_finished, timeout=20000) as blocker:
         tab.review_view.reviewed.emit()
     train = {str(s.path) for s in blocker.args[0].train}

@@ -20,6 +20,7 @@ from ..errors import Cancelled
 from .layouts import Sample, _check_folder, list_labeled, split_layout
 from .split import stratified_split
 from ..events import CountProgress
+from ..storage.dataset_memory import near_duplicate_paths
 
 
 
@@ -294,12 +295,13 @@ def scan_dataset(
     training"); they are listed in the report's ``excluded``.
 
     ``extra_groups``: more groups of photos that must stay on one side of the split, like identical
-    files (the review's near-duplicate groups, :func:`catdog_gui.core.inference.review.near_duplicate_groups`).
+    files; the last review's near-duplicate groups, kept in the dataset folder
+    (:mod:`catdog_gui.core.storage.dataset_memory`), are always added.
 
     Raises :class:`DatasetError` when the data cannot train a classifier (no images, one class,
     no validation images), with a message that says what to change.
     """
-    train_dir = _check_folder(Path(train_dir), "Training folder")
+    train_dir = root = _check_folder(Path(train_dir), "Training folder")
     if val_dir is None:
         train_dir, val_dir = split_layout(train_dir)
     else:
@@ -354,6 +356,10 @@ def scan_dataset(
 
     groups = duplicate_groups([p for p in all_paths if p not in bad])
     group_of: dict[Path, int] = {p: gi for gi, g in enumerate(groups) for p in g}
+    stored, memory_problem = near_duplicate_paths(root)  # the last review's groups, kept with the dataset
+    if memory_problem:
+        warnings.append(memory_problem)
+    extra_groups = [*stored, *(extra_groups or [])]
     near: list[list[Path]] = []
     if extra_groups:
         usable = {p for p in all_paths if p not in bad}

@@ -13,7 +13,8 @@ from a frozen pretrained backbone's features. No Qt.
   :data:`NEAR_DUPLICATE_THRESHOLD`, grouped (union-find); also between a training and a test
   folder (leakage).
 
-The review's memory lives in the dataset, ``<dataset>/.catdog-review.json`` (:func:`load_state`):
+The review's memory lives in the dataset, ``<dataset>/.catdog-review.json``
+(:mod:`catdog_gui.core.storage.dataset_memory`):
 the photos the user kept, never suggested again, and the log of applied actions. Acting on a
 review (relabel, remove, keep; logged and undoable) is :mod:`.review_plan`.
 """
@@ -21,7 +22,6 @@ review (relabel, remove, keep; logged and undoable) is :mod:`.review_plan`.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 import time
@@ -32,12 +32,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..events import CountProgress
-from ..storage.files import atomic_write
 from ..errors import DatasetError
+from ..storage.dataset_memory import load_memory, save_memory
 
 #: the review's memory inside the dataset: kept photos and the log of applied actions
-STATE_FILE = ".catdog-review.json"
-
 #: cosine similarity of two photos' pretrained embeddings above which they are near-duplicates.
 #: Measured (tests/benchmarks/bench_review.py's planting, EfficientNet-Lite1 features, the first 450
 #: photos of each class of catdog-1800): 30 copies resized to 60-85% and saved again at JPEG quality
@@ -357,7 +355,8 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
         test_paths = [p for c in sorted(test_per) for p in sorted(test_per[c])]
     feats = features(paths + test_paths, progress, cancel)
     tfeats, feats = feats[len(paths):], feats[:len(paths)]
-    kept = set() if include_kept else set(load_state(root)["keep"])
+    memory = load_memory(root)
+    kept = set() if include_kept else set(memory.keep)
     probs = out_of_fold_probs(feats, labels, len(classes), folds, seed, cancel)
     flagged, margin, suggested = label_errors(probs, labels)
     out_flag, z = outliers(feats, labels, probs, len(classes))
@@ -374,6 +373,9 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
             for i in np.flatnonzero(out_flag) if rel(paths[i]) not in kept]
     outs.sort(key=lambda s: -s.score)
     groups = [[str(paths[i]) for i in g] for g in near_duplicate_groups(feats, threshold)]
+    # every scan of this folder keeps them on one side of the split (kept groups too: they stay similar)
+    memory.near_duplicates = [[rel(p) for p in g] for g in groups]
+    save_memory(root, memory)
     groups = [g for g in groups if not all(rel(p) in kept for p in g)]
     leaks = []
     if test_paths:
@@ -404,23 +406,5 @@ def photo_identity(path) -> Optional[list]:
 # the review's memory in the dataset
 
 
-def load_state(root) -> dict:
-    """The review's memory in the dataset ``root``: ``{"keep": [relative paths], "log": [applied batches]}``."""
-    path = Path(root) / STATE_FILE
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        state = {}
-    state.setdefault("keep", [])
-    state.setdefault("log", [])
-    return state
-
-
-def save_state(root, state: dict) -> None:
-    """Write the review's memory (kept photos, the log of applied actions) into the dataset, atomically."""
-    atomic_write(Path(root) / STATE_FILE, lambda f: f.write(json.dumps(state, indent=1)), mode="w")
-
-
-__all__ = ["NEAR_DUPLICATE_THRESHOLD", "STATE_FILE", "Review", "Suggestion", "label_errors", "load_state",
-           "near_duplicate_groups", "out_of_fold_probs", "outliers", "pretrained_features", "review_dataset",
-           "save_state"]
+__all__ = ["NEAR_DUPLICATE_THRESHOLD", "Review", "Suggestion", "label_errors", "near_duplicate_groups",
+           "out_of_fold_probs", "outliers", "photo_identity", "pretrained_features", "review_dataset"]

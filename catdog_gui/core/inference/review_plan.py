@@ -6,7 +6,7 @@ into one). :func:`apply_plan` checks every action first, so a plan whose files h
 (:class:`StalePlanError`) or that points outside the dataset changes nothing. Actions never leave
 the dataset folder: relabel moves a photo to another class folder, remove moves it into
 ``<dataset>/_removed/<class>/``, keep is remembered in the review's memory
-(:func:`~.review.load_state`) with the log of every applied batch, so :func:`undo_last` can move
+(:mod:`catdog_gui.core.storage.dataset_memory`) with the log of every applied batch, so :func:`undo_last` can move
 the files back. Name clashes get new names (:func:`catdog_gui.core.storage.files.unique_path`):
 nothing is overwritten or deleted.
 """
@@ -22,7 +22,8 @@ from typing import Optional, Sequence
 from ..data.layouts import REMOVED_DIR, place_for
 from ..errors import CatdogError
 from ..storage.files import unique_path
-from .review import photo_identity, Review, load_state, save_state
+from ..storage.dataset_memory import load_memory, save_memory
+from .review import Review, photo_identity
 
 
 class StalePlanError(CatdogError):
@@ -109,14 +110,14 @@ def apply_plan(root, plan: dict) -> list[dict]:
         raise CatdogError("the plan cannot be applied: " + "; ".join(problems))
     if changed:
         raise StalePlanError(changed)
-    state = load_state(root)
+    state = load_memory(root)
     entries = []
     try:
         for a in plan["actions"]:
             src = root / a["path"]
             if a["action"] == "keep":
-                if a["path"] not in state["keep"]:
-                    state["keep"].append(a["path"])
+                if a["path"] not in state.keep:
+                    state.keep.append(a["path"])
                 entries.append({"action": "keep", "path": a["path"]})
                 continue
             if a["action"] == "relabel":
@@ -129,8 +130,8 @@ def apply_plan(root, plan: dict) -> list[dict]:
             entries.append({"action": a["action"], "path": a["path"], "to": os.path.relpath(dst, root)})
     finally:  # a disk error halfway: what was done is logged, so it can be undone
         if entries:
-            state["log"].append({"time": time.time(), "entries": entries})
-            save_state(root, state)
+            state.log.append({"time": time.time(), "entries": entries})
+            save_memory(root, state)
     return entries
 
 
@@ -138,14 +139,14 @@ def undo_last(root) -> list[dict]:
     """Undo the last applied batch: moved photos go back (to a new name if their old one is
     taken), kept photos may be suggested again. Returns the undone entries ([] when none)."""
     root = Path(root)
-    state = load_state(root)
-    if not state["log"]:
+    state = load_memory(root)
+    if not state.log:
         return []
-    batch = state["log"].pop()
+    batch = state.log.pop()
     for e in reversed(batch["entries"]):
         if e["action"] == "keep":
-            if e["path"] in state["keep"]:
-                state["keep"].remove(e["path"])
+            if e["path"] in state.keep:
+                state.keep.remove(e["path"])
             continue
         src = root / e["to"]
         if not src.exists():
@@ -153,7 +154,7 @@ def undo_last(root) -> list[dict]:
         dst = unique_path(root / e["path"])
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.rename(src, dst)
-    save_state(root, state)
+    save_memory(root, state)
     return batch["entries"]
 
 

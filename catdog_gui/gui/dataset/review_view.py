@@ -236,9 +236,9 @@ class ReviewView(QWidget):
         sel = bool(self.tree.selectedItems())
         for b in (self.relabel_button, self.remove_button, self.keep_button, self.suggested_button):
             b.setEnabled(sel)
-        from ...core.inference.review import load_state
+        from ...core.storage.dataset_memory import load_memory
 
-        self.undo_button.setEnabled(bool(self.root) and bool(load_state(self.root)["log"]))
+        self.undo_button.setEnabled(bool(self.root) and bool(load_memory(self.root).log))
 
     # ------------------------------------------------------------------------------ actions
     def _apply(self, actions) -> None:

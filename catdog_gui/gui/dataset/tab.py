@@ -311,10 +311,7 @@ class DatasetTab(QWidget):
         self.review_view.raise_()
 
     def _on_reviewed(self) -> None:
-        """The review's near-duplicate groups stay on one side of the split: scan again with them."""
-        rv = self.review_view.review
-        if rv is not None:
-            self.data.set_near_duplicates(rv.root, rv.duplicate_groups)
+        """The review stored its near-duplicate groups in the dataset folder: scan again, keeping them together."""
         self.data.rescan(quiet=True)
 
     def _update_split_hints(self) -> None:

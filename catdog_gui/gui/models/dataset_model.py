@@ -1,7 +1,7 @@
-"""The dataset the window trains on: its folders, split, exclusions, near-duplicate groups and latest scan.
+"""The dataset the window trains on: its folders, split, exclusions and latest scan.
 
-One :class:`DatasetModel` belongs to the main window. The Dataset tab edits it (folders, exclusions, the
-review's near-duplicate groups), the Training tab edits its split (the validation fraction and seed of
+One :class:`DatasetModel` belongs to the main window. The Dataset tab edits it (folders, exclusions; the
+review's near-duplicate groups are kept in the dataset folder and read by every scan), the Training tab edits its split (the validation fraction and seed of
 ``TrainConfig``) and reads :attr:`DatasetModel.dataset` to train on; both redraw on its signals. Every
 change that affects the photos or their split scans again in the background (one :class:`Task` at a
 time; a newer scan discards the older one's result), so :attr:`dataset` always matches the folders,
@@ -49,9 +49,6 @@ class DatasetModel(QObject):
         self.seed: int = _default("seed")
         self.dataset = None
         self.error = ""
-        #: near-duplicate groups (lists of paths) the review found in ``_groups_root``: kept on one side
-        self._groups: Optional[list] = None
-        self._groups_root: Optional[str] = None
         self._task: Optional[Task] = None
 
     # ------------------------------------------------------------------------------ settings
@@ -78,11 +75,6 @@ class DatasetModel(QObject):
 
     def split(self) -> tuple[float, int]:
         return self.val_fraction, self.seed
-
-    def set_near_duplicates(self, root: Optional[str], groups: Optional[Sequence[Sequence]]) -> None:
-        """The review's near-duplicate groups of folder ``root``: each stays on one side of the split."""
-        self._groups_root = str(root) if root else None
-        self._groups = [list(g) for g in groups] if groups else None
 
     def excluded(self) -> set[Path]:
         return self.exclusions.paths(self.train_dir) if self.train_dir else set()
@@ -114,9 +106,8 @@ class DatasetModel(QObject):
         train, val = self.train_dir, self.val_dir
         frac, seed = self.val_fraction, self.seed
         exclude = self.excluded()
-        groups = self._groups if self._groups_root == train else None
         task = Task(lambda st: scan_dataset(train, val, val_fraction=frac, seed=seed, progress=st.progress,
-                                            cancel=st.cancel_event, exclude=exclude, extra_groups=groups),
+                                            cancel=st.cancel_event, exclude=exclude),
                     self, name="scan")
         task.progress.connect(self.scan_progress)
         task.done.connect(self._on_done)
