@@ -1,11 +1,12 @@
 """A review plan: relabel, remove or keep photos of a dataset, applied in place, logged and undoable. No Qt.
 
-A plan is a list of actions, each with the file's size and modification time when the plan was
-made (:func:`make_plan`; :func:`proposed_plan` turns a :class:`~.review.Review`'s suggestions
+A plan is a list of actions, each with the file's size, modification time and content hash as the
+review saw it (:func:`make_plan`; :func:`proposed_plan` turns a :class:`~.review.Review`'s suggestions
 into one). :func:`apply_plan` checks every action first, so a plan whose files have changed
 (:class:`StalePlanError`) or that points outside the dataset changes nothing. Actions never leave
-the dataset folder: relabel moves a photo to another class folder, remove moves it into
-``<dataset>/_removed/<class>/``, keep is remembered in the review's memory
+the dataset folder: relabel moves a photo to where a photo of the other class belongs in the same part
+and layout (:func:`catdog_gui.core.data.layouts.place_for`), remove moves it into
+``<dataset>/_removed/<path>``, keep is remembered in the review's memory
 (:mod:`catdog_gui.core.storage.dataset_memory`) with the log of every applied batch, so :func:`undo_last` can move
 the files back. Name clashes get new names (:func:`catdog_gui.core.storage.files.unique_path`):
 nothing is overwritten or deleted.
