@@ -87,9 +87,10 @@ class Run:
         """Classify one image (path, bytes or PIL image) -> Prediction, or a list / a folder -> list."""
         return _predict(self.predictor(), images)
 
-    def evaluate(self, folder: PathLike):
-        """Accuracy, per-class precision/recall/F1 and confusion matrix on another labelled folder."""
-        return _evaluate(self.predictor(), folder)
+    def evaluate(self, folder: PathLike, allow_overlap: bool = False):
+        """Accuracy, per-class precision/recall/F1 and confusion matrix on another labelled folder (CatdogError
+        when some of its photos are this model's training photos, unless ``allow_overlap``)."""
+        return _evaluate(self.predictor(), folder, allow_overlap)
 
     def __str__(self) -> str:
         acc = f"{self.val_accuracy * 100:.1f}%" if self.val_accuracy == self.val_accuracy else "n/a"
@@ -231,20 +232,22 @@ def predict(model_path: PathLike, images, device: str = "auto"):
     return _predict(load(model_path, device), images)
 
 
-def _evaluate(predictor, folder: PathLike):
+def _evaluate(predictor, folder: PathLike, allow_overlap: bool = False):
     from .core.inference.evaluation import evaluate_folder
 
-    return evaluate_folder(predictor, folder)[0]
+    return evaluate_folder(predictor, folder, allow_overlap=allow_overlap)[0]
 
 
-def evaluate(model_path: PathLike, folder: PathLike, device: str = "auto"):
+def evaluate(model_path: PathLike, folder: PathLike, device: str = "auto", allow_overlap: bool = False):
     """Evaluate a model file on a labelled folder (one subfolder per class, or class in the names).
+    Photos of the folder that the model trained on make it a CatdogError (the score would read high),
+    unless ``allow_overlap``; ``.overlap`` says how many there were.
 
     Returns :class:`~catdog_gui.core.inference.evaluation.Metrics`: ``.accuracy``, ``.per_class``
     (precision, recall, F1, support), ``.confusion`` (rows: true class), ``.mistakes`` (most
     confident first) and ``.lines()`` for a printable report.
     """
-    return _evaluate(load(model_path, device), folder)
+    return _evaluate(load(model_path, device), folder, allow_overlap)
 
 
 def preview_augmentation(image, n: int = 8, seed: int = 0, settings: Union[bool, dict, AugmentSettings, None] = None,

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("data")
     e.add_argument("--json", action="store_true")
     e.add_argument("--device", default="auto")
+    e.add_argument("--allow-overlap", action="store_true",
+                   help="score even when some photos of DATA are photos the model trained on (the overlap is shown)")
 
     pr = sub.add_parser("predict", help="classify images")
     pr.add_argument("model")
@@ -187,7 +189,7 @@ def _cmd_evaluate(args) -> int:
     from .core.inference.predictor import Predictor
 
     predictor = Predictor(args.model, args.device)
-    metrics, skipped = evaluate_folder(predictor, args.data)
+    metrics, skipped = evaluate_folder(predictor, args.data, allow_overlap=args.allow_overlap)
     _print_notice(predictor)
     if args.json:
         d = metrics.to_dict()

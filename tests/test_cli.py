@@ -200,3 +200,24 @@ def test_probabilities_are_printed_without_claiming_certainty_the_model_did_not_
         [">99.9%", "99.9%", "95.5%", "<0.1%", "0.1%", "100.0%", "0.0%"]
     pred = Prediction("x.jpg", "dog", 0.9997, (("dog", 0.9997), ("cat", 0.0003)))
     assert pred.describe() == ">99.9% dog, <0.1% cat"
+
+
+def test_evaluate_says_when_the_test_folder_holds_training_photos(tiny_model, tmp_path, capsys):
+    """The model file keeps its training photos' hashes: scoring it on its own training folder is refused
+    with the count (it would read high), or, with --allow-overlap, shown beside the accuracy; a folder of
+    other photos has no overlap."""
+    import json as _json
+
+    from catdog_gui.core.storage.modelfile import read_model_file
+
+    data = tiny_model.parent / "data"
+    n_train = len(read_model_file(tiny_model)[0].metrics["train_hashes"])
+    assert n_train > 0
+    assert main(["evaluate", str(tiny_model), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert f"{n_train:,} of the" in err and "photos this model trained on" in err
+    assert main(["evaluate", str(tiny_model), str(data), "--allow-overlap", "--json"]) == 0
+    assert _json.loads(capsys.readouterr().out)["overlap"] == n_train
+    other = make_dataset(tmp_path / "other", 4, seed=7)  # other photos
+    assert main(["evaluate", str(tiny_model), str(other), "--json"]) == 0
+    assert _json.loads(capsys.readouterr().out)["overlap"] == 0

@@ -344,3 +344,13 @@ def test_evaluation_refuses_other_classes_and_can_be_cancelled(qtbot, view, stor
     with qtbot.waitSignal(v.evaluation.failed, timeout=1000) as failed:
         assert not v.evaluate(gone.id, str(folder))
     assert "no longer there" in failed.args[0]
+
+
+def test_a_test_score_says_whether_the_model_trained_on_those_photos():
+    from catdog_gui.gui.models.runs_model import test_text
+
+    base = {"accuracy": 0.9, "n": 40, "folder": "/t"}
+    assert "the model never saw" in test_text({**base, "overlap": 0})
+    said = test_text({**base, "overlap": 12})
+    assert "12 the model trained on" in said and "reads high" in said and "never saw" not in said
+    assert "never saw" not in test_text(base) and "cannot tell" in test_text(base)

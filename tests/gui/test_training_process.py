@@ -170,16 +170,17 @@ def test_the_windows_long_jobs_run_in_a_process_of_their_own(qtbot, tiny_model, 
     from catdog_gui.gui.common.training_process import ProcessTask
 
     task = ProcessTask("catdog_gui.core.inference.evaluation:evaluate_model_file", str(tiny_model),
-                       str(tiny_dataset), "cpu")
+                       str(tiny_dataset), "cpu", allow_overlap=True)  # the model trained on some of these
     progress = []
     task.progress.connect(lambda d, t: progress.append((d, t)))
     with qtbot.waitSignal(task.finished, timeout=60000):
         with qtbot.waitSignal(task.done, timeout=60000) as done:
             task.start()
     metrics, skipped = done.args[0]
-    here, here_skipped = evaluate_folder(Predictor(str(tiny_model), "cpu"), str(tiny_dataset))
+    here, here_skipped = evaluate_folder(Predictor(str(tiny_model), "cpu"), str(tiny_dataset), allow_overlap=True)
     assert task.pid != os.getpid() and progress and progress[-1][0] == progress[-1][1]
     assert (metrics.accuracy, metrics.confusion, skipped) == (here.accuracy, here.confusion, here_skipped)
+    assert metrics.overlap == here.overlap
 
     stuck = ProcessTask("time:sleep", 600)
     failed = []

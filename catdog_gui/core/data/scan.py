@@ -214,7 +214,8 @@ def _check_files(paths: Sequence[Path], progress: Optional[CountProgress], cance
     return bad
 
 
-def _hash(path: Path, ident=_MISSING) -> Optional[str]:
+def file_hash(path: Path, ident=_MISSING) -> Optional[str]:
+    """A photo's bytes as a 128-bit BLAKE2b hex digest (None when unreadable), remembered for unchanged files."""
     if ident is _MISSING:
         ident = FILE_MEMO.identity(path)
     digest = FILE_MEMO.get("hash", path, ident)
@@ -245,7 +246,7 @@ def duplicate_groups(paths: Sequence[Path]) -> list[list[Path]]:
             continue
         by_hash: dict[str, list[Path]] = defaultdict(list)
         for p, ident in same:
-            digest = _hash(p, ident)
+            digest = file_hash(p, ident)
             if digest is not None:
                 by_hash[digest].append(p)
         groups.extend(sorted(g) for g in by_hash.values() if len(g) > 1)

@@ -29,6 +29,8 @@ class Metrics:
     mistakes: list[Mistake] = field(default_factory=list)  # most confident first
     #: the images predicted right, least confident first (needs ``paths`` in compute_metrics)
     correct: list[Mistake] = field(default_factory=list)
+    #: how many of the scored photos are the model's training photos (None: the model file cannot say)
+    overlap: Optional[int] = None
 
     def cell(self, true: str, predicted: str) -> list[Mistake]:
         """The images of one confusion-matrix cell: the least confident first for a diagonal
@@ -38,14 +40,16 @@ class Metrics:
 
     def to_dict(self, with_mistakes: bool = True) -> dict:
         d = {"classes": self.classes, "n": self.n, "accuracy": self.accuracy,
-             "per_class": self.per_class, "confusion": self.confusion}
+             "per_class": self.per_class, "confusion": self.confusion, "overlap": self.overlap}
         if with_mistakes:
             d["mistakes"] = [m.__dict__ for m in self.mistakes]
         return d
 
     def lines(self) -> list[str]:
         width = max(8, *(len(c) for c in self.classes))
-        out = [f"Accuracy {self.accuracy * 100:.1f}% on {self.n} images", "",
+        out = [f"Accuracy {self.accuracy * 100:.1f}% on {self.n} images"
+               + (f" ({self.overlap:,} of them photos the model trained on: this accuracy reads high)"
+                  if self.overlap else ""), "",
                f"{'class':<{width}}  precision  recall     F1  images"]
         for c in self.classes:
             m = self.per_class[c]
@@ -97,11 +101,13 @@ def compute_metrics(
     return Metrics(list(classes), n, acc, per_class, conf.tolist(), mistakes, correct)
 
 
-def evaluate_folder(predictor, folder, progress=None, cancel=None) -> tuple[Metrics, int]:
+def evaluate_folder(predictor, folder, progress=None, cancel=None, allow_overlap: bool = False) -> tuple[Metrics, int]:
     """Score a model (a :class:`~.inference.Predictor`) on a labelled folder in any layout the scan
     accepts: (metrics, number of files skipped as unreadable). Its classes must be the model's.
     ``progress(done, total)`` follows the check of the files, then the predictions (``total`` is
-    twice the number of files); ``cancel`` (a ``threading.Event``) stops it with ``Cancelled``."""
+    twice the number of files); ``cancel`` (a ``threading.Event``) stops it with ``Cancelled``.
+    Photos the model trained on (their bytes hashed in the model file) are counted in
+    ``metrics.overlap``; with any, DatasetError says so unless ``allow_overlap``."""
     from ..errors import Cancelled
     from ..data.scan import scan_folder
     from ..errors import DatasetError
@@ -114,6 +120,18 @@ def evaluate_folder(predictor, folder, progress=None, cancel=None) -> tuple[Metr
                            f"(the model knows {', '.join(predictor.classes)})")
     if not samples:
         raise DatasetError(f"no readable images in {folder}")
+    trained = (predictor.info.metrics or {}).get("train_hashes")
+    overlap = None
+    if isinstance(trained, list):
+        from ..data.scan import file_hash
+
+        known = set(trained)
+        overlap = sum(1 for s in samples if file_hash(s.path) in known)
+        if overlap and not allow_overlap:
+            raise DatasetError(
+                f"{overlap:,} of the {len(samples):,} photos in {folder} are photos this model trained on: a score "
+                "on them reads high. Choose a folder of other photos (or score anyway: catdog evaluate "
+                "--allow-overlap)")
     index = {c: i for i, c in enumerate(predictor.classes)}
     n_files = len(samples) + len(report.bad_files)
     preds = predictor.predict_many([s.path for s in samples], cancel=cancel,
@@ -123,6 +141,7 @@ def evaluate_folder(predictor, folder, progress=None, cancel=None) -> tuple[Metr
     ok = [(s, p) for s, p in zip(samples, preds) if p.ok]
     metrics = compute_metrics([index[classes[s.label]] for s, _ in ok], [index[p.label] for _, p in ok],
                               predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])
+    metrics.overlap = overlap
     return metrics, len(report.bad_files) + (len(preds) - len(ok))
 
 
@@ -136,8 +155,9 @@ def measured_on(n: int, seen: bool = False) -> str:
     return f"{n:,} photos the model did not train on"
 
 
-def evaluate_model_file(model_path, folder, device: str = "auto", progress=None, cancel=None) -> tuple[Metrics, int]:
+def evaluate_model_file(model_path, folder, device: str = "auto", progress=None, cancel=None,
+                        allow_overlap: bool = False) -> tuple[Metrics, int]:
     """:func:`evaluate_folder` for the model file ``model_path`` (loaded here: a process of its own scores it)."""
     from .predictor import Predictor
 
-    return evaluate_folder(Predictor(str(model_path), device), folder, progress, cancel)
+    return evaluate_folder(Predictor(str(model_path), device), folder, progress, cancel, allow_overlap)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
+from ..data.scan import file_hash
 from ..data.split import SPLIT_VERSION
 from ..events import CheckpointSaved
 from ..inference.evaluation import compute_metrics
@@ -89,6 +90,8 @@ class ModelWriter:
             "per_class": self.metrics.per_class, "confusion": self.metrics.confusion,
             "history": [asdict(e) for e in state.history],
             "dataset": self._dataset_meta(),
+            # the training photos' bytes, hashed: an evaluation says how many test photos it trained on
+            "train_hashes": sorted({h for h in (file_hash(s.path) for s in self.dataset.train) if h}),
         }
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],

@@ -73,8 +73,12 @@ def test_text(test: Optional[dict]) -> str:
     """``Test folder accuracy 96.0% (200 photos in /x/test the model never saw)``."""
     if not test:
         return "Not evaluated on a test folder yet"
+    overlap = test.get("overlap")
+    which = ("the model never saw" if overlap == 0 else
+             f"of which {overlap:,} the model trained on: this accuracy reads high" if isinstance(overlap, int)
+             else "(this model file cannot tell whether it trained on them)")
     text = (f"Test folder accuracy {accuracy_text(test.get('accuracy'))} ({int(test.get('n', 0)):,} photos in "
-            f"{test.get('folder', '?')} the model never saw)")
+            f"{test.get('folder', '?')} {which})")
     skipped = int(test.get("skipped") or 0)
     return text + (f"; {skipped:,} unreadable files skipped" if skipped else "")
 
