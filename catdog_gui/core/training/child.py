@@ -94,7 +94,7 @@ def _connect():
     return Client((host, int(port)), authkey=bytes.fromhex(os.environ[ENV_AUTHKEY]))
 
 
-def _controls(conn, trainer, send) -> None:
+def _controls(conn, trainer) -> None:
     """The control thread: the window's pause, resume and stop, applied to the trainer at once."""
     while True:
         try:
@@ -137,7 +137,7 @@ def run_job(job: Job, conn=None, dist=None) -> int:
         return 2
     sender = EventSender(send)
     if conn is not None:
-        threading.Thread(target=_controls, args=(conn, trainer, send), daemon=True, name="controls").start()
+        threading.Thread(target=_controls, args=(conn, trainer), daemon=True, name="controls").start()
     fin = train(job.config, job.data, job.out, val_dir=job.val_dir, resume_from=job.resume_from,
                 callbacks=[sender], tensorboard=job.tensorboard, interruptible=False, trainer=trainer, dist=dist)
     sender.flush()

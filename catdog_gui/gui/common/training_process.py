@@ -426,8 +426,8 @@ class TrainingProcess(QObject):
             self.batches.emit(ev)
         elif isinstance(ev, E.EpochEnd):
             self._epochs.append(ev)
-            self._best_epoch, self._best_acc = (ev.epoch, ev.val_acc) if ev.is_best else (self._best_epoch,
-                                                                                           self._best_acc)
+            if ev.is_best:
+                self._best_epoch, self._best_acc = ev.epoch, ev.val_acc
             self.epoch.emit(ev)
         elif isinstance(ev, E.StageProgress):
             self.stage.emit(ev)
