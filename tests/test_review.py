@@ -318,6 +318,20 @@ def test_a_relabel_moves_the_photo_within_its_own_layout_and_undo_restores_every
     undo_last(root)
     assert snapshot() == before
 
+    # a new photo ("Wrong?", the camera) goes into the training part, in the same layout, and the
+    # scan counts it in its class
+    from catdog_gui.core.data.layouts import place_new
+    from catdog_gui.core.storage.files import add_to_dataset
+
+    new, _msg = add_to_dataset(str(make_image(tmp_path / "added.jpg", (10, 200, 10), seed=999)), root, "dogs")
+    train_part = root / "train" if layout.startswith("train-val") else root
+    assert new == place_new(root, "dogs", "added.jpg")
+    assert train_part in new.parents
+    ds = scan_dataset(root)
+    assert ds.classes == ["cats", "dogs"]
+    added = [s for s in (ds.train if layout.startswith("train-val") else ds.train + ds.val) if s.path == new]
+    assert len(added) == 1 and ds.classes[added[0].label] == "dogs"
+
 
 def test_a_plan_refuses_a_photo_whose_bytes_changed_since_the_review(tmp_path):
     """Same size, same time, other bytes: the content hash the review recorded catches it."""

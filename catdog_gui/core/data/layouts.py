@@ -18,12 +18,10 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterator, Optional, Union
 
 from ..errors import DatasetError
 from .imageio import is_image_name
-
-pass
 
 
 VAL_NAMES = ("val", "valid", "validation")
@@ -53,12 +51,6 @@ def class_from_name(name: str) -> Optional[str]:
 
 #: the folder inside a dataset where the review (core.review) moves removed photos; never scanned
 REMOVED_DIR = "_removed"
-
-
-def _walk_files(folder: Path, cancel: Optional[threading.Event]) -> Iterable[Path]:
-    """All files below ``folder`` (sorted, hidden skipped, symlinked folders not followed: no loops);
-    the one walk of :func:`catdog_gui.core.data.layouts.walk_files`."""
-    return walk_files(folder, cancel)
 
 
 def _check_folder(folder: Path, what: str) -> Path:
@@ -125,7 +117,7 @@ def list_labeled(
     class_dirs = [d for d in _subdirs(folder) if _has_images(d)]
     if class_dirs:
         for d in class_dirs:
-            for f in _walk_files(d, cancel):
+            for f in walk_files(d, cancel):
                 if is_image_name(f):
                     per_class[d.name].append(f)
                 else:
@@ -134,7 +126,7 @@ def list_labeled(
         ignored += sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         return "folders", dict(per_class), ignored
     removed = folder / REMOVED_DIR
-    for f in _walk_files(folder, cancel):
+    for f in walk_files(folder, cancel):
         if removed in f.parents:  # photos the review removed (core.review) are not in the dataset
             continue
         label = class_from_name(f.name) if is_image_name(f) else None
@@ -193,6 +185,31 @@ def labeled_photos(root, cancel: Optional[threading.Event] = None) -> tuple[str,
     return layout, per_class, ignored
 
 
+def _check_class_name(cls) -> None:
+    if (not isinstance(cls, str) or not cls.strip() or cls.startswith(".") or cls == REMOVED_DIR
+            or any(ch in cls for ch in '/\\\0:*?"<>|')):
+        raise DatasetError(f"{cls!r} cannot be a class name (a folder name without slashes)")
+
+
+def _takes_class_from_names(part: Path) -> bool:
+    """True when ``part`` (a dataset folder, or its training or validation folder) names each photo's
+    class in its file name (``cat.1.jpg``) instead of holding one folder per class."""
+    if any(_has_images(d) for d in _subdirs(part)):
+        return False
+    try:
+        return any(f.is_file() and is_image_name(f) and class_from_name(f.name) for f in part.iterdir())
+    except OSError:
+        return False
+
+
+def _class_dir(part: Path, cls: str) -> Path:
+    """The folder of class ``cls`` in ``part``: an existing one of that name (exact, else any case),
+    else a new one."""
+    subdirs = _subdirs(part) if part.is_dir() else []
+    match = [d for d in subdirs if d.name == cls] or [d for d in subdirs if d.name.lower() == cls.lower()]
+    return match[0] if match else part / cls
+
+
 def place_for(root, photo, cls: str) -> Path:
     """Where ``photo`` of dataset folder ``root`` belongs as a photo of class ``cls``, in the same part of the
     dataset (training or validation) and the same layout: ``validation/dogs/x.jpg`` ->
@@ -200,20 +217,31 @@ def place_for(root, photo, cls: str) -> Path:
     file names, ``cat.12.jpg`` -> ``dog.12.jpg`` beside it. DatasetError when ``cls`` is not a usable class
     name, the photo is not in the dataset, or its name carries no class to change."""
     root, photo = Path(root), Path(photo)
-    if (not isinstance(cls, str) or not cls.strip() or cls.startswith(".") or cls == REMOVED_DIR
-            or any(ch in cls for ch in "/\\\0")):
-        raise DatasetError(f"{cls!r} cannot be a class name (a folder name without slashes)")
+    _check_class_name(cls)
     train, val = split_layout(root)
     part = val if val is not None and val in photo.parents else train
     if part not in photo.parents:
         raise DatasetError(f"{photo} is not in the dataset {root}")
-    if any(_has_images(d) for d in _subdirs(part)):  # one folder per class
+    if not _takes_class_from_names(part):
         rest = photo.relative_to(part).parts[1:]
-        return part.joinpath(cls, *rest)
+        return _class_dir(part, cls).joinpath(*rest)
     old = class_from_name(photo.name)
     if old is None or not photo.name.startswith(old):
         raise DatasetError(f"{photo.name} has no class in its name to change: rename it by hand")
     return photo.with_name(cls + photo.name[len(old):])
+
+
+def place_new(root, cls: str, name: str) -> Path:
+    """Where a new photo called ``name`` goes as a photo of class ``cls`` in dataset folder ``root``:
+    the training part, in the dataset's layout: ``<train>/<cls>/<name>`` (an existing class folder of
+    that name in any case is reused), or ``<train>/<cls>.<name>`` in a folder that takes classes from
+    file names. The camera and "Wrong?" add photos through it; the caller makes the name unique.
+    DatasetError when ``cls`` is not a usable class name."""
+    _check_class_name(cls)
+    train, _val = split_layout(Path(root))
+    if _takes_class_from_names(train):
+        return train / f"{cls}.{name}"
+    return _class_dir(train, cls) / name
 
 
 def class_of(root, photo) -> Optional[str]:

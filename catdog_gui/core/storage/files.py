@@ -113,35 +113,26 @@ def add_to_dataset(source: Source, dataset_root: Union[str, os.PathLike], cls: s
     class from the file name (``cat.1.jpg``) get it next to the others, named ``<cls>.<name>``.
     ``name``: the photo's name (default the file's; bytes get ``pasted-<date>-<time>``).
     """
-    from ..data.layouts import class_from_name, split_layout
+    from ..data.layouts import place_new
 
     is_file = not isinstance(source, (bytes, bytearray))
     root = Path(dataset_root).expanduser()
     if not root.is_dir():
         raise CatdogError(f"the dataset folder {root} does not exist (was it moved or unplugged?)")
-    train, _val = split_layout(root)
-    subdirs = [d for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    flat = not subdirs and any(
-        f.is_file() and is_image_name(f) and class_from_name(f.name) for f in train.iterdir()
-    )
     if is_file:
         stem = Path(name or Path(source).name).stem
     else:
         stem = time.strftime("pasted-%Y%m%d-%H%M%S")
-    suffix = image_suffix(source)
-    if flat:
-        folder = train
-        new_name = f"{cls}.{stem}{suffix}"
+    place = place_new(root, cls, f"{stem}{image_suffix(source)}")
+    folder, new_name = place.parent, place.name
+    if new_name != f"{stem}{place.suffix}":
         how = (f"This dataset takes the class from the file name, so the copy is called {new_name} "
                f"in {folder}.")
     else:
-        match = [d for d in subdirs if d.name == cls] or [d for d in subdirs if d.name.lower() == cls.lower()]
-        folder = match[0] if match else train / cls
-        new_name = f"{stem}{suffix}"
         how = f"Copied into {folder}."
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        dest = unique_path(folder / new_name)
+        dest = unique_path(place)
         if is_file:
             shutil.copy2(source, dest)  # dest did not exist: nothing is overwritten
         else:

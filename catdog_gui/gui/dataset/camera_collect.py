@@ -30,39 +30,26 @@ from ..common.controls import choose_video_file, push_button
 __all__ = ["CameraCollectPanel", "PhotoWriter", "save_photo"]
 
 
-def class_folder(root: Path, cls: str) -> tuple[Path, str]:
-    """Where photos of ``cls`` go in the dataset ``root``, and the file-name prefix: an existing folder
-    of that name (any case), else a new one; in a dataset that takes the class from the file name
-    (``cat.1.jpg``), the training folder itself, with ``<cls>.`` before each name (as "Wrong?" does)."""
-    from ...core.data.layouts import class_from_name, split_layout
-    from ...core.data.imageio import is_image_name
-
-    train, _val = split_layout(root)
-    if train.is_dir():
-        subdirs = [d for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")]
-        for d in subdirs:
-            if d.name.lower() == cls.lower():
-                return d, ""
-        if not subdirs and any(f.is_file() and is_image_name(f) and class_from_name(f.name) for f in train.iterdir()):
-            return train, f"{cls}."
-    return train / cls, ""
-
-
 def save_photo(pil_image, root, cls: str, stem: str) -> Path:
-    """Write ``pil_image`` as ``<root>/<cls>/<stem>.jpg`` (atomically, never overwriting; see
-    :func:`class_folder` for the other layouts)."""
-    from ...core.errors import CatdogError
+    """Write ``pil_image`` as ``<root>/<cls>/<stem>.jpg`` (atomically, never overwriting), or where
+    :func:`~catdog_gui.core.data.layouts.place_new` says a new photo goes in the dataset's layout."""
+    from ...core.data.layouts import place_new
+    from ...core.errors import CatdogError, DatasetError
     from ...core.storage.files import atomic_write, unique_path
     from ..common.camera_source import jpeg_bytes
 
     root = Path(root)
     if not root.is_dir():
         raise CatdogError(f"the dataset folder {root} does not exist (was it moved or unplugged?)")
-    folder, prefix = class_folder(root, cls)
+    try:
+        place = place_new(root, cls, f"{stem}.jpg")
+    except DatasetError as e:
+        raise CatdogError(str(e)) from None
+    folder = place.parent
     data = jpeg_bytes(pil_image)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        dest = unique_path(folder / f"{prefix}{stem}.jpg")
+        dest = unique_path(place)
         atomic_write(dest, lambda f: f.write(data), durable=False)
     except OSError as e:
         raise CatdogError(f"could not save the photo into {folder}: {e.strerror or e}") from None
