@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -220,7 +219,7 @@ def test_reviewing_a_folder_without_photos_says_so(tmp_path):
 def test_a_damaged_plan_file_is_refused_with_one_line_and_changes_nothing(tmp_path):
     """Plan files mutated by hypothesis: load_plan refuses each damaged one with a CatdogError (no
     KeyError or AttributeError), and applying one that loads never moves a file it does not describe."""
-    hypothesis = pytest.importorskip("hypothesis")
+    pytest.importorskip("hypothesis")
     from hypothesis import given, settings
     from hypothesis import strategies as st
 

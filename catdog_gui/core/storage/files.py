@@ -26,7 +26,7 @@ from ..data.imageio import IMAGE_EXTS, is_image_name
 
 Source = Union[str, os.PathLike, bytes]
 
-__all__ = ["walk_files", "list_images", "unique_path", "image_suffix", "add_to_dataset", "write_predictions_csv"]
+__all__ = ["unique_path", "image_suffix", "add_to_dataset", "write_predictions_csv"]
 
 
 # ------------------------------------------------------------------------------------------------
