@@ -14,6 +14,15 @@ class DatasetError(CatdogError):
     """The dataset folder cannot be used for training (empty, one class, vanished...)."""
 
 
+class OverlapError(DatasetError):
+    """A test folder holds photos the model trained on: a score on it would read high. ``overlap`` of
+    ``total`` photos; scoring anyway is the caller's choice (``allow_overlap``)."""
+
+    def __init__(self, message: str, overlap: int = 0, total: int = 0):
+        super().__init__(message)
+        self.overlap, self.total = overlap, total
+
+
 class ImageError(CatdogError):
     """One image cannot be read (corrupt, not an image, too large...)."""
 

@@ -346,6 +346,37 @@ def test_evaluation_refuses_other_classes_and_can_be_cancelled(qtbot, view, stor
     assert "no longer there" in failed.args[0]
 
 
+def test_a_test_folder_holding_training_photos_is_refused_then_scored_anyway(qtbot, view, store, tiny_model):
+    """The folder the model trained on: refused with the count (no score kept, the bar says so and offers
+    "Score anyway"); "Score anyway" scores it with the overlap in the result; "Dismiss" hides the bar."""
+    from catdog_gui.core.storage.modelfile import read_model_file
+
+    rec = _record(store, "20260101-100000-lenet5-aaaa", model_path=tiny_model)
+    trained = set(read_model_file(tiny_model)[0].metrics["train_hashes"])
+    data = tiny_model.parent / "data"  # the folder it trained on (tests/conftest.py)
+    v = view()
+    failures = []
+    v.evaluation.failed.connect(failures.append)
+    with qtbot.waitSignal(v.evaluation.overlap_found, timeout=60000) as found:
+        assert v.evaluate(rec.id, str(data))
+    qtbot.waitUntil(lambda: not v.evaluation.is_running(), timeout=10000)
+    assert f"{len(trained)} of the 40 photos" in found.args[0] and not failures
+    assert store.get(rec.id).metrics["test"] is None
+    bar = v.eval_bar
+    assert bar.isVisibleTo(v) and bar.anyway_button.isVisibleTo(v) and "trained on" in bar.label.text()
+    with qtbot.waitSignal(v.evaluation.finished, timeout=60000):
+        with qtbot.waitSignal(v.evaluation.done, timeout=60000) as done:
+            bar.anyway_button.click()
+    assert done.args[1]["overlap"] == len(trained) and done.args[1]["n"] == 40
+    assert store.get(rec.id).metrics["test"]["overlap"] == len(trained)
+    assert not bar.isVisibleTo(v) and not failures
+    with qtbot.waitSignal(v.evaluation.overlap_found, timeout=60000):
+        v.evaluate(rec.id, str(data))
+    qtbot.waitUntil(lambda: not v.evaluation.is_running(), timeout=10000)
+    bar.cancel_button.click()  # "Dismiss"
+    assert not bar.isVisibleTo(v)
+
+
 def test_a_test_score_says_whether_the_model_trained_on_those_photos():
     from catdog_gui.gui.models.runs_model import test_text
 

@@ -110,7 +110,7 @@ def evaluate_folder(predictor, folder, progress=None, cancel=None, allow_overlap
     ``metrics.overlap``; with any, DatasetError says so unless ``allow_overlap``."""
     from ..errors import Cancelled
     from ..data.scan import scan_folder
-    from ..errors import DatasetError
+    from ..errors import DatasetError, OverlapError
 
     scan_progress = (lambda d, t: progress(d, 2 * t)) if progress else None
     classes, samples, report = scan_folder(Path(folder).expanduser(), scan_progress, cancel)
@@ -128,10 +128,10 @@ def evaluate_folder(predictor, folder, progress=None, cancel=None, allow_overlap
         known = set(trained)
         overlap = sum(1 for s in samples if file_hash(s.path) in known)
         if overlap and not allow_overlap:
-            raise DatasetError(
+            raise OverlapError(
                 f"{overlap:,} of the {len(samples):,} photos in {folder} are photos this model trained on: a score "
-                "on them reads high. Choose a folder of other photos (or score anyway: catdog evaluate "
-                "--allow-overlap)")
+                "on them reads high. Choose a folder of other photos, or score anyway (catdog evaluate "
+                "--allow-overlap; \"Score anyway\" in the window)", overlap, len(samples))
     index = {c: i for i, c in enumerate(predictor.classes)}
     n_files = len(samples) + len(report.bad_files)
     preds = predictor.predict_many([s.path for s in samples], cancel=cancel,

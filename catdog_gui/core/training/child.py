@@ -166,7 +166,8 @@ def run_call(target: str, args: tuple, kwargs: dict, conn) -> int:
     """Call ``module:function`` with ``args`` (a long job of the window's: a review, a test-folder
     evaluation, an estimate), passing ``progress`` and ``cancel`` when the function takes them; send
     ``("progress", done, total)`` at most ~20 times a second, then ``("result", value)``, ``("cancelled",)``
-    or ``("error", message, traceback)``. ``("stop",)`` from the window sets ``cancel``."""
+    or ``("error", message, traceback, kind)`` (``kind``: the CatdogError's class name, "" for a bug).
+    ``("stop",)`` from the window sets ``cancel``."""
     import importlib
     import inspect
 
@@ -213,9 +214,9 @@ def run_call(target: str, args: tuple, kwargs: dict, conn) -> int:
     except Cancelled:
         send(("cancelled",))
     except CatdogError as e:
-        send(("error", str(e), ""))
+        send(("error", str(e), "", type(e).__name__))
     except Exception as e:  # a bug: with where
-        send(("error", f"internal error: {type(e).__name__}: {e}", traceback.format_exc()))
+        send(("error", f"internal error: {type(e).__name__}: {e}", traceback.format_exc(), ""))
     else:
         send(("result", value))
     return 0

@@ -516,7 +516,8 @@ class _CallSupervisor(QThread):
 class ProcessTask(QObject):
     """A long job of the window (``module:function`` with picklable arguments) in a child process, with the
     signals of :class:`~.workers.Task`: ``progress(done, total)``, then ``done(value)``, ``cancelled()`` or
-    ``failed(message)`` (``traceback`` set for a bug or a crash), and always ``finished()`` last. The
+    ``failed(message)`` (``traceback`` set for a bug or a crash; ``error_kind`` the class name of the
+    CatdogError that said it, e.g. "OverlapError"), and always ``finished()`` last. The
     function gets ``progress`` and ``cancel`` (a ``threading.Event``) when it takes them; :meth:`cancel`
     sets it; :meth:`discard` ends the process and delivers nothing more. A process that dies is a
     ``failed`` in words, and the window carries on."""
@@ -532,6 +533,7 @@ class ProcessTask(QObject):
         self.target, self.args, self.kwargs, self.name = target, args, kwargs, name or target
         self.pid: Optional[int] = None
         self.traceback = ""
+        self.error_kind = ""
         self._ended = False
         self._sup = _CallSupervisor(self)
         self._sup.message.connect(self._on_message)
@@ -576,6 +578,7 @@ class ProcessTask(QObject):
             self.cancelled.emit()
         else:
             self.traceback = msg[2]
+            self.error_kind = msg[3] if len(msg) > 3 else ""
             self.failed.emit(msg[1])
         self.finished.emit()
 

@@ -259,17 +259,26 @@ def file_url(path):
 
 
 class EvaluationBar(QWidget):
-    """What an evaluation on a test folder is doing: a label, a bar and Cancel (hidden when idle)."""
+    """What an evaluation on a test folder is doing: a label, a bar and Cancel (hidden when idle). A folder
+    refused because it holds photos the model trained on stays shown, saying so, with "Score anyway"."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._ev = None
+        self._refused = False
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = muted("", wrap=False)
-        lay.addWidget(self.label)
+        lay.addWidget(self.label, 0)
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Evaluation progress")
         lay.addWidget(self.bar, 1)
+        self.anyway_button = QPushButton("Score anyway")
+        self.anyway_button.setToolTip("Score this folder although the model trained on some of its photos; "
+                                      "the result says how many (its accuracy reads high)")
+        self.anyway_button.setAccessibleName("Score anyway")
+        self.anyway_button.hide()
+        lay.addWidget(self.anyway_button)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop scoring the test folder")
         self.cancel_button.setAccessibleName("Cancel the evaluation")
@@ -278,15 +287,44 @@ class EvaluationBar(QWidget):
 
     def attach(self, ev) -> None:
         """Follow ``ev`` (a :class:`~catdog_gui.gui.models.runs_model.RunEvaluation`)."""
+        self._ev = ev
         ev.started.connect(self._on_started)
         ev.progress.connect(self._on_progress)
-        ev.finished.connect(self.hide)
-        self.cancel_button.clicked.connect(ev.cancel)
+        ev.overlap_found.connect(self._on_overlap)
+        ev.finished.connect(self._on_finished)
+        self.cancel_button.clicked.connect(self._on_cancel)
+        self.anyway_button.clicked.connect(ev.score_anyway)
 
     def _on_started(self, folder: str) -> None:
+        self._refused = False
+        self.label.setWordWrap(False)
         self.label.setText(f"Scoring the model on {folder}…")
         self.bar.setRange(0, 0)
+        self.bar.show()
+        self.anyway_button.hide()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop scoring the test folder")
         self.show()
+
+    def _on_overlap(self, message: str) -> None:
+        self._refused = True
+        self.label.setWordWrap(True)
+        self.label.setText(f"Not scored: {message}")
+        self.bar.hide()
+        self.anyway_button.show()
+        self.cancel_button.setText("Dismiss")
+        self.cancel_button.setToolTip("Close this message and choose another folder")
+
+    def _on_finished(self) -> None:
+        if not self._refused:
+            self.hide()
+
+    def _on_cancel(self) -> None:
+        if self._refused:
+            self._refused = False
+            self.hide()
+        elif self._ev is not None:
+            self._ev.cancel()
 
     def _on_progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(total, 1))

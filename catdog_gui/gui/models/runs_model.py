@@ -396,14 +396,17 @@ class RunEvaluation(QObject):
 
     The window's current model is used when it is the run's model (holding its ``model_lock``);
     otherwise the model file is loaded for this job only, so the current model stays as it is.
+    A folder holding photos the model trained on is refused (``overlap_found(message)`` instead of
+    ``failed``: the score would read high); :meth:`score_anyway` then scores it with the overlap shown.
     Signals: ``started(folder)``, ``progress(done, total)``, then ``done(run_id, test_dict)``,
-    ``failed(message)`` or ``cancelled()``, and always ``finished()``.
+    ``failed(message)``, ``overlap_found(message)`` or ``cancelled()``, and always ``finished()``.
     """
 
     started = Signal(str)
     progress = Signal(int, int)
     done = Signal(str, object)
     failed = Signal(str)
+    overlap_found = Signal(str)
     cancelled = Signal()
     finished = Signal()
 
@@ -414,12 +417,16 @@ class RunEvaluation(QObject):
         self.task: Optional[ProcessTask] = None
         self.run_id: Optional[str] = None
         self.folder: Optional[str] = None
+        self.model_path: Optional[str] = None
+        #: the folder last refused for its overlap with the training photos ((run_id, model, folder) or None)
+        self.refused: Optional[tuple[str, str, str]] = None
 
     def is_running(self) -> bool:
         return self.task is not None
 
-    def start(self, run_id: str, model_path: Optional[str], folder: str) -> bool:
-        """Start scoring; False (and ``failed``) when it cannot start."""
+    def start(self, run_id: str, model_path: Optional[str], folder: str, allow_overlap: bool = False) -> bool:
+        """Start scoring; False (and ``failed``) when it cannot start. ``allow_overlap``: score even when
+        the folder holds photos the model trained on."""
         if self.task is not None:
             self.failed.emit("An evaluation is already running: wait for it or cancel it")
             return False
@@ -430,21 +437,35 @@ class RunEvaluation(QObject):
         cur = self.current
         device = cur.device if cur is not None else "auto"
         folder = str(folder)
-        self.run_id, self.folder = run_id, folder
+        self.run_id, self.folder, self.model_path, self.refused = run_id, folder, str(model_path), None
         task = self.task = ProcessTask("catdog_gui.core.inference.evaluation:evaluate_model_file", str(model_path),
-                                       folder, device, parent=self, name="evaluate")
+                                       folder, device, allow_overlap=allow_overlap, parent=self, name="evaluate")
         task.progress.connect(self.progress)
         task.done.connect(self._on_done)
-        task.failed.connect(self.failed)
+        task.failed.connect(self._on_failed)
         task.cancelled.connect(self.cancelled)
         task.finished.connect(self._on_finished)
         self.started.emit(folder)
         task.start()
         return True
 
+    def score_anyway(self) -> bool:
+        """Score the folder last refused for its overlap, the overlap shown with the result."""
+        if self.refused is None:
+            return False
+        run_id, model_path, folder = self.refused
+        return self.start(run_id, model_path, folder, allow_overlap=True)
+
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+    def _on_failed(self, message: str) -> None:
+        if self.task is not None and self.task.error_kind == "OverlapError":
+            self.refused = (self.run_id, self.model_path, self.folder)
+            self.overlap_found.emit(message)
+        else:
+            self.failed.emit(message)
 
     def _on_done(self, result) -> None:
         metrics, skipped = result

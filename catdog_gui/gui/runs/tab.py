@@ -64,6 +64,7 @@ class RunsView(QWidget):
         ev = self.evaluation
         ev.done.connect(lambda rid, t: self.status_message.emit(test_text(t)))
         ev.failed.connect(lambda msg: self.status_message.emit(f"Not evaluated: {msg}"))
+        ev.overlap_found.connect(lambda msg: self.status_message.emit(f"Not evaluated: {msg}"))
         ev.cancelled.connect(lambda: self.status_message.emit("Evaluation stopped"))
         ev.finished.connect(self._update_actions)
         self._after_reset()
