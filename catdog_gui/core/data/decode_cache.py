@@ -99,7 +99,13 @@ def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: in
         import json
 
         meta = json.loads(meta_path.read_text())
-        keep = meta["keep"]
+        keep, bad_files = meta["keep"], meta.get("bad", [])
+        if (not isinstance(keep, list) or len(set(keep)) != len(keep)
+                or not all(type(i) is int and 0 <= i < len(samples) for i in keep)
+                or not isinstance(bad_files, list)
+                or not all(isinstance(b, list) and len(b) == 2 and all(isinstance(x, str) for x in b)
+                           for b in bad_files)):
+            return None  # damaged: decode again
         expected = len(keep) * 3 * size * size
         if data_path.stat().st_size != expected:
             return None
@@ -109,7 +115,7 @@ def _load_disk_cache(folder: Path, key: str, samples: Sequence[Sample], size: in
     except (OSError, ValueError, KeyError, TypeError):
         return None
     labels = np.array([samples[i].label for i in keep], dtype=np.int64)
-    bad = [BadFile(Path(p), r) for p, r in meta.get("bad", [])]
+    bad = [BadFile(Path(p), r) for p, r in bad_files]
     return ImageCache(arr, labels, [samples[i].path for i in keep], bad,
                       identities=[identities[i] for i in keep])
 

@@ -138,7 +138,8 @@ def apply_plan(root, plan: dict) -> list[dict]:
 
 def undo_last(root) -> list[dict]:
     """Undo the last applied batch: moved photos go back (to a new name if their old one is
-    taken), kept photos may be suggested again. Returns the undone entries ([] when none)."""
+    taken), kept photos may be suggested again. Returns the undone entries ([] when none). An entry
+    that names a place outside the dataset (a damaged log) moves nothing."""
     root = Path(root)
     state = load_memory(root)
     if not state.log:
@@ -150,7 +151,7 @@ def undo_last(root) -> list[dict]:
                 state.keep.remove(e["path"])
             continue
         src = root / e["to"]
-        if not src.exists():
+        if not (_inside(root, src) and _inside(root, root / e["path"])) or not src.is_file():
             continue
         dst = unique_path(root / e["path"])
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ One small JSON file in the app's data folder (``exclusions.json``)::
 Paths inside the folder are kept relative to it; others (a separate validation folder) absolute.
 The Dataset tab passes :meth:`Exclusions.paths` to ``scan_dataset(exclude=...)``, so an excluded
 photo is in neither the training nor the validation set of the Dataset the Training tab trains on.
-A damaged file reads as "nothing excluded" (and is overwritten on the next change).
+A damaged file reads as "nothing excluded"; the next change keeps a copy of it
+(``exclusions.damaged-<time>.json``) before writing a good one.
 """
 
 from __future__ import annotations
@@ -41,10 +42,31 @@ class Exclusions:
         except (OSError, ValueError, AttributeError):
             return {}
 
+    def _damaged(self) -> bool:
+        """True when the file is there but is not an exclusions file."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8", errors="surrogateescape"))
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            return True
+        folders = data.get("folders") if isinstance(data, dict) else None
+        return not isinstance(folders, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in folders.values())
+
     def _save(self, folders: dict[str, list[str]]) -> None:
+        import shutil
+        import time
+
         from .files import atomic_write
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._damaged():  # keep what was there: a person may want it back
+            try:
+                shutil.copy2(self.path, self.path.with_name(f"exclusions.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+                                                            f"-{time.time_ns() % 10**6:06d}.json"))
+            except OSError:
+                pass
         text = json.dumps({"version": VERSION, "folders": {k: sorted(v) for k, v in folders.items() if v}},
                           indent=1, ensure_ascii=True)
         atomic_write(self.path, lambda f: f.write(text.encode()))
