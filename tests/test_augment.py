@@ -270,7 +270,15 @@ def test_invalid_settings_rejected_by_augmenter():
         BatchAugmenter(AugmentSettings(enabled=True, hue=0.7), SIZE)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_every_tensor_stays_on_the_batch_device():
+    """Runs on this machine without a GPU: PyTorch's meta device stands in for CUDA, and any CPU tensor
+    the augmenter makes and forgets to move to the batch's device raises there."""
+    x = pattern(8).to("meta")
+    y = BatchAugmenter(ALL_ON, SIZE)(x, gen(11))
+    assert y.device.type == "meta" and y.shape == x.shape and y.dtype == x.dtype
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (tests/benchmarks/gpu_smoke.sh runs it)")
 def test_cuda_matches_cpu():
     x = pattern(8)
     cpu = BatchAugmenter(ALL_ON, SIZE)(x, gen(11))

@@ -24,6 +24,8 @@ python -m catdog_gui.cli predict "$out/lenet.pt" "$cat_img" "$dog_img" --device 
 echo "== EfficientNet-Lite0 transfer learning on CUDA"
 python -m catdog_gui.cli train "$data" --pretrained --epochs 3 --device cuda --quiet --out "$out/lite.pt" | tail -4
 python -m catdog_gui.cli predict "$out/lite.pt" "$cat_img" "$dog_img" --device cuda
+echo "== the tests that need CUDA (skipped on machines without one)"
+CATDOG_TEST_DATA="$data" python -m pytest -q -p no:cacheprovider tests/test_augment.py -k cuda -rs | tail -2
 echo "== torchrun, 1 process, NCCL"
 torchrun --standalone --nproc_per_node=1 -m catdog_gui.cli train "$data" --pretrained --epochs 2 --quiet \
     --out "$out/ddp.pt" 2>&1 | grep -E "Training|epoch|Saved|error" | tail -5
