@@ -134,3 +134,46 @@ def test_keep_on_a_near_duplicate_group_keeps_it_out_of_the_next_review(qtbot, t
     groups[0].setSelected(True)
     qtbot.mouseClick(view.keep_button, Qt.MouseButton.LeftButton)
     assert review() == []  # the whole group is kept, not one photo of it
+
+
+def test_a_separate_validation_folder_is_checked_for_near_copies_of_training_photos(qtbot, tmp_path):
+    """The window's review with a separate validation folder lists a validation photo that is a near-copy
+    (resized, re-encoded) of a training photo under its real class, and the scan that follows leaves it
+    out of validation, saying why; the validation folder's other photos stay."""
+    from PIL import Image
+
+    from catdog_gui.gui.dataset.tab import DatasetTab
+    from catdog_gui.gui.models.augment_model import AugmentModel
+    from catdog_gui.gui.models.dataset_model import DatasetModel
+    from tests.test_review import pattern_features
+
+    root = make_dataset(tmp_path / "d", n_per_class=8)
+    val = make_dataset(tmp_path / "val", n_per_class=3, seed=50)
+    copy = val / "dog" / "copy.jpg"
+    Image.open(root / "dog" / "dog_002.jpg").resize((80, 72)).save(copy, quality=80)
+    data = DatasetModel()
+    tab = DatasetTab(data, AugmentModel())
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.scan_finished, timeout=20000) as first:
+        tab.set_folders(str(root), str(val))
+    assert copy in {s.path for s in first.args[0].val}  # not identical: the scan alone cannot tell
+    qtbot.mouseClick(tab.review_button, Qt.MouseButton.LeftButton)
+    view = tab.review_view
+    assert view.val_dir == str(val)
+    view.features = pattern_features
+    scans = []
+    tab.scan_finished.connect(scans.append)
+    with qtbot.waitSignal(view.reviewed, timeout=60000):
+        view.start()
+    qtbot.waitUntil(lambda: bool(scans), timeout=60000)  # the scan the review starts
+    r = view.review
+    assert r.leaks == [[str(root / "dog" / "dog_002.jpg"), str(copy)]]
+    heads = [view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())]
+    leak = next(h for h in heads if h.text(0) == "Also in validation folder")
+    assert [leak.child(i).text(2) for i in range(leak.childCount())] == ["dog", "dog"]  # the real class
+    assert "near-copies in the validation folder" in view.summary.text()
+    ds = scans[-1]
+    assert copy not in {s.path for s in ds.val} and len(ds.val) == 6
+    assert ds.report.removed_from_val == 1 and any("near-copy" in line for line in ds.report.lines())
+    tab.shutdown()
+    data.shutdown()

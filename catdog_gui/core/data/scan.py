@@ -91,7 +91,9 @@ class ScanReport:
             out.append(f"{len(self.near_duplicate_groups)} group(s) of near-duplicate photos (from the review) "
                        "are kept on the same side of the train/validation split.")
         if self.removed_from_val:
-            out.append(f"Dropped {self.removed_from_val} validation image(s) identical to a training image, "
+            like = ("identical to a training photo or a near-copy of one (found by the review)"
+                    if self.near_duplicate_groups else "identical to a training image")
+            out.append(f"Dropped {self.removed_from_val} validation image(s) {like}, "
                        "so validation accuracy is measured on unseen photos only.")
         if self.ignored:
             out.append(f"Ignored {self.ignored} file(s) that are not images.")

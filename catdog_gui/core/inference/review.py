@@ -373,14 +373,15 @@ def review_dataset(root, features: Optional[FeatureFn] = None, *, test_dir=None,
             for i in np.flatnonzero(out_flag) if rel(paths[i]) not in kept]
     outs.sort(key=lambda s: -s.score)
     groups = [[str(paths[i]) for i in g] for g in near_duplicate_groups(feats, threshold)]
-    # every scan of this folder keeps them on one side of the split (kept groups too: they stay similar)
-    memory.near_duplicates = [[rel(p) for p in g] for g in groups]
-    save_memory(root, memory)
-    groups = [g for g in groups if not all(rel(p) in kept for p in g)]
     leaks = []
     if test_paths:
         allp = paths + test_paths
         leaks = [[str(allp[i]) for i in g] for g in near_duplicate_groups(feats, threshold, other=tfeats)]
+    # every scan of this folder keeps them on one side of the split (kept groups too: they stay similar); a
+    # scan with ``test_dir`` as its validation folder leaves that folder's near-copies of training photos out
+    memory.near_duplicates = [[rel(p) for p in g] for g in groups + leaks]
+    save_memory(root, memory)
+    groups = [g for g in groups if not all(rel(p) in kept for p in g)]
     review = Review(str(root), classes, errs, outs, groups, leaks, time.perf_counter() - t0)
     listed = [s.path for s in errs + outs] + [p for g in groups for p in g]
     review.remember(listed)

@@ -30,17 +30,20 @@ from PySide6.QtWidgets import (
 
 from ..common.controls import push_button
 from ..common.workers import Task
+from ...core.data.layouts import class_of
 from ..common.training_process import ProcessTask
 from ...core.inference.review import photo_identity
 
-KIND_TITLES = {"label": "Label error?", "duplicate": "Near-duplicates", "leak": "Also in test folder",
+KIND_TITLES = {"label": "Label error?", "duplicate": "Near-duplicates", "leak": "Also in validation folder",
                "outlier": "No class fits", "mistake": "Model's mistake"}
 COLUMNS = ("Problem", "File", "Class", "Suggested", "Score")
 THUMB = 48
 
 
 class ReviewView(QWidget):
-    """``root``: the dataset folder; ``features``: the feature function (tests pass a stand-in)."""
+    """``root``: the dataset folder; ``val_dir``: a separate validation folder, checked for near-copies of
+    the training photos (leakage: they are then left out of validation by every scan); ``features``: the
+    feature function (tests pass a stand-in)."""
 
     #: the dataset's files changed (an action was applied or undone): the tab scans again
     dataset_changed = Signal()
@@ -48,10 +51,11 @@ class ReviewView(QWidget):
     #: a review finished (its near-duplicate groups are in ``review``)
     reviewed = Signal()
 
-    def __init__(self, root: Optional[str] = None, features=None, parent=None):
+    def __init__(self, root: Optional[str] = None, features=None, parent=None, val_dir: Optional[str] = None):
         super().__init__(parent)
         self.setWindowTitle("Review photos")
         self.root = root
+        self.val_dir = val_dir
         self.features = features
         self.review = None
         self.metrics = None
@@ -102,10 +106,10 @@ class ReviewView(QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------------------------ computing
-    def set_root(self, root: Optional[str]) -> None:
-        if root != self.root:
+    def set_root(self, root: Optional[str], val_dir: Optional[str] = None) -> None:
+        if root != self.root or val_dir != self.val_dir:
             self.cancel()
-            self.root = root
+            self.root, self.val_dir = root, val_dir
             self.review = None
             self._listed = {}
             self._fill()
@@ -114,7 +118,7 @@ class ReviewView(QWidget):
         if not self.root or (self._task is not None and self._task.is_running()):
             return
         task = ProcessTask("catdog_gui.core.inference.review:review_dataset", self.root, self.features,
-                           parent=self, name="review")
+                           test_dir=self.val_dir, parent=self, name="review")
         task.progress.connect(self._on_progress)
         task.done.connect(self._on_done)
         task.failed.connect(lambda m: self.summary.setText(f"Could not review the photos: {m}"))
@@ -193,13 +197,18 @@ class ReviewView(QWidget):
                 head.setData(0, Qt.ItemDataRole.UserRole, ("group", g, None))
                 self.tree.addTopLevelItem(head)
                 for p in g:
-                    cls = os.path.relpath(p, self.root).split(os.sep)[0] if self.root else ""
+                    cls = ((class_of(self.root, p) or (class_of(self.val_dir, p) if self.val_dir else None) or "")
+                           if self.root else "")
                     self._row(head, kind, p, cls, None, None, ("photo", p, None))
                 head.setExpanded(True)
             for s in r.outliers:
                 self._row(None, "outlier", s.path, s.current, None, s.score, ("photo", s.path, None))
             parts.append(f"{len(r.label_errors)} likely label errors, {len(r.duplicate_groups)} near-duplicate "
                          f"groups, {len(r.outliers)} photos no class fits ({r.seconds:.1f} s)")
+            if self.val_dir:
+                parts.append(f"{len(r.leaks)} group(s) of training photos with near-copies in the validation "
+                             "folder: the copies are left out of validation by the next scan" if r.leaks else
+                             "no validation photo is a near-copy of a training photo")
         if self.metrics is not None:
             m = self.metrics
             for mk in m.mistakes[:50]:

@@ -304,7 +304,7 @@ class DatasetTab(QWidget):
             self.review_view.dataset_changed.connect(lambda: self.data.rescan(quiet=True))
             self.review_view.reviewed.connect(self._on_reviewed)
             self.review_view.status_message.connect(self.status_message)
-        self.review_view.set_root(self.train_dir)
+        self.review_view.set_root(self.train_dir, self.val_dir)
         if self.run_metrics is not None:
             self.review_view.set_metrics(self.run_metrics)
         self.review_view.show()
