@@ -177,3 +177,65 @@ def test_a_separate_validation_folder_is_checked_for_near_copies_of_training_pho
     assert ds.report.removed_from_val == 1 and any("near-copy" in line for line in ds.report.lines())
     tab.shutdown()
     data.shutdown()
+
+
+def test_a_fresh_sample_folder_relabelled_and_undone_in_the_cli_and_the_window_is_byte_identical(
+        qtbot, tmp_path, monkeypatch):
+    """`catdog get-samples` (from a local server) unpacks train/ and validation/ folders; a validation photo
+    relabelled through `catdog review --apply` and through the window's "Move to class" lands in the other
+    class of the validation part, the scan counts it there, and undo (`--undo`, the Undo button) gives back
+    the folder byte for byte."""
+    import json
+
+    from catdog_gui.cli import main
+    from catdog_gui.core.data.scan import scan_dataset
+    from catdog_gui.core.inference import review as rv
+    from catdog_gui.core.inference.evaluation import compute_metrics
+    from catdog_gui.core.inference.review_plan import make_plan
+    from catdog_gui.gui.dataset.review_view import ReviewView
+    from tests.archive_server import ArchiveServer, sample_zip
+    from tests.test_review import pattern_features
+
+    for k in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(k, raising=False)
+    root = tmp_path / "pets"
+    with ArchiveServer(lifetime=60) as server:
+        assert main(["get-samples", str(root), "--url", server.add("/s.zip", sample_zip(n_train=8, n_val=3))]) == 0
+
+    def snapshot():
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and p.name != ".catdog-review.json"}
+
+    before = snapshot()
+    photo = root / "validation" / "dogs" / "dog.1.jpg"
+    moved = root / "validation" / "cats" / "dog.1.jpg"
+    assert photo.is_file()
+
+    def where():
+        ds = scan_dataset(root)
+        return {ds.classes[s.label] for s in ds.val if s.path == moved}, any(s.path == moved for s in ds.train)
+
+    # the CLI: review, plan a relabel of the validation photo, apply, undo
+    monkeypatch.setattr(rv, "pretrained_features", lambda *a, **k: pattern_features)
+    plan_file = tmp_path / "plan.json"
+    assert main(["review", str(root), "--write-plan", str(plan_file)]) == 0
+    review = rv.review_dataset(root, pattern_features)
+    assert review.classes == ["cats", "dogs"]
+    plan_file.write_text(json.dumps(make_plan(review, [("relabel", str(photo), "cats")])))
+    assert main(["review", str(root), "--apply", str(plan_file)]) == 0
+    assert moved.is_file() and not photo.exists() and where() == ({"cats"}, False)
+    assert main(["review", str(root), "--undo"]) == 0
+    assert snapshot() == before
+
+    # the window: the photo listed as a run's mistake, moved with "Move to class", then Undo
+    m = compute_metrics([1], [0], ["cats", "dogs"], confidence=[0.9], paths=[photo])
+    view = ReviewView(str(root))
+    qtbot.addWidget(view)
+    view.set_metrics(m)
+    view.tree.topLevelItem(0).setSelected(True)
+    view.relabel_combo.setCurrentText("cats")
+    with qtbot.waitSignal(view.dataset_changed, timeout=5000):
+        qtbot.mouseClick(view.relabel_button, Qt.MouseButton.LeftButton)
+    assert moved.is_file() and not photo.exists() and where() == ({"cats"}, False)
+    qtbot.mouseClick(view.undo_button, Qt.MouseButton.LeftButton)
+    assert snapshot() == before
