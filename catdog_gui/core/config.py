@@ -113,6 +113,8 @@ def setting(default: Any, label: str, help: str, **meta) -> Any:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+#: the learning-rate schedules (core/training/schedule.py, which imports torch: named here too)
+SCHEDULES = ("constant", "onecycle", "cosine")
 TRANSFER_MODES = ("frozen", "finetune")
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str,
           "Optional[int]": int, "Optional[float]": float, "Optional[str]": str}
@@ -136,6 +138,11 @@ class TrainConfig:
                              choices=OPTIMIZERS, cli="--optimizer")
     weight_decay: float = setting(0.0, "Weight decay", "Pulls weights towards zero each step, against "
                                   "over-fitting (0 = off).", min=0.0, max=1.0, cli="--weight-decay")
+    schedule: str = setting("constant", "Learning-rate schedule", "How the learning rate changes during training: "
+                            "constant; one-cycle (up from a 25th of it to the learning rate over the first "
+                            "30% of the steps, then down to almost 0); cosine (a short warm-up, then down "
+                            "to 0). The learning rate is the highest it reaches.",
+                            choices=SCHEDULES, cli="--schedule", form=True)
     image_size: Optional[int] = setting(None, "Image size", "Photos are resized to this many pixels square "
                                         "before the network sees them (pretrained models need their own size).",
                                         min=16, max=1024, optional=True, step=8, cli="--image-size", form=True)

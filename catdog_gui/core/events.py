@@ -75,6 +75,7 @@ class BatchEnd:
     steps: int
     loss: float
     phase: str = "train"  # "train", or "finetune" for the fine-tuning phase
+    lr: float = 0.0  # the learning rate of this step (the head's, when groups differ)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class EpochEnd:
     best_epoch: int
     is_best: bool
     phase: str = "train"
+    lr: float = 0.0  # the learning rate of the epoch's last step
 
 
 @dataclass(frozen=True)

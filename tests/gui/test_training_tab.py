@@ -405,6 +405,11 @@ def test_advanced_form_is_derived_from_train_config(window):
     assert {"val_fraction", "seed"} <= set(t.form.hyper)  # the split is in the form
     for s in declared:
         w = t.form.hyper[s.name]
+        assert t.form.hyper_labels[s.name].text() == s.label and w.accessibleName() == s.label
+        assert w.toolTip().startswith(s.help) and t.form.hyper_labels[s.name].toolTip() == s.help
+        if s.choices:  # a combo box of the choices, set to the default
+            assert [w.itemData(i) for i in range(w.count())] == list(s.choices) and w.value() == s.default
+            continue
         assert (w.minimum(), w.maximum()) == (pytest.approx(s.min), pytest.approx(s.max)), s.name
         if s.step:
             assert w.singleStep() == pytest.approx(s.step), s.name

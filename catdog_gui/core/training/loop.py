@@ -25,6 +25,7 @@ from torch import nn
 from ..events import BatchEnd, EpochEnd, Status
 from ..models import TrainPhase
 from .fit_state import StopFit
+from .schedule import Schedule
 
 
 def is_better_epoch(val_acc: float, val_loss: float, best_acc: float, best_loss: float) -> bool:
@@ -144,6 +145,8 @@ class TrainingLoop:
             bs = math.ceil(bs / self.dist.world)
             padded = int(self.dist.max(n))
         steps = max(1, math.ceil(padded / bs))
+        schedule = Schedule(opt, cfg.schedule, steps * (last - first + 1))
+        lr = schedule.base[0]
         bad_epochs = 0
         epoch_times: list[float] = []
         for epoch in range(first, last + 1):
@@ -168,12 +171,13 @@ class TrainingLoop:
                     ))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                lr = schedule.before_step()
                 opt.step()
                 lv = loss.item()
                 loss_sum += lv * len(idx)
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(idx)
-                self._emit(BatchEnd(epoch, step + 1, steps, lv, phase))
+                self._emit(BatchEnd(epoch, step + 1, steps, lv, phase, lr))
                 self._check_controls()
             train_seconds = time.perf_counter() - t0
             if self.dist is not None:
@@ -196,7 +200,7 @@ class TrainingLoop:
             bad_epochs = 0 if (is_best or improved_loss) else bad_epochs + 1
             eta = float(np.mean(epoch_times[-5:])) * (total - epoch)
             ev = EpochEnd(epoch, total, loss_sum / max(seen, 1), correct / max(seen, 1), val_loss, val_acc,
-                          seen / max(train_seconds, 1e-9), seconds, eta, state.best_epoch, is_best, phase)
+                          seen / max(train_seconds, 1e-9), seconds, eta, state.best_epoch, is_best, phase, lr)
             state.history.append(ev)
             if is_best:
                 self._save_improved(model, seconds)

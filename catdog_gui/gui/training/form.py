@@ -62,9 +62,37 @@ def spin_decimals(s: Setting) -> int:
     return max(s.decimals, _digits(s.min), _digits(s.step))
 
 
-def make_spin(s: Setting) -> QSpinBox | QDoubleSpinBox:
-    """A spin box for a numeric :class:`Setting`: its range, step, decimals, tooltip and name."""
-    if s.kind is int:
+class ChoiceBox(QComboBox):
+    """A combo box for a :class:`Setting` with choices, read and set like the spin boxes
+    (``value()``, ``setValue()``, ``valueChanged``)."""
+
+    valueChanged = Signal(str)
+
+    def __init__(self, s: Setting, parent=None):
+        super().__init__(parent)
+        for c in s.choices:
+            self.addItem(CHOICE_TITLES.get(c, str(c)), c)
+        self.currentIndexChanged.connect(lambda _i: self.valueChanged.emit(self.value()))
+
+    def value(self):
+        return self.currentData()
+
+    def setValue(self, value) -> None:
+        i = self.findData(value)
+        if i >= 0:
+            self.setCurrentIndex(i)
+
+
+#: how a choice reads in the form
+CHOICE_TITLES = {"constant": "Constant", "onecycle": "One-cycle", "cosine": "Cosine with warm-up"}
+
+
+def make_spin(s: Setting) -> QSpinBox | QDoubleSpinBox | ChoiceBox:
+    """The form's widget for a :class:`Setting`: a spin box (its range, step, decimals) for a number, a
+    combo box for a choice; with its tooltip and name."""
+    if s.choices:
+        w = ChoiceBox(s)
+    elif s.kind is int:
         w = QSpinBox()
         w.setRange(int(s.min) if s.min is not None else -(2**31) + 1, int(s.max) if s.max is not None else 2**31 - 1)
         if s.step:
@@ -163,7 +191,7 @@ class TrainingForm(QWidget):
         form = QFormLayout(self.advanced.content)
         form.setContentsMargins(12, 0, 0, 0)
         #: the form's spin boxes and their labels, by TrainConfig setting name
-        self.hyper: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.hyper: dict[str, QSpinBox | QDoubleSpinBox | ChoiceBox] = {}
         self.hyper_labels: dict[str, QLabel] = {}
         for s in form_settings():
             w = make_spin(s)
