@@ -53,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", metavar="DIR",
                    help="also log the run for TensorBoard in a new folder under DIR (needs: pip install tensorboard)")
 
+    lf = sub.add_parser("lr-find", help="sweep the learning rate on your settings and suggest one (fastai's lr_find)")
+    lf.add_argument("data", help="training folder, as for catdog train")
+    lf.add_argument("--val", help="validation folder (as for catdog train)")
+    lf.add_argument("--augment", action="store_true", help="sweep with augmentation on, as catdog train --augment")
+    add_cli_arguments(lf)
+    lf.add_argument("--resume", metavar="MODEL", help="sweep from this model file (it is not changed)")
+    lf.add_argument("--steps", type=int, default=200, help="batches to sweep over at most (default 200)")
+    lf.add_argument("--json", action="store_true", help="print the sweep (every step) as JSON")
+
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall/F1 and confusion matrix on a folder")
     e.add_argument("model")
     e.add_argument("data")
@@ -136,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def _cmd_lr_find(args) -> int:
+    from .core.config import make_config, overrides_from_cli
+    from .core.data.augment import AugmentSettings
+    from .core.errors import CatdogError
+    from .core.training.lr_find import find_learning_rate
+
+    if not 10 <= args.steps <= 10_000:
+        raise CatdogError("--steps must be between 10 and 10000")
+    cfg = make_config(augment=AugmentSettings(enabled=args.augment), **overrides_from_cli(args))
+    found = find_learning_rate(cfg, args.data, val_dir=args.val, resume_from=args.resume, steps=args.steps)
+    if args.json:
+        print(json.dumps(found.to_dict(), indent=1))
+        return EXIT_OK
+    print("\n".join(found.lines()))
+    flags = f" --model {cfg.model}" + (" --augment" if args.augment else "")
+    print(f"Use it: catdog train {args.data}{flags} --lr {found.suggestion:.2e} --out model.pt")
+    return EXIT_OK
 
 
 def _cmd_train(args) -> int:
@@ -432,7 +460,7 @@ def _cmd_get_samples(args) -> int:
 
 COMMANDS = {"get-samples": _cmd_get_samples, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "info": _cmd_info,
             "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export, "cache": _cmd_cache,
-            "runs": _cmd_runs, "review": _cmd_review}
+            "runs": _cmd_runs, "review": _cmd_review, "lr-find": _cmd_lr_find}
 
 
 def _printable_streams() -> None:

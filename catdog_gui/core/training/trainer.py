@@ -51,6 +51,7 @@ from ..storage.modelfile import load_model
 from .distributed import DistContext
 from .fit_state import FitState, StopFit
 from .loop import TrainingLoop
+from .lr_find import LRFinder
 from .model_writer import ModelWriter
 from .preparation import DataPreparation
 
@@ -65,7 +66,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Trainer(DataPreparation, TrainingLoop, ModelWriter):
+class Trainer(DataPreparation, TrainingLoop, ModelWriter, LRFinder):
     """Train one model. Thread-safe controls: :meth:`cancel`, :meth:`pause`, :meth:`resume`.
 
     After :meth:`fit`: ``model`` (the best epoch's weights), ``dataset``, ``device`` and
@@ -183,8 +184,10 @@ class Trainer(DataPreparation, TrainingLoop, ModelWriter):
         self._emit(ev)
         return ev
 
-    def _fit(self, data, val_dir, resume_from) -> tuple[Status, str]:
-        """The steps of a fit, in order: data, model, decoding, then each training phase."""
+    def _prepare(self, data, val_dir, resume_from):
+        """Data (scanned, decoded), model (new, or the one continued from) on its device, and the
+        training phases it asks for: (model, phases, the continued model's info or None). Emits
+        ``DatasetScanned`` and ``RunStarted``."""
         state = self._state
         resumed = None
         if resume_from is not None:
@@ -243,6 +246,13 @@ class Trainer(DataPreparation, TrainingLoop, ModelWriter):
         self._emit(RunStarted(where, tuple(classes), n_train, n_val, cfg.to_dict(),
                               "finetune" if any(p.name == "finetune" for p in phases) else first_mode))
         state.meta = {"classes": classes, "size": size, "mean": list(mean), "std": list(std)}
+        return model, phases, resumed
+
+    def _fit(self, data, val_dir, resume_from) -> tuple[Status, str]:
+        """The steps of a fit, in order: data, model, decoding (:meth:`_prepare`), then each training phase."""
+        state = self._state
+        model, phases, resumed = self._prepare(data, val_dir, resume_from)
+        cfg, device, aug = state.config, self.device, state.config.augment.enabled
         loss_fn = nn.CrossEntropyLoss()
         total_epochs = sum(p.epochs for p in phases)
 
