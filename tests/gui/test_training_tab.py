@@ -642,3 +642,31 @@ def test_trainer_notices_reach_the_status_bar(qtbot, ready, child_preload):
     with qtbot.waitSignal(t.run_finished, timeout=60000):
         t.train_button.click()
     assert any("onnxruntime is not installed" in s for s in said)
+
+
+def test_the_learning_rate_finder_suggests_and_changes_only_the_rate_when_asked(qtbot, ready):
+    """"Find…" beside the learning rate: the sweep runs in its own process with progress, draws the smoothed
+    loss against the learning rate with the suggestion marked; the form is unchanged until "Use", which
+    puts exactly the suggestion there (nothing else)."""
+    import math
+
+    t = ready.training_tab
+    form = t.form
+    before = {k: w.value() for k, w in form.hyper.items()}
+    assert form.find_lr_button.isEnabled()
+    form.find_lr_button.click()
+    d = t.lr_finder
+    assert d is not None and d.isVisible() and d.is_running()
+    qtbot.waitUntil(lambda: not d.is_running(), timeout=120000)
+    found = d.found
+    assert found is not None and "Suggested learning rate" in d.result.text()
+    xs, ys = d.curve.getData()
+    assert len(xs) == len(found.lrs) and list(ys) == found.smoothed
+    assert d.mark.isVisible() and d.mark.value() == math.log10(found.suggestion)
+    assert {k: w.value() for k, w in form.hyper.items()} == before  # nothing changed yet
+    d.use_button.click()
+    after = {k: w.value() for k, w in form.hyper.items()}
+    assert after.pop("lr") == pytest.approx(found.suggestion, rel=0.01)
+    before.pop("lr")
+    assert after == before and not d.isVisible()
+    assert t.config().lr == pytest.approx(found.suggestion, rel=0.01)

@@ -104,6 +104,7 @@ class TrainingRun(QObject):
         self.batch_x: list[float] = []  # fractional epochs: epoch 1, step 2 of 4 -> 0.5
         self.batch_loss: list[float] = []
         self.batch_smooth: list[float] = []  # EMA of batch_loss (the curve the tab draws)
+        self.batch_lr: list[float] = []  # each step's learning rate (the schedule's curve)
         self.last_batch = None  # the last BatchEnd
         self.epochs: list = []  # the EpochEnd events
         # the end
@@ -260,6 +261,7 @@ class TrainingRun(QObject):
             self.batch_loss.append(b.loss)
             ema = b.loss if ema is None else (1 - EMA) * ema + EMA * b.loss
             self.batch_smooth.append(ema)
+            self.batch_lr.append(b.lr)
         self.last_batch = chunk.last
         self.batches_added.emit(chunk)
 

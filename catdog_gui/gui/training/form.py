@@ -118,6 +118,7 @@ class TrainingForm(QWidget):
     image_size_changed = Signal(int)
     split_changed = Signal(float, int)  # (validation fraction, seed), debounced
     note = Signal(str)  # a note for the status bar (the model changed because...)
+    find_lr_requested = Signal()  # "Find…" beside the learning rate
 
     def __init__(self, augment: AugmentModel, settings: Optional[Settings] = None, parent=None):
         super().__init__(parent)
@@ -199,7 +200,18 @@ class TrainingForm(QWidget):
             label = QLabel(s.label)
             label.setToolTip(s.help)
             label.setBuddy(w)
-            form.addRow(label, w)
+            if s.name == "lr":  # the learning-rate finder's button beside its setting
+                row = QWidget()
+                rl = QHBoxLayout(row)
+                rl.setContentsMargins(0, 0, 0, 0)
+                rl.addWidget(w, 1)
+                self.find_lr_button = push_button(
+                    "Find…", "Sweep the learning rate on these settings and suggest one (a few seconds to a "
+                    "minute; nothing is saved)", self.find_lr_requested.emit, name="Find a learning rate")
+                rl.addWidget(self.find_lr_button)
+                form.addRow(label, row)
+            else:
+                form.addRow(label, w)
             self.hyper[s.name] = w
             self.hyper_labels[s.name] = label
 
@@ -310,7 +322,7 @@ class TrainingForm(QWidget):
     def update_enabled(self) -> None:
         on = not self._running and self.backend_ready
         for w in [self.model_combo, self.transfer_check, self.transfer_mode, self.defaults_button,
-                  self.weights_edit, self.weights_button, *self.hyper.values()]:
+                  self.weights_edit, self.weights_button, self.find_lr_button, *self.hyper.values()]:
             w.setEnabled(on)
         spec = self.spec()
         if spec is not None and spec.fixed_image_size:

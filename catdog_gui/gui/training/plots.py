@@ -2,7 +2,8 @@
 
 Each curve is created once and updated with ``setData`` (pyqtgraph's advice for live plots); the
 per-batch curve is clipped to the view and downsampled, so a long run stays cheap to repaint. The
-best epoch (the one whose model is kept) is marked on both plots. pyqtgraph is imported only in
+best epoch (the one whose model is kept) is marked on both plots. Under the loss, a narrow plot shows
+each step's learning rate (the schedule: ``TrainConfig.schedule``) on the same epoch axis. pyqtgraph is imported only in
 :meth:`TrainingPlots.ensure` (after the window is on screen; :class:`~catdog_gui.gui.common.plots.LazyPlots`).
 """
 
@@ -50,6 +51,15 @@ class TrainingPlots(LazyPlots):
         self.curve_val_loss = epoch_curve(lp, "val", "s")
         self.best_loss_point = pg.ScatterPlotItem([], [], symbol="star", size=16, brush=c["best"], pen=None)
         lp.addItem(self.best_loss_point)
+        # the learning rate of each step, under the loss, on the same epoch axis
+        rp = self.lr_plot = self.loss_plot.addPlot(row=2, col=0)
+        style_plot(rp, "", "epoch", "learning rate", "9pt")
+        rp.setMaximumHeight(110)
+        rp.setXLink(lp)
+        rp.setClipToView(True)
+        rp.setDownsampling(auto=True, mode="peak")
+        lp.setLabel("bottom", "")
+        self.curve_lr = rp.plot([], [], pen=pg.mkPen(c["val"], width=1.5))
         leg = self.loss_plot.legend
         leg.addItem(self.curve_batch, "per batch (smoothed)")
         leg.addItem(self.curve_train_loss, "training")
@@ -81,6 +91,7 @@ class TrainingPlots(LazyPlots):
             return
         if run is None:
             self.curve_batch.setData([], [])
+            self.curve_lr.setData([], [])
         else:
             self.draw_batches(run)
         self.draw_epochs(run)
@@ -92,6 +103,7 @@ class TrainingPlots(LazyPlots):
     def draw_batches(self, run) -> None:
         if self.ready:
             self.curve_batch.setData(run.batch_x, run.batch_smooth)
+            self.curve_lr.setData(run.batch_x, run.batch_lr)
 
     def draw_epochs(self, run) -> None:
         if not self.ready:

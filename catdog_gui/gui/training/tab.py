@@ -115,6 +115,8 @@ class TrainingTab(QWidget):
         f.note.connect(self.status_message)
         f.image_size_changed.connect(self.image_size_changed)
         f.split_changed.connect(self.data.set_split)
+        f.find_lr_requested.connect(self.find_learning_rate)
+        self.lr_finder = None  # the learning-rate finder's window (lr_finder.py), made on first use
         ll.addWidget(f)
 
         ll.addSpacing(8)
@@ -357,6 +359,34 @@ class TrainingTab(QWidget):
         run.start(cfg, self.dataset, out, resume_from=resume_from, tensorboard=logger, nprocs=self.processes())
         return True
 
+    def find_learning_rate(self) -> bool:
+        """Open the learning-rate finder on the form's settings and the dataset; its suggestion reaches the
+        form only when the user takes it. False (with a message) when it cannot start."""
+        from ...core.errors import CatdogError
+
+        if self.is_running():
+            self.status_message.emit("A training run is going: find a learning rate before or after it")
+            return False
+        if not self.backend_ready or self.dataset is None:
+            self.status_message.emit("Choose a folder of photos in the Dataset tab first")
+            return False
+        try:
+            cfg = self.config()
+        except CatdogError as e:
+            self._show_error(str(e))
+            return False
+        if self.lr_finder is None:
+            from .lr_finder import LRFinderDialog
+
+            self.lr_finder = LRFinderDialog(self)
+            self.lr_finder.use_rate.connect(self._use_learning_rate)
+        self.lr_finder.show()
+        return self.lr_finder.start(cfg, self.dataset)
+
+    def _use_learning_rate(self, lr: float) -> None:
+        self.form.hyper["lr"].setValue(lr)
+        self.status_message.emit(f"Learning rate set to {self.form.hyper['lr'].value():g} (the finder's suggestion)")
+
     def _on_notice(self, text: str) -> None:
         self.status_message.emit(text)
 
@@ -454,6 +484,8 @@ class TrainingTab(QWidget):
             run.discard()
             ok = run.wait(timeout_ms)
         self.results.shutdown()
+        if self.lr_finder is not None:
+            self.lr_finder.shutdown()
         self.finetune_estimate.shutdown()
         self.evaluation.shutdown()
         Task.shutdown_all(self)
