@@ -249,6 +249,9 @@ def smoke_test(photo: str | None = None) -> int:
         win.close()
         ChildPool.shutdown()
         app.processEvents()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)  # kept after a failure, to look at
     log(f"OK: smoke test passed in {time.perf_counter() - T0:.2f}s")
     return 0
 
