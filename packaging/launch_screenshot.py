@@ -22,6 +22,12 @@ def window_up(title: str = "catdog-gui") -> bool:
     return any(title in line and "has no name" not in line for line in out.splitlines())
 
 
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time used so far by process ``pid`` (Linux /proc), in clock ticks."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def main(exe: str, png: str, timeout_s: float = 120.0) -> int:
     from PySide6.QtGui import QGuiApplication
 
@@ -35,14 +41,16 @@ def main(exe: str, png: str, timeout_s: float = 120.0) -> int:
         if app_proc.poll() is not None or not window_up():
             print(f"no catdog-gui window (exit status {app_proc.poll()})", file=sys.stderr)
             return 1
-        # the window paints at once and torch loads behind it: grab when two grabs a second apart agree
-        previous = None
+        # the window paints at once and torch loads behind it: grab once the app has been idle (no CPU
+        # time used) for two seconds and the screen no longer changes
+        previous, busy = None, None
         while time.monotonic() < deadline:
             time.sleep(1.0)
             shot = qapp.primaryScreen().grabWindow(0).toImage()
-            if previous is not None and shot == previous:
+            used = cpu_ticks(app_proc.pid)
+            if previous is not None and shot == previous and used == busy:
                 break
-            previous = shot
+            previous, busy = shot, used
         shot.save(png)
         print(f"saved {png} ({shot.width()}x{shot.height()}); app still running: {app_proc.poll() is None}")
         return 0 if app_proc.poll() is None else 1

