@@ -32,11 +32,23 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+class _VersionAction(argparse.Action):
+    """``--version``: the version, the PyTorch build and where the weights come from (core.about)."""
 
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default,
+                         help=help or "say the version, the PyTorch build and where the weights come from")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .core.about import version_lines
+
+        print("\n".join(version_lines()))
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="catdog", description="Train and use image classifiers (cats vs dogs, or any classes).")
-    p.add_argument("--version", action="version", version=f"catdog {__version__}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     from .core.config import add_cli_arguments

@@ -9,6 +9,11 @@ import sys
 
 
 def main(argv=None) -> int:
+    if list(sys.argv if argv is None else argv)[1:2] == ["--version"]:
+        from ..core.about import version_lines
+
+        print("\n".join(version_lines()))
+        return 0
     from . import linux_deps
 
     # on Linux, before Qt: missing system libraries make Qt abort with a message that names

@@ -51,10 +51,13 @@ def about_text(window) -> str:
     if window.ready:  # through core: the GUI never imports torch itself
         import pyqtgraph
 
+        from ..core.about import install_kind, torch_build, weights_source
         from ..core.storage.modelfile import library_versions
 
         v = library_versions()
-        lines.append(f"PyTorch {v['torch']} · torchvision {v['torchvision']} · pyqtgraph {pyqtgraph.__version__}")
+        lines.append(f"{torch_build()} · torchvision {v['torchvision']} · pyqtgraph {pyqtgraph.__version__}")
+        lines.append(f"Installed as a {install_kind()}")
+        lines.extend(weights_source())
     lines.append(f"Compute device: {window.device or 'loading…'}")
     lines.append(f"Models are saved in {window.training_tab.models_folder or _default_models_dir()}")
     return "<br>".join(lines)

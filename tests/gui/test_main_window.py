@@ -48,6 +48,9 @@ def test_menus_and_shortcuts(window):
 def test_about_names_versions_and_device(window):
     text = window.about_text()
     assert "PyTorch" in text and "PySide6" in text
+    # the PyTorch build, how it was installed and where the weights come from (core.about)
+    assert "CPU-only build)" in text or "CUDA" in text
+    assert "Installed as a Python package (" in text and "EfficientNet-Lite0/1/2 weights: from their pip packages" in text
     assert "Compute device: CPU" in text or "CUDA" in text or "MPS" in text
     assert window.device_label.text().startswith("Device: ")
 

