@@ -5,7 +5,7 @@ Run by hand (not by pytest), with nothing else running:
 
 Each model's head is trained on frozen features (5 epochs, the standard split), exported with
 ``catdog export --int8``'s code (calibrated on 300 training photos) and measured on the validation photos
-against the float export in the same run: accuracy, how many answers differ, the largest difference in a
+against the float export in the same run: accuracy (and how many more or fewer photos are right), the largest difference in a
 probability, size, and photos per second through onnxruntime (2 threads, batches of 32). The same numbers
 decide whether the frozen backbone's features could use INT8 too (the feature pass is nearly all of the
 work): only if accuracy stays within one photo of float and the pass gets faster.
@@ -44,7 +44,7 @@ def main() -> None:
             rows.append((model, r))
             print("\n".join(r.lines()), flush=True)
     print(f"\n{os.cpu_count()} cores; validation photos: {rows[0][1].validation_photos}")
-    print(f"{'model':<20} {'float acc':>9} {'INT8 acc':>9} {'differ':>7} {'max dp':>7} {'float MB':>9} "
+    print(f"{'model':<20} {'float acc':>9} {'INT8 acc':>9} {'Δ right':>7} {'max dp':>7} {'float MB':>9} "
           f"{'INT8 MB':>8} {'float img/s':>12} {'INT8 img/s':>11} {'speed-up':>9}")
     for model, r in rows:
         n = r.validation_photos
