@@ -212,7 +212,7 @@ def test_reads_and_bad_units():
     assert reads(tr, model, "c1", 2, 4, 5) == [(0, 4, 5, 5, 5), (1, 4, 5, 5, 5), (2, 4, 5, 5, 5)]
     assert reads(tr, model, "s2", 3, 6, 1) == [(3, 12, 2, 2, 2)]
     assert reads(tr, model, "f6", 0) == [(c, 0, 0, 1, 1) for c in range(120)]
-    with pytest.raises(IndexError, match="6x28x28"):
+    with pytest.raises(IndexError, match="6 maps of 28x28"):
         unit_arithmetic(model, tr, "c1", 6, 0, 0)
     with pytest.raises(KeyError):
         unit_arithmetic(model, tr, "c9")

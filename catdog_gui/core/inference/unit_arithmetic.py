@@ -325,7 +325,7 @@ def unit_arithmetic(model: nn.Module, tr: Trace, layer: str, channel: int = 0, y
     stage, source = tr.stage(layer), tr.before(layer)
     c, h, w = stage.out.shape
     if not (0 <= channel < c and 0 <= y < h and 0 <= x < w):
-        raise IndexError(f"{stage.label} has no unit ({channel}, {y}, {x}): its volume is {c}x{h}x{w}")
+        raise IndexError(f"{stage.label} has no map {channel + 1} unit ({y}, {x}): it has {c} maps of {h}x{w}")
     module = getattr(model, layer)
     if stage.kind == "conv":
         weights, bias, mask = conv_weights(module)
@@ -372,3 +372,16 @@ def reads(tr: Trace, model: nn.Module, layer: str, channel: int, y: int = 0, x: 
     if stage.kind in ("subsample", "maxpool"):
         return [(channel, 2 * y, 2 * x, 2, 2)]
     return [(ch, 0, 0, sh, sw) for ch in range(sc)]
+
+
+def with_weights(model: nn.Module, state: dict) -> nn.Module:
+    """A copy of ``model`` holding ``state`` (e.g. the first saved epoch's weights), in eval mode;
+    raises ValueError when the weights do not fit the model."""
+    import copy
+
+    other = copy.deepcopy(model).cpu()
+    try:
+        other.load_state_dict(state, strict=True)
+    except RuntimeError:
+        raise ValueError("the first epoch's weights kept in the model file do not fit this model") from None
+    return other.eval()
