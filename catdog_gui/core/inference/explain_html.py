@@ -91,7 +91,7 @@ def unit_title(u) -> str:
     label = LABELS.get(u.layer, u.layer)
     if isinstance(u, FullUnit):
         return f"{label} unit {u.channel + 1}"
-    return f"{label} map {u.channel + 1}, unit ({u.y}, {u.x})"
+    return f"{label} map {u.channel + 1}, row {u.y}, column {u.x}"
 
 
 def unit_html(u, *, note: str = "") -> str:
@@ -229,9 +229,12 @@ def _overview_html(tr: Trace) -> str:
         else:
             s = layer_scale(st.out)
             colours = value_colours(st.out, s)
-            if st.flat:
-                strip = colours.reshape(1, c, 3)
-                imgs = [f'<img src="{_png(strip, 6)}" alt="{st.label}" width="{6 * c}">']
+            if st.flat:  # rows of up to 20 units, in order, white after the last
+                per = min(c, 20)
+                rows = -(-c // per)
+                strip = np.full((rows * per, 3), 255, np.uint8)
+                strip[:c] = colours.reshape(c, 3)
+                imgs = [f'<img src="{_png(strip.reshape(rows, per, 3), 12)}" alt="{st.label}" width="{12 * per}">']
             else:
                 up = max(1, 84 // w)
                 imgs = [f'<img src="{_png(colours[i], up)}" alt="{st.label} map {i + 1}" width="{up * w}">'

@@ -23,7 +23,8 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QStyle, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QStyle, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ...core.data.imageio import IMAGE_EXTS
 from ...core.inference import explain
@@ -33,6 +34,7 @@ from ..common.widgets import heading, muted
 from ..common.workers import Task, TaskState
 from .analysis import Analysis, analyse, feature_maps, kernel_sizes, shape_text
 from .drawing import LeNetDiagram, TileGrid
+from .explainer_view import ExplainerView
 from .layer_table import LayerTable
 
 __all__ = ["NetworkTab", "MAP_CAP"]
@@ -178,9 +180,17 @@ class NetworkTab(QWidget):
         self.main_split.setStretchFactor(1, 3)
         self.main_split.setChildrenCollapsible(False)
 
+        self.explainer = ExplainerView()
+        self.explainer.status_message.connect(self.status_message)
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(self.main_split, "Layers")
+        self.pages.addTab(self.explainer, "Every unit")
+        self.pages.setTabToolTip(1, "Every unit of a LeNet-5 for the photo, and how the one you click was "
+                                    "computed, number by number")
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(self.main_split, 1)
+        lay.addWidget(self.pages, 1)
         self._set_details_visible(False)
 
     def _set_details_visible(self, on: bool) -> None:
@@ -196,6 +206,7 @@ class NetworkTab(QWidget):
             self._maps_task.discard()
             self._maps_task = None
         if predictor is None:
+            self.explainer.set_predictor(None)
             self.shown, self.layers, self.stored_params, self._modules = None, [], 0, {}
             self._maps, self._image_array = {}, None
             self.table.setRowCount(0)
@@ -238,11 +249,26 @@ class NetworkTab(QWidget):
                 f"The Figure 2 style drawing is for LeNet-5 models. This {self._model_title()} has "
                 f"{len(self.layers):,} layers: they are all in the table below.")
         self._set_details_visible(True)
+        self._set_explainer(res.predictor)
         first = next((l.name for l in self.layers if explain.has_maps(l)), self.layers[0].name if self.layers else "")
         self.select_layer(first)
         if self.image_source is not None:
             self._compute_input_preview()
         self.model_shown.emit(str(res.predictor.path))
+
+    def _set_explainer(self, predictor) -> None:
+        """The explainer takes LeNet-5s apart; for other models its page says why not."""
+        from ...core.inference.explainer import not_explainable_text
+        from ...core.inference.unit_arithmetic import is_explainable
+
+        ok = is_explainable(predictor.model)
+        self.explainer.set_predictor(predictor if ok else None)
+        if not ok:
+            self.explainer.detail.clear_unit(f"<p>{not_explainable_text(self._model_title())}. The Layers page "
+                                             "lists its blocks with their output volumes; Grad-CAM in the "
+                                             "Prediction tab shows where it looked.</p>")
+            self.explainer.note.setText("The unit-by-unit view is for LeNet-5 models.")
+        self.pages.setTabEnabled(1, True)
 
     def _on_model_loading(self, _path: str) -> None:
         self.model_error.hide()
@@ -412,6 +438,7 @@ class NetworkTab(QWidget):
         self.photo_label.setToolTip(f"{self.image_name}: the centre square at {arr.shape[1]}x{arr.shape[2]} "
                                     "pixels, exactly what the network receives")
         self.diagram.set_input_image(img)
+        self.explainer.set_photo(arr, self.image_name)
 
     def _on_maps(self, res, name: str, new_image: bool) -> None:
         self._maps_task = None
@@ -462,6 +489,7 @@ class NetworkTab(QWidget):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop every background job and wait for it (call before the window goes away)."""
         self._analysis_task = self._maps_task = None
+        self.explainer.shutdown()
         Task.shutdown_all(self, timeout_ms)
 
     def closeEvent(self, e):  # noqa: N802
