@@ -41,6 +41,8 @@ class _Numbers(HTMLParser):
         a = dict(attrs)
         if tag == "div" and a.get("class") == "unit":
             self.unit = f"{a['data-layer']}:{a.get('data-unit', '')}"
+        elif tag == "div" and a.get("class") == "change":  # other weights' numbers
+            self.unit = None
         for key in ("src", "href"):
             if key in a and not str(a[key]).startswith(("data:", "#")):
                 self.external.append(a[key])

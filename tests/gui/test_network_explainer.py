@@ -149,6 +149,7 @@ def test_what_training_changed(qtbot, tab):
     text = view.detail.shown_text()
     a, b = ex.first_unit("c1", 0, 4, 4), ex.unit("c1", 0, 4, 4)
     assert f"after epoch {ex.first[0]}" in text and f"best epoch {ex.best_epoch}" in text
+    assert num(float(a.terms[0].kernel[0, 0])) in text and num(float(b.terms[0].kernel[0, 0])) in text
     assert num(a.value) in text and num(b.value) in text
     assert not np.array_equal(a.terms[0].kernel, b.terms[0].kernel)
 

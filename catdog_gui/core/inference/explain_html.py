@@ -275,9 +275,30 @@ def page_html(tr: Trace, units: Sequence, *, title: str, subtitle: str = "", bef
 
 
 def training_change_html(first, best, first_epoch: int, best_epoch: int) -> str:
-    """The same unit after the first saved epoch and at the best one, side by side."""
-    return ('<div class="change"><h3>What training changed</h3>'
-            f"<p>The same unit for the same photo with the weights after epoch {first_epoch} and at the best "
-            f"epoch, {best_epoch}.</p><table><tr><td valign=\"top\"><h4>after epoch {first_epoch}</h4>"
-            f"{unit_html(first)}</td><td valign=\"top\"><h4>best epoch {best_epoch}</h4>{unit_html(best)}</td>"
-            "</tr></table></div>")
+    """The same unit after the first saved epoch and at the best one: its bias, total and value, and
+    for a convolution its kernels side by side with their change; other kinds show both arithmetics."""
+    def row(name, u):
+        cells = "".join(f"<td align=\"right\">{_value(cls, getattr(u, attr))}</td>"
+                        for cls, attr in (("bias", "bias"), ("total", "total"), ("value", "value"))
+                        if hasattr(u, attr))
+        return f"<tr><td><b>{name}</b></td>{cells}</tr>"
+
+    cols = "".join(f"<th>{h}</th>" for h in ("bias", "total", "value") if hasattr(best, h))
+    out = ('<div class="change"><h3>What training changed: ' + html.escape(unit_title(best)) + "</h3>"
+           f"<p>The same unit for the same photo with the weights after epoch {first_epoch} and at the best "
+           f"epoch, {best_epoch}.</p><table cellspacing=\"4\"><tr><th></th>{cols}</tr>"
+           f"{row(f'after epoch {first_epoch}', first)}{row(f'best epoch {best_epoch}', best)}</table>")
+    if isinstance(best, ConvUnit):
+        rows = []
+        for a, b in zip(first.terms, best.terms):
+            if not b.connected:
+                continue
+            s = max(layer_scale(a.kernel), layer_scale(b.kernel))
+            d = b.kernel - a.kernel
+            rows.append(f"<tr><td valign=\"top\"><b>{LABELS.get(best.input_layer, '')} map {b.channel + 1}</b></td>"
+                        f"{_grid(a.kernel, s, 'w0', f'kernel after epoch {first_epoch}')}"
+                        f"{_grid(b.kernel, s, 'w', f'kernel at epoch {best_epoch}')}"
+                        f"{_grid(d, layer_scale(d), 'dw', 'change')}</tr>")
+        return out + '<table cellspacing="6">' + "".join(rows) + "</table></div>"
+    return (out + f"<h4>after epoch {first_epoch}</h4>{unit_html(first)}"
+            f"<h4>best epoch {best_epoch}</h4>{unit_html(best)}</div>")

@@ -165,7 +165,7 @@ class ExplainerView(QWidget):
             _n, h, w = stage.out.shape
             self.animation.set_target(h, w, start=y * w + x + 1)
         else:
-            self.animation.set_target(0, 0)
+            self.animation.set_target(0, 0, note="" if layer == "softmax" else None)
         self._refresh_detail()
 
     def _refresh_detail(self) -> None:

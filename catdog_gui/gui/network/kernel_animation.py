@@ -3,6 +3,8 @@ fills in one value at a time. Play, pause, step and a speed in frames per second
 
 from __future__ import annotations
 
+from typing import Optional
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
@@ -44,14 +46,15 @@ class KernelAnimation(QWidget):
         lay.addWidget(self.position, 1)
         self.set_target(0, 0)
 
-    def set_target(self, height: int, width: int, start: int = 0) -> None:
-        """Animate a map of ``height`` x ``width`` units (0 x 0: nothing to animate) from unit ``start``."""
+    def set_target(self, height: int, width: int, start: int = 0, note: Optional[str] = None) -> None:
+        """Animate a map of ``height`` x ``width`` units (0 x 0: nothing to animate) from unit ``start``;
+        ``note`` replaces the line saying why there is nothing to animate."""
         self.pause()
         self.shape, self.done = (height, width), start
         on = height * width > 1
         self.play_button.setEnabled(on)
         self.step_button.setEnabled(on)
-        self.position.setText("" if on else "a full connection has no window to slide")
+        self.position.setText("" if on else ("a full connection has no window to slide" if note is None else note))
 
     @property
     def playing(self) -> bool:

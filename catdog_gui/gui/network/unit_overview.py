@@ -74,6 +74,8 @@ def layout_columns(stages: list[tuple[str, str, tuple[int, int, int]]], width: f
             if cell > best[0]:
                 best = (cell, k)
         cell, k = max(best[0], 0.5), best[1]
+        if h == 1 and w == 1:  # a flat layer's few units (the output) stay unit-sized, not slabs
+            cell = min(cell, 26.0)
         gap = _GAP if cell * min(h, w) > 2 else 0.5
         grid_w = k * w * cell + gap * (k - 1)
         x0 = x + (cw - grid_w) / 2
