@@ -52,7 +52,10 @@ def value_colours(a: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _hex(v: float, scale: float) -> str:
-    r, g, b = value_colours(np.array(v), scale).tolist()
+    """One value's colour as #rrggbb (the same as :func:`value_colours`, without numpy: it runs per cell)."""
+    t = max(-1.0, min(1.0, float(v) / scale))
+    end = NEG if t < 0 else POS
+    r, g, b = (int(m + (int(e) - m) * abs(t) + 0.5) for m, e in zip((255, 255, 255), end))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
@@ -94,8 +97,10 @@ def unit_title(u) -> str:
     return f"{label} map {u.channel + 1}, row {u.y}, column {u.x}"
 
 
-def unit_html(u, *, note: str = "") -> str:
-    """The arithmetic of one unit (any kind of :mod:`.unit_arithmetic`) as an HTML fragment."""
+def unit_html(u, *, note: str = "", compact: bool = False) -> str:
+    """The arithmetic of one unit (any kind of :mod:`.unit_arithmetic`) as an HTML fragment; ``compact``
+    writes a convolution's grids as aligned monospace lines instead of tables (the same numbers; a
+    rich-text widget lays them out ~10x faster, which the window's animation needs)."""
     if isinstance(u, SoftmaxUnit):
         return softmax_html(u)
     src = LABELS.get(u.input_layer, u.input_layer)
@@ -104,7 +109,7 @@ def unit_html(u, *, note: str = "") -> str:
     if note:
         head += f"<p>{html.escape(note)}</p>"
     if isinstance(u, ConvUnit):
-        return head + _conv_html(u, src) + "</div>"
+        return head + _conv_html(u, src, compact) + "</div>"
     if isinstance(u, SubsampleUnit):
         s = layer_scale(u.window)
         return head + (
@@ -127,7 +132,35 @@ def unit_html(u, *, note: str = "") -> str:
     raise TypeError(f"no view for {type(u).__name__}")
 
 
-def _conv_html(u: ConvUnit, src: str) -> str:
+def _pre_row(values, scale: float, cls: str) -> str:
+    return " ".join(f'<span class="{cls}" style="background-color:{_hex(v, scale)}">{num(v):>8}</span>'
+                    for v in values)
+
+
+def _conv_pre(u: ConvUnit, src: str) -> str:
+    """The channels' input, kernel and products as monospace lines, each channel's sum at its end."""
+    k = u.terms[0].patch.shape[0]
+    lines = []
+    for t in u.terms:
+        name = f"{src} map {t.channel + 1}"
+        s_in = layer_scale(t.patch)
+        if not t.connected:
+            lines.append(f"<b>{name}</b>: not connected (Table I), adds nothing")
+            lines.extend(f'<span style="color:#999">{_pre_row(t.patch[i], s_in, "in")}</span>' for i in range(k))
+            continue
+        s_k, s_p = layer_scale(t.kernel), layer_scale(t.products)
+        lines.append(f"<b>{name}</b>" + " " * max(1, 9 * k - len(name)) + "   kernel" + " " * (9 * k - 6)
+                     + "   products")
+        for i in range(k):
+            mid = i == k // 2
+            lines.append(f"{_pre_row(t.patch[i], s_in, 'in')} {'×' if mid else ' '} "
+                         f"{_pre_row(t.kernel[i], s_k, 'w')} {'=' if mid else ' '} {_pre_row(t.products[i], s_p, 'p')}"
+                         + (f"   sum = {_value('sum', t.total)}" if mid else ""))
+        lines.append("")
+    return "<pre>" + "\n".join(lines) + "</pre>"
+
+
+def _conv_html(u: ConvUnit, src: str, compact: bool = False) -> str:
     k = u.terms[0].patch.shape[0]
     connected = [t.channel + 1 for t in u.terms if t.connected]
     missing = [t.channel + 1 for t in u.terms if not t.connected]
@@ -137,6 +170,11 @@ def _conv_html(u: ConvUnit, src: str) -> str:
         out += (f"; maps {', '.join(map(str, missing))} are <b>not connected</b> (the paper's Table I), "
                 "so they add nothing")
     out += ". Each input value times its weight, then everything added up with the bias.</p>"
+    sums = " + ".join(num(t.total) for t in u.terms if t.connected)
+    total = (f"<p>{sums} + bias {_value('bias', u.bias)} = <b>{_value('total', u.total)}</b></p>"
+             + _activation_line(u.activation, u.total, u.value))
+    if compact:
+        return out + _conv_pre(u, src) + total
     rows = []
     for t in u.terms:
         s_in = layer_scale(t.patch)
@@ -152,10 +190,7 @@ def _conv_html(u: ConvUnit, src: str) -> str:
             f"{_grid(t.patch, s_in, 'in', 'input')}<td>×</td>{_grid(t.kernel, s_k, 'w', 'kernel')}<td>=</td>"
             f"{_grid(t.products, s_p, 'p', 'products')}"
             f"<td valign=\"middle\">sum = {_value('sum', t.total)}</td></tr>")
-    sums = " + ".join(num(t.total) for t in u.terms if t.connected)
-    return (out + '<table cellspacing="4">' + "".join(rows) + "</table>"
-            f"<p>{sums} + bias {_value('bias', u.bias)} = <b>{_value('total', u.total)}</b></p>"
-            + _activation_line(u.activation, u.total, u.value))
+    return out + '<table cellspacing="4">' + "".join(rows) + "</table>" + total
 
 
 def _full_html(u: FullUnit, src: str) -> str:

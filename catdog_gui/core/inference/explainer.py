@@ -52,6 +52,22 @@ def not_explainable_text(title: str) -> str:
             "table) and Grad-CAM; the unit-by-unit arithmetic is for LeNet-5 models")
 
 
+#: (path, size, mtime) -> the first epoch's weights: read once per model file, not once per photo
+_FIRST_CACHE: dict[tuple, Optional[tuple[int, dict]]] = {}
+
+
+def _first_epoch(path: Path) -> Optional[tuple[int, dict]]:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FIRST_CACHE:
+        _FIRST_CACHE.clear()  # one model at a time
+        _FIRST_CACHE[key] = read_first_epoch(path)
+    return _FIRST_CACHE[key]
+
+
 def explain_photo(predictor, array: np.ndarray, photo_name: str) -> Explanation:
     """Trace the uint8 (3, S, S) ``array`` (what ``predictor`` sees for a photo) through its model, and
     through the first saved epoch's weights when the model file kept them. Raises
@@ -65,7 +81,7 @@ def explain_photo(predictor, array: np.ndarray, photo_name: str) -> Explanation:
     classes = tuple(predictor.info.classes)
     tr = trace(model, x, classes)
     first = None
-    kept = read_first_epoch(predictor.path)
+    kept = _first_epoch(predictor.path)
     if kept is not None:
         try:
             early = with_weights(model, kept[1])

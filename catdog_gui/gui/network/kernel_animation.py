@@ -36,6 +36,9 @@ class KernelAnimation(QWidget):
         self.speed.setSuffix(" values/s")
         self.speed.setAccessibleName("Animation speed")
         self.speed.valueChanged.connect(self._set_speed)
+        # Play/Pause keeps one width: a button that resizes would re-lay out the view on every toggle
+        self.play_button.setMinimumWidth(max(self.play_button.fontMetrics().horizontalAdvance(t)
+                                             for t in ("Play", "Pause")) + 32)
         self.position = QLabel("")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

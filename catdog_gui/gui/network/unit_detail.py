@@ -39,7 +39,7 @@ class UnitDetail(QTextBrowser):
         if first is not None:
             self.setHtml(explain_html.training_change_html(first, unit, *epochs))
         else:
-            self.setHtml(explain_html.unit_html(unit))
+            self.setHtml(explain_html.unit_html(unit, compact=True))
         self.verticalScrollBar().setValue(bar)
 
     def shown_text(self) -> str:
