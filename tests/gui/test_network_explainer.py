@@ -172,3 +172,36 @@ def test_no_model_clears_the_explainer(qtbot, tab):
     view.set_predictor(None)
     assert view.explanation is None and not view.overview.isEnabled()
     assert "Click a unit" in view.detail.shown_text()
+
+
+def test_the_modern_variant_explains_max_pooling(qtbot, tmp_path):
+    import torch
+
+    from catdog_gui.core.inference.predictor import Predictor
+    from catdog_gui.core.models import create_model
+    from catdog_gui.core.models.registry import HALF_MEAN, HALF_STD
+    from catdog_gui.core.storage.modelfile import save_model
+    from catdog_gui.gui.network.explainer_view import ExplainerView
+
+    torch.manual_seed(0)
+    path = save_model(tmp_path / "modern.pt", create_model("lenet5_modern", 2, 40), model_name="lenet5_modern",
+                      classes=["cat", "dog"], image_size=40, mean=HALF_MEAN, std=HALF_STD)
+    predictor = Predictor(path, "cpu")
+    view = ExplainerView()
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.set_predictor(predictor)
+    arr = predictor.preprocess(make_image(tmp_path / "p.png", (30, 160, 90), size=(50, 50), seed=4))
+    with qtbot.waitSignal(view.explained, timeout=20000):
+        view.set_photo(arr, "p.png")
+    ex = view.explanation
+    assert ex.first is None and not view.compare_box.isEnabled()  # saved without a first epoch
+    assert [c.shape for c in view.overview.columns][1:3] == [(6, 36, 36), (6, 18, 18)]
+    view.overview.select("s2", 4, 7, 9)
+    u = ex.unit("s2", 4, 7, 9)
+    text = view.detail.shown_text()
+    assert "Max pooling" in text and num(u.value) in text and u.value == u.window.max()
+    view.overview.select("c5", 17)
+    u = ex.unit("c5", 17)
+    assert f"each of the {16 * 7 * 7:,} S4 values" in view.detail.shown_text() and num(u.value) in view.detail.shown_text()
+    view.shutdown()
