@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
 
-    xp = sub.add_parser("explain", help="a LeNet-5 explained unit by unit on one photo, as a self-contained HTML page")
+    xp = sub.add_parser("explain", help="a LeNet-5 explained unit by unit on one photo (a pretrained backbone by its "
+                                           "blocks), as a self-contained HTML page")
     xp.add_argument("model")
     xp.add_argument("photo")
     xp.add_argument("--out", required=True, help="the HTML file to write")
@@ -303,10 +304,24 @@ def _cmd_explain(args) -> int:
     from .core.errors import CatdogError
     from .core.inference.explainer import explain_photo, page_for, write_page
     from .core.inference.predictor import Predictor
+    from .core.inference.unit_arithmetic import is_explainable
 
     unit = _parse_unit(args.unit) if args.unit else None
     predictor = Predictor(args.model, "cpu")
-    ex = explain_photo(predictor, predictor.preprocess(args.photo), Path(args.photo).name)
+    array = predictor.preprocess(args.photo)
+    if not is_explainable(predictor.model):  # a pretrained backbone: the simpler view
+        from .core.inference.backbone_view import backbone_html, explain_backbone
+        from .core.inference.explain_html import page_shell
+
+        if unit is not None:
+            raise CatdogError("--unit is for LeNet-5 models; a pretrained backbone is shown by its blocks")
+        bx = explain_backbone(predictor, array, Path(args.photo).name)
+        path = write_page(args.out, page_shell(f"{Path(args.model).name} on {Path(args.photo).name}", "",
+                                               backbone_html(bx)))
+        print(f"{Path(args.photo).name}: {predictor.predict(args.photo).describe()}")
+        print(f"Wrote {path}")
+        return EXIT_OK
+    ex = explain_photo(predictor, array, Path(args.photo).name)
     if unit is not None:
         try:
             ex.unit(*unit)

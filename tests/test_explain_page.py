@@ -132,7 +132,7 @@ def test_model_file_keeps_the_first_saved_epoch(tmp_path, tiny_model):
     epoch, first = read_first_epoch(tmp_path / "one.pt")
     _info, state = read_model_file(tmp_path / "one.pt")
     assert epoch == 1 and all(torch.equal(first[k], state[k]) for k in state)
-    assert [e.epoch for e in events if isinstance(e, EpochEnd) and e.is_best][0] == 1
+    assert next(e.epoch for e in events if isinstance(e, EpochEnd) and e.is_best) == 1
 
 
 def test_first_epoch_differs_from_the_best_when_training_moved_on(tmp_path, tiny_model):

@@ -118,11 +118,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(2)
+    from eventloop import wait_until
     from PySide6.QtWidgets import QApplication
 
     from catdog_gui.core.inference.predictor import Predictor
     from catdog_gui.gui.network.explainer_view import ExplainerView
-    from eventloop import wait_until
 
     app = QApplication.instance() or QApplication(sys.argv)
     folder = Path(tempfile.mkdtemp(prefix="bench-explainer-"))
@@ -140,11 +140,11 @@ def main() -> int:
         t0 = time.perf_counter()
         predictor.predict(photo)
         reference.append((time.perf_counter() - t0) * 1000)
-        done = []
-        view.explained.connect(lambda: done.append(1))
+        done: list[int] = []
+        view.explained.connect(lambda d=done: d.append(1))
         t0 = time.perf_counter()
         view.set_photo(array, photo.name)
-        wait_until(lambda: bool(done), 60, "the explanation")
+        wait_until(lambda d=done: bool(d), 60, "the explanation")
         view.repaint()  # the overview and the detail, painted now
         app.processEvents()
         opened.append((time.perf_counter() - t0) * 1000)
@@ -168,10 +168,10 @@ def main() -> int:
         frames: list[float] = []
         anim.step()  # one frame first: the one-time costs (the monospace font's first use) are not counted
         app.processEvents()
-        anim.frame.connect(lambda *_a: frames.append(time.perf_counter()))
+        anim.frame.connect(lambda *_a, f=frames: f.append(time.perf_counter()))
         probe.start()
         anim.play()
-        wait_until(lambda: len(frames) >= args.frames or not anim.playing, 120, "the frames")
+        wait_until(lambda f=frames, a=anim: len(f) >= args.frames or not a.playing, 120, "the frames")
         anim.pause()
         late = probe.stop()
         anim.frame.disconnect()

@@ -301,10 +301,14 @@ def page_html(tr: Trace, units: Sequence, *, title: str, subtitle: str = "", bef
               f'<span style="background:{_hex(0, 1)};border:1px solid #ccc"></span> zero, '
               f'<span style="background:{_hex(1, 1)}"></span> positive, one scale per layer.</p>')
     body = "".join(unit_html(u) for u in units)
+    return page_shell(title, subtitle, f"{legend}{_overview_html(tr)}{body}{before_after}")
+
+
+def page_shell(title: str, subtitle: str, body: str) -> str:
+    """A self-contained page around ``body`` (HTML): the title, one line under it, the style."""
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>{legend}"
-            f"{_overview_html(tr)}{body}{before_after}"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>{body}"
             "<p class=\"cap\">Every number was recomputed from the model's weights by catdog-gui.</p>"
             "</body></html>")
 

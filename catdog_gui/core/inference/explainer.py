@@ -53,10 +53,10 @@ def not_explainable_text(title: str) -> str:
 
 
 #: (path, size, mtime) -> the first epoch's weights: read once per model file, not once per photo
-_FIRST_CACHE: dict[tuple, Optional[tuple[int, dict]]] = {}
+_FIRST_CACHE: dict[tuple, tuple[int, dict] | None] = {}
 
 
-def _first_epoch(path: Path) -> Optional[tuple[int, dict]]:
+def _first_epoch(path: Path) -> tuple[int, dict] | None:
     try:
         st = Path(path).stat()
     except OSError:

@@ -14,14 +14,29 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import QBuffer, QIODevice, Qt, QUrl, Signal
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.errors import CatdogError
 from ...core.inference import explainer
-from ...core.inference.explain_html import unit_title
+from ...core.inference.backbone_view import (
+    BackboneExplanation,
+    backbone_html,
+    explain_backbone,
+)
+from ...core.inference.explain_html import page_shell, unit_title
+from ...core.inference.unit_arithmetic import is_explainable
 from ...core.storage.files import atomic_write
 from ..common.controls import push_button
+from ..common.images import rgb_image
 from ..common.widgets import muted
 from ..common.workers import Task, TaskState
 from ..models.current_model import model_lock
@@ -33,10 +48,14 @@ __all__ = ["ExplainerView"]
 
 
 def _explain(predictor, array, name, state: Optional[TaskState] = None):
+    """A LeNet-5's :class:`~catdog_gui.core.inference.explainer.Explanation`, or a backbone model's
+    :class:`~catdog_gui.core.inference.backbone_view.BackboneExplanation`."""
     if state is not None:
         state.check()
     with model_lock(predictor):
-        return explainer.explain_photo(predictor, array, name)
+        if is_explainable(predictor.model):
+            return explainer.explain_photo(predictor, array, name)
+        return explain_backbone(predictor, array, name)
 
 
 class ExplainerView(QWidget):
@@ -50,6 +69,7 @@ class ExplainerView(QWidget):
         super().__init__(parent)
         self.predictor = None
         self.explanation: Optional[explainer.Explanation] = None
+        self.backbone: Optional[BackboneExplanation] = None  # the simpler view of a pretrained backbone
         self._photo: Optional[tuple[np.ndarray, str]] = None
         self._task: Optional[Task] = None
         self.overview = UnitOverview()
@@ -103,7 +123,7 @@ class ExplainerView(QWidget):
     def set_predictor(self, predictor) -> None:
         """The model to explain (None: none); until a photo comes (:meth:`set_photo`) nothing is shown."""
         self.predictor = predictor
-        self.explanation = None
+        self.explanation = self.backbone = None
         self._photo = None  # the tab sends the photo again as the new model sees it
         self.overview.selected = None
         self.overview.trace = None
@@ -111,6 +131,7 @@ class ExplainerView(QWidget):
         self._discard()
         if predictor is None:
             self.detail.clear_unit()
+        self.overview.setVisible(predictor is None or is_explainable(predictor.model))
         self._set_enabled(False)
 
     def set_photo(self, array: np.ndarray, name: str) -> None:
@@ -133,6 +154,9 @@ class ExplainerView(QWidget):
 
     def _on_explained(self, ex) -> None:
         self._task = None
+        if isinstance(ex, BackboneExplanation):
+            self._on_backbone(ex)
+            return
         self.explanation = ex
         keep = self.overview.selected
         self.overview.set_trace(ex.trace, ex.model)
@@ -143,6 +167,22 @@ class ExplainerView(QWidget):
         self._set_enabled(True)
         if keep is None or not self.overview.select(*keep):  # C3's first map: it reads three of S2's six
             self.overview.select("c3", 0, 0, 0)
+        self.explained.emit()
+
+    def _on_backbone(self, bx: BackboneExplanation) -> None:
+        """A pretrained backbone: its blocks, features, head, softmax and Grad-CAM in the detail."""
+        from ...core.inference.gradcam import overlay
+
+        self.backbone = bx
+        doc = self.detail.document()
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl("catdog:gradcam.png"),
+                        rgb_image(overlay(bx.photo, bx.cam)))
+        self.detail.unit = None
+        self.detail.setHtml(backbone_html(bx, "catdog:gradcam.png"))
+        self.note.setText(f"<b>{bx.photo_name}</b>: a pretrained backbone is shown by its blocks, its feature "
+                          "vector, the head's arithmetic per class and Grad-CAM (no unit-by-unit view).")
+        for w in (self.png_button, self.html_button):
+            w.setEnabled(True)
         self.explained.emit()
 
     def _on_failed(self, msg: str) -> None:
@@ -192,13 +232,17 @@ class ExplainerView(QWidget):
     # ---- export -----------------------------------------------------------------------------
     def export_html(self, path) -> Path:
         """Write the self-contained page for the current photo, starting with the selected unit."""
+        if self.backbone is not None:
+            bx = self.backbone
+            return explainer.write_page(path, page_shell(f"{bx.photo_name} through a pretrained backbone", "",
+                                                         backbone_html(bx)))
         if self.explanation is None:
             raise CatdogError("nothing to export yet: choose a photo first")
         sel = self.overview.selected
         return explainer.write_page(path, explainer.page_for(self.explanation, sel))
 
     def export_png(self, path) -> Path:
-        if self.explanation is None:
+        if self.explanation is None and self.backbone is None:
             raise CatdogError("nothing to export yet: choose a photo first")
         img = self.split.grab().toImage()
         buf = QBuffer()

@@ -257,18 +257,14 @@ class NetworkTab(QWidget):
         self.model_shown.emit(str(res.predictor.path))
 
     def _set_explainer(self, predictor) -> None:
-        """The explainer takes LeNet-5s apart; for other models its page says why not."""
-        from ...core.inference.explainer import not_explainable_text
+        """A LeNet-5 is taken apart unit by unit; another model gets the simpler backbone view."""
         from ...core.inference.unit_arithmetic import is_explainable
 
-        ok = is_explainable(predictor.model)
-        self.explainer.set_predictor(predictor if ok else None)
-        if not ok:
-            self.explainer.detail.clear_unit(f"<p>{not_explainable_text(self._model_title())}. The Layers page "
-                                             "lists its blocks with their output volumes; Grad-CAM in the "
-                                             "Prediction tab shows where it looked.</p>")
-            self.explainer.note.setText("The unit-by-unit view is for LeNet-5 models.")
-        self.pages.setTabEnabled(1, True)
+        self.explainer.set_predictor(predictor)
+        if not is_explainable(predictor.model):
+            self.explainer.detail.clear_unit(
+                f"<p>{self._model_title()} is a pretrained backbone: choose a photo to see its blocks as volumes, "
+                "the feature vector, the head's arithmetic for each class and Grad-CAM.</p>")
 
     def _on_model_loading(self, _path: str) -> None:
         self.model_error.hide()
