@@ -205,3 +205,18 @@ def test_the_modern_variant_explains_max_pooling(qtbot, tmp_path):
     u = ex.unit("c5", 17)
     assert f"each of the {16 * 7 * 7:,} S4 values" in view.detail.shown_text() and num(u.value) in view.detail.shown_text()
     view.shutdown()
+
+
+def test_a_dropped_photo_is_explained(qtbot, tab, tmp_path):
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    other = make_image(tmp_path / "other.png", (20, 60, 200), size=(40, 40), seed=9)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(other))])
+    event = QDropEvent(QPoint(10, 10).toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(tab.explainer.explained, timeout=20000):
+        tab.dropEvent(event)
+    assert tab.explainer.explanation.photo_name == "other.png"
+    assert "other.png" in tab.explainer.note.text()

@@ -69,6 +69,7 @@ class NetworkTab(QWidget):
         self._maps_task: Optional[Task] = None
         self._modules: dict = {}
         self._build()
+        self.setAcceptDrops(True)
         self._update_model_label()
         current.changed.connect(self._on_model_changed)
         current.failed.connect(self._on_model_failed)
@@ -477,6 +478,28 @@ class NetworkTab(QWidget):
         if name in self._maps:
             self._show_all = True
             self._show_maps(name)
+
+    # ---- drops: a photo dropped on the tab is explained (model files go on to the window) --------
+    @staticmethod
+    def _dropped_photo(mime) -> Optional[str]:
+        if not mime.hasUrls():
+            return None
+        return next((u.toLocalFile() for u in mime.urls()
+                     if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in IMAGE_EXTS), None)
+
+    def dragEnterEvent(self, e):  # noqa: N802
+        if self._dropped_photo(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dropEvent(self, e):  # noqa: N802
+        path = self._dropped_photo(e.mimeData())
+        if path is None:
+            e.ignore()
+            return
+        e.acceptProposedAction()
+        self.set_image(path)
 
     # ---- tasks ------------------------------------------------------------------------------
     def is_busy(self) -> bool:
