@@ -130,7 +130,7 @@ def test_animation_fills_the_map_one_value_at_a_time(qtbot, tab):
     assert "row 0, column 1" in view.detail.shown_text()
     anim.speed.setValue(60)
     anim.play()
-    qtbot.waitUntil(lambda: view.overview.selected[2] >= 3, timeout=10000)
+    qtbot.waitUntil(lambda: anim.done >= 6, timeout=10000)
     anim.pause()
     assert not anim.playing and seen == []
     y, x = view.overview.selected[2:]
