@@ -141,14 +141,17 @@ def main() -> int:
         predictor.predict(photo)
         reference.append((time.perf_counter() - t0) * 1000)
         done: list[int] = []
-        view.explained.connect(lambda d=done: d.append(1))
+        def opened_one(d=done):
+            d.append(1)
+
+        view.explained.connect(opened_one)
         t0 = time.perf_counter()
         view.set_photo(array, photo.name)
         wait_until(lambda d=done: bool(d), 60, "the explanation")
         view.repaint()  # the overview and the detail, painted now
         app.processEvents()
         opened.append((time.perf_counter() - t0) * 1000)
-        view.explained.disconnect()
+        view.explained.disconnect(opened_one)
 
     first, opened = opened[0], opened[1:] or opened
     rows = [("open overview", f"{statistics.median(opened):.0f} ms", f"first {first:.0f} ms",
@@ -168,13 +171,16 @@ def main() -> int:
         frames: list[float] = []
         anim.step()  # one frame first: the one-time costs (the monospace font's first use) are not counted
         app.processEvents()
-        anim.frame.connect(lambda *_a, f=frames: f.append(time.perf_counter()))
+        def count(*_a, f=frames):
+            f.append(time.perf_counter())
+
+        anim.frame.connect(count)
         probe.start()
         anim.play()
         wait_until(lambda f=frames, a=anim: len(f) >= args.frames or not a.playing, 120, "the frames")
         anim.pause()
         late = probe.stop()
-        anim.frame.disconnect()
+        anim.frame.disconnect(count)  # only ours: the view's own slot stays
         n = len(frames)
         fps = (n - 1) / (frames[-1] - frames[0]) if n > 1 else 0.0
         ok = fps >= 29.0 and late[0] <= 16.0

@@ -127,14 +127,19 @@ def test_animation_fills_the_map_one_value_at_a_time(qtbot, tab):
     view.overview.unit_selected.connect(lambda *a: seen.append(a))  # frames do not re-emit
     anim.step()
     assert view.overview.selected == ("c1", 2, 0, 1) and view.overview.fill == ("c1", 2, 2)
-    assert "row 0, column 1" in view.detail.shown_text()
+    assert "row 0, column 1" in view.detail.shown_text() and "products" in view.detail.shown_text()
     anim.speed.setValue(60)
     anim.play()
     qtbot.waitUntil(lambda: anim.done >= 6, timeout=10000)
+    assert "Pause or step to see every product" in view.detail.shown_text()  # playing: sums and value
     anim.pause()
     assert not anim.playing and seen == []
     y, x = view.overview.selected[2:]
-    assert view.overview.fill == ("c1", 2, y * 28 + x + 1)
+    assert view.overview.fill == ("c1", 2, y * 28 + x + 1)  # paused half way: the map stays part-filled
+    u = view.explanation.unit("c1", 2, y, x)
+    text = view.detail.shown_text()
+    assert "products" in text and num(float(u.terms[1].products[4, 4])) in text and num(u.value) in text
+    view.grab()  # paints the part-filled map
     # a flat layer has nothing to slide
     view.overview.select("f6", 0)
     assert not anim.play_button.isEnabled()

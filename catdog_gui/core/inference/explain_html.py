@@ -97,10 +97,11 @@ def unit_title(u) -> str:
     return f"{label} map {u.channel + 1}, row {u.y}, column {u.x}"
 
 
-def unit_html(u, *, note: str = "", compact: bool = False) -> str:
+def unit_html(u, *, note: str = "", compact: bool = False, brief: bool = False) -> str:
     """The arithmetic of one unit (any kind of :mod:`.unit_arithmetic`) as an HTML fragment; ``compact``
     writes a convolution's grids as aligned monospace lines instead of tables (the same numbers; a
-    rich-text widget lays them out ~10x faster, which the window's animation needs)."""
+    rich-text widget lays them out ~10x faster, which the window's animation needs); ``brief`` leaves
+    a convolution's grids out (its sums, bias, total and activation stay: the animation while playing)."""
     if isinstance(u, SoftmaxUnit):
         return softmax_html(u)
     src = LABELS.get(u.input_layer, u.input_layer)
@@ -109,7 +110,7 @@ def unit_html(u, *, note: str = "", compact: bool = False) -> str:
     if note:
         head += f"<p>{html.escape(note)}</p>"
     if isinstance(u, ConvUnit):
-        return head + _conv_html(u, src, compact) + "</div>"
+        return head + _conv_html(u, src, compact, brief) + "</div>"
     if isinstance(u, SubsampleUnit):
         s = layer_scale(u.window)
         return head + (
@@ -160,7 +161,7 @@ def _conv_pre(u: ConvUnit, src: str) -> str:
     return "<pre>" + "\n".join(lines) + "</pre>"
 
 
-def _conv_html(u: ConvUnit, src: str, compact: bool = False) -> str:
+def _conv_html(u: ConvUnit, src: str, compact: bool = False, brief: bool = False) -> str:
     k = u.terms[0].patch.shape[0]
     connected = [t.channel + 1 for t in u.terms if t.connected]
     missing = [t.channel + 1 for t in u.terms if not t.connected]
@@ -173,6 +174,8 @@ def _conv_html(u: ConvUnit, src: str, compact: bool = False) -> str:
     sums = " + ".join(num(t.total) for t in u.terms if t.connected)
     total = (f"<p>{sums} + bias {_value('bias', u.bias)} = <b>{_value('total', u.total)}</b></p>"
              + _activation_line(u.activation, u.total, u.value))
+    if brief:
+        return out + "<p><i>Pause or step to see every product.</i></p>" + total
     if compact:
         return out + _conv_pre(u, src) + total
     rows = []

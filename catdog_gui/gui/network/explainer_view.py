@@ -77,7 +77,7 @@ class ExplainerView(QWidget):
         self.detail = UnitDetail()
         self.animation = KernelAnimation()
         self.animation.frame.connect(self._on_frame)
-        self.animation.stopped.connect(lambda: self.overview.set_fill(None))
+        self.animation.stopped.connect(self._on_animation_stopped)
         self.note = muted("")
         self.softmax_button = push_button("Softmax", "Show how the output scores become the probabilities",
                                           lambda: self.overview.select("softmax", 0, 0, 0), name="Show softmax")
@@ -208,7 +208,7 @@ class ExplainerView(QWidget):
             self.animation.set_target(0, 0, note="" if layer == "softmax" else None)
         self._refresh_detail()
 
-    def _refresh_detail(self) -> None:
+    def _refresh_detail(self, brief: bool = False) -> None:
         ex, sel = self.explanation, self.overview.selected
         if ex is None or sel is None:
             return
@@ -216,7 +216,8 @@ class ExplainerView(QWidget):
         first = None
         if self.compare_box.isChecked() and ex.first is not None and sel[0] != "softmax":
             first = ex.first_unit(*sel)
-        self.detail.show_unit(unit, first, (ex.first[0], ex.best_epoch) if first is not None else (0, 0))
+        self.detail.show_unit(unit, first, (ex.first[0], ex.best_epoch) if first is not None else (0, 0),
+                              brief=brief and first is None)
         self.status_message.emit(unit_title(unit))
         self.unit_shown.emit(sel[0])
 
@@ -227,6 +228,14 @@ class ExplainerView(QWidget):
         layer, c = sel[0], sel[1]
         self.overview.select(layer, c, y, x, emit=False)
         self.overview.set_fill((layer, c, done))
+        # playing: the sums and the value (every product's grid would take longer than a frame to lay out)
+        self._refresh_detail(brief=self.animation.playing)
+
+    def _on_animation_stopped(self) -> None:
+        """Paused: the detail shows every product again; a finished map is shown whole."""
+        h, w = self.animation.shape
+        if self.animation.done >= h * w:
+            self.overview.set_fill(None)
         self._refresh_detail()
 
     # ---- export -----------------------------------------------------------------------------

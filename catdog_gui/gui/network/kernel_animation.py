@@ -15,7 +15,7 @@ class KernelAnimation(QWidget):
     """Controls and clock of the sliding-window animation over one output map."""
 
     frame = Signal(int, int, int)  # y, x of the unit now computed, units done so far
-    stopped = Signal()  # paused at the end, or the target changed
+    stopped = Signal()  # paused (by the user or at the end of the map)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -77,8 +77,11 @@ class KernelAnimation(QWidget):
         self.play_button.setText("Pause")
 
     def pause(self) -> None:
+        was = self.timer.isActive()
         self.timer.stop()
         self.play_button.setText("Play")
+        if was:
+            self.stopped.emit()
 
     def _set_speed(self, fps: int) -> None:
         self.timer.setInterval(max(1, round(1000 / max(1, fps))))
@@ -95,4 +98,3 @@ class KernelAnimation(QWidget):
         self.frame.emit(y, x, self.done)
         if self.done >= h * w and self.playing:
             self.pause()
-            self.stopped.emit()

@@ -32,14 +32,15 @@ class UnitDetail(QTextBrowser):
         self.unit = None
         self.setHtml(text)
 
-    def show_unit(self, unit, first=None, epochs: tuple[int, int] = (0, 0)) -> None:
-        """Show ``unit``; with ``first`` (the same unit at the first saved epoch), both side by side."""
+    def show_unit(self, unit, first=None, epochs: tuple[int, int] = (0, 0), brief: bool = False) -> None:
+        """Show ``unit``; with ``first`` (the same unit at the first saved epoch), both side by side;
+        ``brief``: a convolution's sums and total without its grids (while the animation plays)."""
         self.unit = unit
         bar = self.verticalScrollBar().value()
         if first is not None:
             self.setHtml(explain_html.training_change_html(first, unit, *epochs))
         else:
-            self.setHtml(explain_html.unit_html(unit, compact=True))
+            self.setHtml(explain_html.unit_html(unit, compact=True, brief=brief))
         self.verticalScrollBar().setValue(bar)
 
     def shown_text(self) -> str:

@@ -228,9 +228,12 @@ class UnitOverview(QWidget):
                 r = col.map_rect(i)
                 p.drawImage(r, img)
                 if fill is not None and fill[1] == i:  # the animation's unfinished part is blank
-                    done = fill[2]
-                    for u in range(done, h * w):
-                        p.fillRect(col.unit_rect(i, u // w, u % w), QColor(235, 235, 235))
+                    y, x = divmod(fill[2], w)
+                    blank = QColor(235, 235, 235)
+                    if y < h:
+                        first = col.unit_rect(i, y, x)
+                        p.fillRect(QRectF(first.x(), first.y(), (w - x) * col.cell, col.cell), blank)
+                        p.fillRect(QRectF(r.x(), first.bottom(), r.width(), r.bottom() - first.bottom()), blank)
         else:
             colours = value_colours(v.reshape(-1), scale)
             for i in range(c):
