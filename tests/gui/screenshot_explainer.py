@@ -5,7 +5,8 @@
 Opens the real window at 1280x900 with MODEL (a LeNet-5 model file that kept its first epoch),
 explains PHOTO and saves into docs/screenshots/: explainer-overview.png (a C1 unit), explainer-c3.png
 (a C3 unit reading three of S2's maps), explainer-softmax.png, explainer-changed.png (the same unit
-after the first epoch and at the best one) and explainer-f6.png (a full connection).
+after the first epoch and at the best one), explainer-f6.png (a full connection) and
+explainer-animation.png (the kernel half way over C3 map 7).
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def main() -> int:
         path = os.path.join(OUT, f"{name}.png")
         win.grab().save(path)
         print(path, os.path.getsize(path) // 1024, "KB")
+    view.compare_box.setChecked(False)
+    view.overview.select("c3", 6, 0, 0)  # the animation half way through C3 map 7
+    for _ in range(54):
+        view.animation.step()
+    settle()
+    path = os.path.join(OUT, "explainer-animation.png")
+    win.grab().save(path)
+    print(path, os.path.getsize(path) // 1024, "KB")
     win.close()
     return 0
 
