@@ -88,7 +88,7 @@ def backbone_html(bx: BackboneExplanation, cam_src: str = "") -> str:
     import html
 
     if not cam_src:
-        cam_src = explain_html._png(overlay(bx.photo, bx.cam), 1)
+        cam_src = explain_html.png_data(overlay(bx.photo, bx.cam), 1)
     rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(k)}</td><td>{' × '.join(map(str, s))}</td></tr>"
                    for n, k, s in bx.blocks)
     classes = bx.softmax.classes

@@ -245,7 +245,8 @@ def softmax_html(u: SoftmaxUnit) -> str:
 # the page
 
 
-def _png(rgb: np.ndarray, scale_up: int = 1) -> str:
+def png_data(rgb: np.ndarray, scale_up: int = 1) -> str:
+    """uint8 (H, W, 3) as a PNG data address (enlarged ``scale_up`` times, pixels kept square)."""
     from PIL import Image
 
     img = Image.fromarray(np.ascontiguousarray(rgb, np.uint8))
@@ -262,7 +263,7 @@ def _overview_html(tr: Trace) -> str:
         c, h, w = st.out.shape
         if st.name == "input":
             rgb = np.clip(st.out.transpose(1, 2, 0) * 0.5 + 0.5, 0, 1) * 255  # [-1, 1] -> 0..255
-            imgs = [f'<img src="{_png(rgb, 3)}" alt="input" width="{3 * w}">']
+            imgs = [f'<img src="{png_data(rgb, 3)}" alt="input" width="{3 * w}">']
             scale_text = "the photo as the network sees it"
         else:
             s = layer_scale(st.out)
@@ -272,10 +273,10 @@ def _overview_html(tr: Trace) -> str:
                 rows = -(-c // per)
                 strip = np.full((rows * per, 3), 255, np.uint8)
                 strip[:c] = colours.reshape(c, 3)
-                imgs = [f'<img src="{_png(strip.reshape(rows, per, 3), 12)}" alt="{st.label}" width="{12 * per}">']
+                imgs = [f'<img src="{png_data(strip.reshape(rows, per, 3), 12)}" alt="{st.label}" width="{12 * per}">']
             else:
                 up = max(1, 84 // w)
-                imgs = [f'<img src="{_png(colours[i], up)}" alt="{st.label} map {i + 1}" width="{up * w}">'
+                imgs = [f'<img src="{png_data(colours[i], up)}" alt="{st.label} map {i + 1}" width="{up * w}">'
                         for i in range(c)]
             scale_text = f"colour scale ±{num(s)}"
         cols.append(f'<div class="layer" data-layer="{st.name}"><h4>{st.label} · {c}×{h}×{w}</h4>'
