@@ -172,3 +172,22 @@ def test_the_page_in_a_real_browser_shows_the_same_numbers(tmp_path, tiny_model)
     got = _check_page(dom, ex)  # the DOM the browser built, not the file's text
     pred = predictor.predict(photo)
     assert sorted(got.probs[:2]) == sorted(probability_text(p) for _c, p in pred.probabilities)
+
+
+def test_a_mirror_averaging_model_says_what_the_prediction_tab_shows(tmp_path, tiny_model):
+    from PIL import Image
+
+    half = np.zeros((32, 32, 3), np.uint8)
+    half[:, :16] = (230, 40, 30)  # red on the left, blue on the right: the mirror image differs
+    half[:, 16:] = (20, 40, 220)
+    photo = tmp_path / "halves.png"
+    Image.fromarray(half).save(photo)
+    plain = Predictor(tiny_model, "cpu", tta=False)
+    tta = Predictor(tiny_model, "cpu", tta=True)
+    ex = explainer.explain_photo(plain, plain.preprocess(photo), photo.name)
+    assert ex.mirrored_text == "" and explainer.mirrored_note(ex) == ""
+    ex = explainer.explain_photo(tta, tta.preprocess(photo), photo.name)
+    assert ex.mirrored_text == tta.predict(photo).describe()  # what the Prediction tab prints
+    assert ex.prediction_text == plain.predict(photo).describe()  # the units' own softmax
+    assert ex.mirrored_text != ex.prediction_text  # the photo is not mirror-symmetric: the numbers differ
+    assert ex.mirrored_text in explainer.page_for(ex)

@@ -29,6 +29,9 @@ class Explanation:
     model_name: str  # the file's name
     first: tuple[int, object, Trace] | None  # (epoch, model with those weights, its trace) when kept
     best_epoch: int
+    #: set when the model averages each photo with its mirror image (test-time augmentation): what the
+    #: Prediction tab prints then, e.g. "52.0% cat, 48.0% dog" (the units here are the photo's alone)
+    mirrored_text: str = ""
 
     def unit(self, layer: str, channel: int = 0, y: int = 0, x: int = 0):
         return unit_arithmetic(self.model, self.trace, layer, channel, y, x)
@@ -89,7 +92,19 @@ def explain_photo(predictor, array: np.ndarray, photo_name: str) -> Explanation:
         except ValueError:
             first = None
     best = int(predictor.info.metrics.get("best_epoch") or 0)
-    return Explanation(model, tr, photo_name, Path(predictor.path).name, first, best)
+    mirrored = ""
+    if getattr(predictor, "tta", False):
+        p = predictor.probabilities(np.ascontiguousarray(array)[None])[0]
+        mirrored = ", ".join(f"{probability_text(float(p[i]))} {classes[i]}" for i in np.argsort(-p))
+    return Explanation(model, tr, photo_name, Path(predictor.path).name, first, best, mirrored)
+
+
+def mirrored_note(ex: Explanation) -> str:
+    """One sentence for a model that averages with the mirror image ("" otherwise)."""
+    if not ex.mirrored_text:
+        return ""
+    return (f"This model averages each photo with its mirror image (test-time augmentation), so the Prediction "
+            f"tab shows {ex.mirrored_text}; the units here are those of the photo itself.")
 
 
 def default_units(ex: Explanation) -> list[tuple[str, int, int, int]]:
@@ -118,7 +133,7 @@ def page_for(ex: Explanation, selected: tuple[str, int, int, int] | None = None)
         key = picks[0]
         change = explain_html.training_change_html(ex.first_unit(*key), ex.unit(*key), ex.first[0], ex.best_epoch)
     title = f"{ex.model_name} explained on {ex.photo_name}"
-    subtitle = f"The network says: {ex.prediction_text}."
+    subtitle = f"The network says: {ex.prediction_text}. {mirrored_note(ex)}".strip()
     return explain_html.page_html(ex.trace, units, title=title, subtitle=subtitle, before_after=change)
 
 

@@ -162,8 +162,10 @@ class ExplainerView(QWidget):
         self.overview.set_trace(ex.trace, ex.model)
         first = "" if ex.first is None else (f" Tick 'Compare with the first epoch' to see a unit after epoch "
                                              f"{ex.first[0]} beside the best epoch, {ex.best_epoch}.")
+        mirrored = explainer.mirrored_note(ex)
         self.note.setText(f"<b>{ex.photo_name}</b>: {ex.prediction_text}. Every unit of every layer, one colour "
-                          f"scale per layer (blue negative, white zero, orange positive); click one.{first}")
+                          f"scale per layer (blue negative, white zero, orange positive); click one.{first}"
+                          + (f" {mirrored}" if mirrored else ""))
         self._set_enabled(True)
         if keep is None or not self.overview.select(*keep):  # C3's first map: it reads three of S2's six
             self.overview.select("c3", 0, 0, 0)
