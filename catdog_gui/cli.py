@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
 
+    xp = sub.add_parser("explain", help="a LeNet-5 explained unit by unit on one photo (a pretrained backbone by its "
+                                           "blocks), as a self-contained HTML page")
+    xp.add_argument("model")
+    xp.add_argument("photo")
+    xp.add_argument("--out", required=True, help="the HTML file to write")
+    xp.add_argument("--unit", help="the unit to explain first, LAYER:MAP,Y,X counted from 1 (e.g. c3:1,5,5; "
+                                   "f6:12); default: one unit of every layer")
+
     s = sub.add_parser("scan", help="check a dataset folder: classes, unreadable files, duplicates")
     s.add_argument("data")
     s.add_argument("--val")
@@ -324,6 +332,53 @@ def _cmd_info(args) -> int:
     return EXIT_OK
 
 
+def _parse_unit(text: str) -> tuple[str, int, int, int]:
+    from .core.errors import CatdogError
+
+    layer, _, rest = text.partition(":")
+    try:
+        nums = [int(v) for v in rest.split(",")] if rest else [1]
+    except ValueError:
+        nums = []
+    if not layer or not 1 <= len(nums) <= 3 or nums[0] < 1 or any(v < 0 for v in nums[1:]):
+        raise CatdogError(f"--unit {text}: write LAYER:MAP,Y,X with the map counted from 1, e.g. c3:1,5,5 or f6:12")
+    nums += [0] * (3 - len(nums))
+    return layer.lower(), nums[0] - 1, nums[1], nums[2]
+
+
+def _cmd_explain(args) -> int:
+    from .core.errors import CatdogError
+    from .core.inference.explainer import explain_photo, page_for, write_page
+    from .core.inference.predictor import Predictor
+    from .core.inference.unit_arithmetic import is_explainable
+
+    unit = _parse_unit(args.unit) if args.unit else None
+    predictor = Predictor(args.model, "cpu")
+    array = predictor.preprocess(args.photo)
+    if not is_explainable(predictor.model):  # a pretrained backbone: the simpler view
+        from .core.inference.backbone_view import backbone_html, explain_backbone
+        from .core.inference.explain_html import page_shell
+
+        if unit is not None:
+            raise CatdogError("--unit is for LeNet-5 models; a pretrained backbone is shown by its blocks")
+        bx = explain_backbone(predictor, array, Path(args.photo).name)
+        path = write_page(args.out, page_shell(f"{Path(args.model).name} on {Path(args.photo).name}", "",
+                                               backbone_html(bx)))
+        print(f"{Path(args.photo).name}: {predictor.predict(args.photo).describe()}")
+        print(f"Wrote {path}")
+        return EXIT_OK
+    ex = explain_photo(predictor, array, Path(args.photo).name)
+    if unit is not None:
+        try:
+            ex.unit(*unit)
+        except (KeyError, IndexError) as e:
+            raise CatdogError(f"--unit {args.unit}: {str(e).strip(chr(39))}") from None
+    path = write_page(args.out, page_for(ex, unit))
+    print(f"{Path(args.photo).name}: {ex.prediction_text}")
+    print(f"Wrote {path}")
+    return EXIT_OK
+
+
 def _cmd_scan(args) -> int:
     from .core.data.scan import scan_dataset
 
@@ -487,7 +542,7 @@ def _cmd_get_samples(args) -> int:
 
 COMMANDS = {"get-samples": _cmd_get_samples, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "info": _cmd_info,
             "scan": _cmd_scan, "models": _cmd_models, "export": _cmd_export, "cache": _cmd_cache,
-            "runs": _cmd_runs, "review": _cmd_review, "lr-find": _cmd_lr_find}
+            "runs": _cmd_runs, "review": _cmd_review, "lr-find": _cmd_lr_find, "explain": _cmd_explain}
 
 
 def _printable_streams() -> None:

@@ -107,6 +107,7 @@ def save_model(
     std,
     config: Optional[dict] = None,
     metrics: Optional[dict] = None,
+    first_epoch: Optional[tuple[int, dict]] = None,
 ) -> Path:
     meta = _plain({
         "model": model_name, "classes": list(classes), "image_size": int(image_size),
@@ -115,6 +116,9 @@ def save_model(
     })
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "meta": meta, "state_dict": state}
+    if first_epoch is not None:  # a small model's weights after its first saved epoch (the explainer's "before")
+        payload["first_epoch"] = {"epoch": int(first_epoch[0]),
+                                  "state_dict": {k: v.detach().to("cpu").clone() for k, v in first_epoch[1].items()}}
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -166,6 +170,19 @@ def read_model_file(path: Path | str) -> tuple[ModelInfo, dict]:
     if problem:
         raise ModelFileError(f"{name} is damaged: {problem}")
     return ModelInfo(meta), state
+
+
+def read_first_epoch(path: Path | str) -> Optional[tuple[int, dict]]:
+    """(epoch, state_dict) of the weights kept after the first saved epoch, or None when the file has
+    none (a large model, a file from an older version); raises :class:`ModelFileError` like
+    :func:`read_model_file` for a file that is not a model file."""
+    read_model_file(path)
+    payload = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    first = payload.get("first_epoch")
+    if not isinstance(first, dict) or not isinstance(first.get("state_dict"), dict):
+        return None
+    epoch = first.get("epoch")
+    return (epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else 0), first["state_dict"]
 
 
 def _number(x: Any) -> bool:

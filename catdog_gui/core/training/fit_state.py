@@ -43,6 +43,7 @@ class FitState:
     best_loss: float = math.inf
     lowest_loss: float = math.inf
     saved_path: Optional[str] = None
+    first_epoch: Optional[tuple] = None  # (epoch, weights) of the first saved epoch, kept for small models
     #: some validation photos were training photos of the model continued from (another split)
     val_seen: bool = False
     mode: str = "scratch"

@@ -28,6 +28,10 @@ from ..storage.modelfile import save_model
 #: an improving epoch shorter than this waits until this long after the previous interim save
 INTERIM_EVERY_S = 10.0
 
+#: models with at most this many numbers also keep their first saved epoch's weights in the model file
+#: (LeNet-5: 61k; the Network tab shows what training changed)
+FIRST_EPOCH_MAX_PARAMS = 1_000_000
+
 
 class ModelWriter:
     """The best epoch's weights, measured, into the model file."""
@@ -38,6 +42,9 @@ class ModelWriter:
         """The epoch just ended is the best so far: write it to the model file now, so a killed process
         keeps it (the final file, measured and complete, replaces it at the end)."""
         state = self._state
+        if state.first_epoch is None and sum(p.numel() for p in model.parameters()) <= FIRST_EPOCH_MAX_PARAMS:
+            state.first_epoch = (state.best_epoch, {k: v.detach().to("cpu").clone()
+                                                    for k, v in model.state_dict().items()})
         if state.out_path is None or (self.dist is not None and not self.dist.is_main) or not state.meta:
             return
         now = time.monotonic()
@@ -50,7 +57,7 @@ class ModelWriter:
                    "dataset": self._dataset_meta()}
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
-                          config=state.config.to_dict(), metrics=metrics)
+                          config=state.config.to_dict(), metrics=metrics, first_epoch=state.first_epoch)
         state.saved_path = str(path)
 
     def _dataset_meta(self) -> dict:
@@ -95,6 +102,6 @@ class ModelWriter:
         }
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
-                          config=state.config.to_dict(), metrics=metrics)
+                          config=state.config.to_dict(), metrics=metrics, first_epoch=state.first_epoch)
         state.saved_path = str(path)
         self._emit(CheckpointSaved(str(path), state.best_epoch, acc))

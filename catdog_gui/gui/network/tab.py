@@ -23,7 +23,8 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QStyle, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QStyle, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ...core.data.imageio import IMAGE_EXTS
 from ...core.inference import explain
@@ -33,6 +34,7 @@ from ..common.widgets import heading, muted
 from ..common.workers import Task, TaskState
 from .analysis import Analysis, analyse, feature_maps, kernel_sizes, shape_text
 from .drawing import LeNetDiagram, TileGrid
+from .explainer_view import ExplainerView
 from .layer_table import LayerTable
 
 __all__ = ["NetworkTab", "MAP_CAP"]
@@ -67,6 +69,7 @@ class NetworkTab(QWidget):
         self._maps_task: Optional[Task] = None
         self._modules: dict = {}
         self._build()
+        self.setAcceptDrops(True)
         self._update_model_label()
         current.changed.connect(self._on_model_changed)
         current.failed.connect(self._on_model_failed)
@@ -178,9 +181,17 @@ class NetworkTab(QWidget):
         self.main_split.setStretchFactor(1, 3)
         self.main_split.setChildrenCollapsible(False)
 
+        self.explainer = ExplainerView()
+        self.explainer.status_message.connect(self.status_message)
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(self.main_split, "Layers")
+        self.pages.addTab(self.explainer, "Every unit")
+        self.pages.setTabToolTip(1, "Every unit of a LeNet-5 for the photo, and how the one you click was "
+                                    "computed, number by number")
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(self.main_split, 1)
+        lay.addWidget(self.pages, 1)
         self._set_details_visible(False)
 
     def _set_details_visible(self, on: bool) -> None:
@@ -196,6 +207,7 @@ class NetworkTab(QWidget):
             self._maps_task.discard()
             self._maps_task = None
         if predictor is None:
+            self.explainer.set_predictor(None)
             self.shown, self.layers, self.stored_params, self._modules = None, [], 0, {}
             self._maps, self._image_array = {}, None
             self.table.setRowCount(0)
@@ -238,11 +250,22 @@ class NetworkTab(QWidget):
                 f"The Figure 2 style drawing is for LeNet-5 models. This {self._model_title()} has "
                 f"{len(self.layers):,} layers: they are all in the table below.")
         self._set_details_visible(True)
+        self._set_explainer(res.predictor)
         first = next((l.name for l in self.layers if explain.has_maps(l)), self.layers[0].name if self.layers else "")
         self.select_layer(first)
         if self.image_source is not None:
             self._compute_input_preview()
         self.model_shown.emit(str(res.predictor.path))
+
+    def _set_explainer(self, predictor) -> None:
+        """A LeNet-5 is taken apart unit by unit; another model gets the simpler backbone view."""
+        from ...core.inference.unit_arithmetic import is_explainable
+
+        self.explainer.set_predictor(predictor)
+        if not is_explainable(predictor.model):
+            self.explainer.detail.clear_unit(
+                f"<p>{self._model_title()} is a pretrained backbone: choose a photo to see its blocks as volumes, "
+                "the feature vector, the head's arithmetic for each class and Grad-CAM.</p>")
 
     def _on_model_loading(self, _path: str) -> None:
         self.model_error.hide()
@@ -412,6 +435,7 @@ class NetworkTab(QWidget):
         self.photo_label.setToolTip(f"{self.image_name}: the centre square at {arr.shape[1]}x{arr.shape[2]} "
                                     "pixels, exactly what the network receives")
         self.diagram.set_input_image(img)
+        self.explainer.set_photo(arr, self.image_name)
 
     def _on_maps(self, res, name: str, new_image: bool) -> None:
         self._maps_task = None
@@ -455,6 +479,28 @@ class NetworkTab(QWidget):
             self._show_all = True
             self._show_maps(name)
 
+    # ---- drops: a photo dropped on the tab is explained (model files go on to the window) --------
+    @staticmethod
+    def _dropped_photo(mime) -> Optional[str]:
+        if not mime.hasUrls():
+            return None
+        return next((u.toLocalFile() for u in mime.urls()
+                     if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in IMAGE_EXTS), None)
+
+    def dragEnterEvent(self, e):  # noqa: N802
+        if self._dropped_photo(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dropEvent(self, e):  # noqa: N802
+        path = self._dropped_photo(e.mimeData())
+        if path is None:
+            e.ignore()
+            return
+        e.acceptProposedAction()
+        self.set_image(path)
+
     # ---- tasks ------------------------------------------------------------------------------
     def is_busy(self) -> bool:
         return any(t.is_running() for t in self.findChildren(Task))
@@ -462,6 +508,7 @@ class NetworkTab(QWidget):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop every background job and wait for it (call before the window goes away)."""
         self._analysis_task = self._maps_task = None
+        self.explainer.shutdown()
         Task.shutdown_all(self, timeout_ms)
 
     def closeEvent(self, e):  # noqa: N802
