@@ -19,7 +19,7 @@ import math
 import pickle
 import platform
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,6 +39,8 @@ class ModelInfo:
     """The metadata of a model file, with easy access to what prediction needs."""
 
     meta: dict
+    #: named tensors beside the weights (the unfamiliarity statistics); empty in older files
+    extras: dict = field(default_factory=dict)
 
     @property
     def model_name(self) -> str:
@@ -107,14 +109,20 @@ def save_model(
     std,
     config: Optional[dict] = None,
     metrics: Optional[dict] = None,
+    extra_meta: Optional[dict] = None,
+    extras: Optional[dict] = None,
 ) -> Path:
-    meta = _plain({
+    """``extra_meta``: more plain metadata (e.g. "calibration", "unfamiliar"); ``extras``: named
+    tensors kept beside the weights (the unfamiliarity statistics)."""
+    meta = _plain({**(extra_meta or {}),
         "model": model_name, "classes": list(classes), "image_size": int(image_size),
         "mean": list(mean), "std": list(std), "config": config or {}, "metrics": metrics or {},
         "versions": library_versions(), "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     })
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "meta": meta, "state_dict": state}
+    if extras:
+        payload["extras"] = {str(k): torch.as_tensor(v).detach().to("cpu").clone() for k, v in extras.items()}
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -165,7 +173,9 @@ def read_model_file(path: Path | str) -> tuple[ModelInfo, dict]:
     problem = _meta_problem(meta)
     if problem:
         raise ModelFileError(f"{name} is damaged: {problem}")
-    return ModelInfo(meta), state
+    extras = payload.get("extras")
+    extras = {k: v for k, v in extras.items() if isinstance(v, torch.Tensor)} if isinstance(extras, dict) else {}
+    return ModelInfo(meta, extras), state
 
 
 def _number(x: Any) -> bool:

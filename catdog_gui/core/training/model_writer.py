@@ -6,7 +6,9 @@ killed keeps the best model so far. After the last epoch it restores the best ep
 them on the validation set
 (with the mirror images averaged in when the config asks for test-time augmentation, over every
 process's shard under torchrun), and writes the model file with its metadata: classes, image size,
-normalisation, config, validation metrics, epoch history and the dataset split used.
+normalisation, config, validation metrics, epoch history and the dataset split used, and what
+:class:`~.answer_fit.AnswerFitting` fits on the validation photos (the temperature of the
+probabilities, the unfamiliar-photo check).
 
 The class it is mixed into provides ``model``, ``dataset``, ``dist``, ``metrics``, ``_state`` (the
 :class:`~.fit_state.FitState` of the fit), ``_emit``, and ``_validate`` and ``_mirrored_probs``
@@ -93,8 +95,12 @@ class ModelWriter:
             # the training photos' bytes, hashed: an evaluation says how many test photos it trained on
             "train_hashes": sorted({h for h in (file_hash(s.path) for s in self.dataset.train) if h}),
         }
+        extra_meta, extras = self._fit_answers(model)
+        if extra_meta.get("calibration"):
+            metrics["ece_before"] = extra_meta["calibration"]["ece_before"]
+            metrics["ece_after"] = extra_meta["calibration"]["ece_after"]
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
-                          config=state.config.to_dict(), metrics=metrics)
+                          config=state.config.to_dict(), metrics=metrics, extra_meta=extra_meta, extras=extras)
         state.saved_path = str(path)
         self._emit(CheckpointSaved(str(path), state.best_epoch, acc))

@@ -1,0 +1,222 @@
+""""Neither a cat nor a dog": how far a photo is from everything the model was trained on.
+
+A softmax must pick one of the classes it knows, so a photo of a car gets "dog, 93%". Each model
+file therefore carries an :class:`Unfamiliarity`: a score (higher = less like the training photos)
+and a threshold, set on the validation photos so that :data:`TARGET_PASS` of them (95%) pass.
+
+The score reads the model's *embedding*: the input of its last linear layer (a pretrained backbone's
+frozen features, LeNet-5's 84 F6 units), captured with :func:`capture_embedding`. Methods:
+
+* ``"mahalanobis"`` (Lee et al., NeurIPS 2018): distance to the nearest class mean under the shared
+  within-class covariance. Stored as the class means and a probabilistic-PCA form of the covariance
+  (the top :data:`PCA_RANK` directions exactly, the rest as one average variance), so a 1,280-wide
+  embedding costs ~1.3 MB instead of a 6.5 MB precision matrix;
+* ``"knn"`` (Sun et al., ICML 2022): cosine distance to the k-th nearest training embedding (up to
+  :data:`KNN_KEEP` of them kept, float16);
+* ``"energy"`` (Liu et al., NeurIPS 2020): ``-logsumexp(logits)``; ``"msp"`` (Hendrycks & Gimpel, ICLR
+  2017): minus the top softmax probability, the baseline.
+
+:data:`METHOD_FOR` says which one each model kind gets, chosen by measurement (docs/performance.md,
+"Unfamiliar photos"; tests/benchmarks/bench_unfamiliar.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+#: share of the validation photos that must pass as familiar; the threshold is their quantile
+TARGET_PASS = 0.95
+#: exact directions of the Mahalanobis covariance (the rest share one variance)
+PCA_RANK = 256
+#: k of the k-th nearest neighbour, and how many training embeddings the model file keeps
+KNN_K, KNN_KEEP = 5, 2000
+METHODS = ("mahalanobis", "knn", "energy", "msp")
+#: the method per model kind ("backbone": a pretrained feature extractor; "lenet": LeNet-5 and
+#: lenet5_modern), chosen by AUROC on catdog-1800 against generated and packaged unfamiliar photos
+METHOD_FOR = {"backbone": "mahalanobis", "lenet": "mahalanobis"}
+#: what a person reads when a photo is flagged
+VERDICT = "Looks like neither {classes}: unlike the photos this model was trained on"
+NOT_AVAILABLE = "unfamiliar-photo check not available for this model file (trained before it existed)"
+
+
+def verdict(classes) -> str:
+    names = list(classes)
+    joined = " nor ".join(names) if len(names) == 2 else ", ".join(names[:-1]) + " nor " + names[-1]
+    return VERDICT.format(classes=joined)
+
+
+def last_linear(model: nn.Module) -> Optional[nn.Linear]:
+    """The model's final linear layer (its classifier), whose input is the embedding."""
+    found = None
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            found = m
+    return found
+
+
+@contextlib.contextmanager
+def capture_embedding(model: nn.Module) -> Iterator[list]:
+    """While inside, every forward pass through the model's last linear layer appends its input
+    (the embedding, float32 on the CPU) to the yielded list."""
+    layer = last_linear(model)
+    seen: list = []
+    if layer is None:
+        yield seen
+        return
+
+    def hook(_module, inputs):
+        seen.append(inputs[0].detach().float().cpu())
+
+    handle = layer.register_forward_pre_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def _logsumexp(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    m = z.max(1, keepdims=True)
+    return (m + np.log(np.exp(z - m).sum(1, keepdims=True)))[:, 0]
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass
+class Unfamiliarity:
+    """A fitted unfamiliarity score and its threshold (score > threshold: unfamiliar)."""
+
+    method: str
+    threshold: float
+    arrays: dict = field(default_factory=dict)  # name -> np.ndarray (the statistics)
+    target_pass: float = TARGET_PASS
+    val_pass: float = float("nan")  # the share of validation photos that passed when it was fitted
+    n_fit: int = 0  # training photos the statistics came from
+    n_val: int = 0  # validation photos the threshold came from
+
+    def scores(self, embeddings: Optional[np.ndarray], logits: np.ndarray) -> np.ndarray:
+        """One score per photo: higher is less like the training photos."""
+        a = self.arrays
+        if self.method == "msp":
+            z = np.asarray(logits, dtype=np.float64)
+            return -np.exp(z.max(1) - _logsumexp(z))
+        if self.method == "energy":
+            return -_logsumexp(logits)
+        e = np.asarray(embeddings, dtype=np.float64)
+        if self.method == "knn":
+            bank = a["bank"].astype(np.float32)
+            sims = _normalise(e) @ bank.T
+            k = min(int(a["k"]), sims.shape[1])
+            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
+            return 1.0 - kth.astype(np.float64)
+        # mahalanobis: min over classes of the PPCA distance
+        means, basis = a["means"].astype(np.float64), a["basis"].astype(np.float64)
+        var, rest = a["variances"].astype(np.float64), float(a["rest_variance"])
+        best = None
+        for mu in means:
+            d = e - mu
+            proj = d @ basis
+            resid = np.maximum((d * d).sum(1) - (proj * proj).sum(1), 0.0)
+            dist = (proj * proj / var).sum(1) + resid / rest
+            best = dist if best is None else np.minimum(best, dist)
+        return best
+
+    def flags(self, scores: np.ndarray) -> np.ndarray:
+        return np.asarray(scores) > self.threshold
+
+    # -- the model file ------------------------------------------------------------------------
+    def to_meta(self) -> tuple[dict, dict]:
+        """(plain metadata, tensors) for the model file."""
+        meta = {"method": self.method, "threshold": float(self.threshold), "target_pass": self.target_pass,
+                "val_pass": float(self.val_pass), "n_fit": self.n_fit, "n_val": self.n_val,
+                "arrays": sorted(self.arrays)}
+        tensors = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in self.arrays.items()}
+        return meta, tensors
+
+    @staticmethod
+    def from_meta(meta, tensors) -> "Optional[Unfamiliarity]":
+        """None for a model file without (usable) statistics."""
+        if not isinstance(meta, dict) or meta.get("method") not in METHODS:
+            return None
+        try:
+            arrays = {k: tensors[k].numpy() for k in meta.get("arrays", [])}
+            u = Unfamiliarity(meta["method"], float(meta["threshold"]), arrays, float(meta["target_pass"]),
+                              float(meta["val_pass"]), int(meta.get("n_fit", 0)), int(meta.get("n_val", 0)))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        needed = {"mahalanobis": {"means", "basis", "variances", "rest_variance"}, "knn": {"bank", "k"}}
+        if not needed.get(u.method, set()) <= set(arrays) or not np.isfinite(u.threshold):
+            return None
+        return u
+
+
+def fit_statistics(method: str, train_emb: Optional[np.ndarray], train_y: Optional[np.ndarray],
+                   seed: int = 0) -> dict:
+    """The statistics ``method`` needs, from the training photos' embeddings and labels."""
+    if method in ("msp", "energy"):
+        return {}
+    x = np.asarray(train_emb, dtype=np.float64)
+    if method == "knn":
+        if len(x) > KNN_KEEP:
+            x = x[np.random.default_rng(seed).choice(len(x), KNN_KEEP, replace=False)]
+        return {"bank": _normalise(x).astype(np.float16), "k": np.array(KNN_K, dtype=np.int64)}
+    if method != "mahalanobis":
+        raise ValueError(f"unknown unfamiliarity method {method!r}")
+    y = np.asarray(train_y)
+    classes = np.unique(y)
+    means = np.stack([x[y == c].mean(0) for c in classes])
+    centred = x - means[np.searchsorted(classes, y)]
+    cov = centred.T @ centred / max(len(x) - len(classes), 1)
+    vals, vecs = np.linalg.eigh(cov)
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    rank = min(PCA_RANK, len(vals) - 1, max(len(x) - len(classes) - 1, 1))
+    floor = max(float(vals[0]) * 1e-6, 1e-12)
+    rest = max(float(vals[rank:].mean()) if rank < len(vals) else floor, floor)
+    return {"means": means.astype(np.float32), "basis": np.ascontiguousarray(vecs[:, :rank]).astype(np.float32),
+            "variances": np.maximum(vals[:rank], floor).astype(np.float32),
+            "rest_variance": np.array(rest, dtype=np.float64)}
+
+
+def fit(method: str, train_emb, train_y, val_emb, val_logits, target: float = TARGET_PASS,
+        seed: int = 0) -> Unfamiliarity:
+    """Statistics from the training photos; the threshold from the validation photos, so that
+    ``target`` of them score at or below it."""
+    u = Unfamiliarity(method, 0.0, fit_statistics(method, train_emb, train_y, seed), target,
+                      n_fit=0 if train_emb is None else len(train_emb), n_val=len(val_logits))
+    s = u.scores(val_emb, val_logits)
+    u.threshold = float(np.quantile(s, target, method="higher")) if len(s) else float("inf")
+    u.val_pass = float(np.mean(s <= u.threshold)) if len(s) else float("nan")
+    return u
+
+
+def auroc(familiar: np.ndarray, unfamiliar: np.ndarray) -> float:
+    """Probability that an unfamiliar photo scores above a familiar one (ties count half)."""
+    f, u = np.asarray(familiar, dtype=np.float64), np.asarray(unfamiliar, dtype=np.float64)
+    if not len(f) or not len(u):
+        return float("nan")
+    allv = np.concatenate([f, u])
+    order = allv.argsort(kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    i = 0
+    while i < len(allv):  # average ranks over ties
+        j = i
+        while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    ru = ranks[len(f):].sum()
+    return float((ru - len(u) * (len(u) + 1) / 2) / (len(f) * len(u)))
+
+
+def model_kind(model_name: str) -> str:
+    return "lenet" if model_name.startswith("lenet") else "backbone"
