@@ -158,7 +158,7 @@ def run_model(name, settings, data, args, odd, folder):
     trainer = Trainer(cfg)
     result = trainer.fit(ds, out_path=out)
     train_s = time.perf_counter() - t0
-    if result.status != "completed":
+    if result.status not in ("completed", "stopped_early"):
         raise SystemExit(f"{name}: {result.reason}")
     pred = Predictor(out)
     info = pred.info

@@ -77,7 +77,7 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = BINS) -> list[Bin]
     conf = probs.max(1) if len(probs) else np.zeros(0)
     right = (probs.argmax(1) == y) if len(probs) else np.zeros(0, dtype=bool)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1], right=False), 0, bins - 1)
+    which = np.clip(np.floor(conf * bins + 1e-9).astype(np.int64), 0, bins - 1)  # [low, high), 1.0 in the last
     out = []
     for b in range(bins):
         m = which == b
