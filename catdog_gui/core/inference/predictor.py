@@ -195,7 +195,7 @@ class Predictor:
         if score is None:
             return Prediction(name, pairs[0][0], pairs[0][1], pairs)
         u = self.unfamiliarity
-        return Prediction(name, pairs[0][0], pairs[0][1], pairs, unfamiliar=bool(score > u.threshold),
+        return Prediction(name, pairs[0][0], pairs[0][1], pairs, unfamiliar=bool(u.flags(np.array([score]))[0]),
                           unfamiliar_score=float(score), unfamiliar_threshold=float(u.threshold))
 
     def predict(self, source: Source, name: Optional[str] = None) -> Prediction:

@@ -1,0 +1,126 @@
+"""A trained model file's calibration and unfamiliar-photo check, recomputed from its own photos:
+the temperature is fitted on the validation photos, the statistics on the training photos, the
+threshold passes 95% of the validation photos; old files still predict and say the check is missing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from catdog_gui.core.data.imageio import load_square_array
+from catdog_gui.core.data.scan import scan_dataset
+from catdog_gui.core.inference import calibration as C
+from catdog_gui.core.inference import unfamiliar as U
+from catdog_gui.core.inference.predictor import Predictor
+from catdog_gui.core.storage.modelfile import read_model_file, save_model
+
+
+def _split(predictor):
+    d = predictor.info.metrics["dataset"]
+    ds = scan_dataset(d["root"], val_fraction=d["val_fraction"], seed=d["split_seed"])
+    return ds
+
+
+def _arrays(predictor, samples):
+    return np.stack([load_square_array(s.path, predictor.info.image_size).transpose(2, 0, 1) for s in samples])
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model):
+    p = Predictor(tiny_model, "cpu")
+    ds = _split(p)
+    return p, ds
+
+
+def test_the_temperature_is_fitted_on_the_validation_photos(tiny):
+    p, ds = tiny
+    _probs, val_logits, _s = p.outputs(_arrays(p, ds.val))
+    yval = np.array([s.label for s in ds.val])
+    assert p.calibration is not None
+    assert p.temperature == pytest.approx(C.fit_temperature(val_logits, yval), rel=1e-3)
+    _probs, train_logits, _s = p.outputs(_arrays(p, ds.train))
+    ytrain = np.array([s.label for s in ds.train])
+    on_train = C.fit_temperature(train_logits, ytrain)
+    assert abs(on_train - p.temperature) > 1e-2 * p.temperature  # the two splits give different temperatures
+    assert p.calibration.ece_before == pytest.approx(C.ece(C.softmax(val_logits), yval), abs=1e-6)
+
+
+def test_the_predictor_applies_the_temperature(tiny):
+    p, ds = tiny
+    probs, logits, _s = p.outputs(_arrays(p, ds.val[:3]))
+    np.testing.assert_allclose(probs, C.softmax(logits, p.temperature), atol=1e-6)
+
+
+def test_the_threshold_passes_95_percent_of_the_validation_photos(tiny):
+    p, ds = tiny
+    u = p.unfamiliarity
+    assert u is not None and u.method == U.METHOD_FOR["lenet"]
+    _probs, _logits, scores = p.outputs(_arrays(p, ds.val))
+    assert u.threshold == pytest.approx(np.quantile(scores, 0.95, method="higher"), rel=1e-4)
+    passed = np.mean(scores <= u.threshold)
+    assert passed >= 0.95 and passed == pytest.approx(u.val_pass)
+
+
+def test_photos_far_from_the_training_photos_are_flagged_and_training_photos_pass(tiny, tmp_path):
+    """The tiny dataset is flat-ish coloured squares; noise and text are nothing like them."""
+    p, ds = tiny
+    rng = np.random.default_rng(0)
+    odd = np.stack([rng.integers(0, 256, (3, 32, 32), dtype=np.uint8) for _ in range(10)])
+    preds_scores = p.outputs(odd)[2]
+    assert (preds_scores > p.unfamiliarity.threshold).all()
+    train_scores = p.outputs(_arrays(p, ds.train))[2]
+    assert np.mean(train_scores <= p.unfamiliarity.threshold) >= 0.9
+    # and the predictions say so, with the score and the threshold
+    from PIL import Image
+
+    path = tmp_path / "noise.png"
+    Image.fromarray(odd[0].transpose(1, 2, 0)).save(path)
+    pred = p.predict(path)
+    assert pred.unfamiliar is True and pred.unfamiliar_score > pred.unfamiliar_threshold
+    d = json.loads(json.dumps(pred.to_dict()))
+    assert d["unfamiliar"] is True and d["unfamiliar_score"] == pytest.approx(pred.unfamiliar_score)
+    fam = p.predict(ds.train[0].path)
+    assert fam.unfamiliar is False
+
+
+def test_the_check_can_be_turned_off(tiny_model, tiny):
+    _p, ds = tiny
+    off = Predictor(tiny_model, "cpu", unfamiliar_check=False)
+    pred = off.predict(ds.val[0].path)
+    assert pred.unfamiliar is None and "off" in off.unfamiliar_notice
+
+
+def test_an_old_model_file_without_statistics_still_predicts(tiny_model, tiny, tmp_path):
+    p, ds = tiny
+    info, state = read_model_file(tiny_model)
+    meta = {k: v for k, v in info.meta.items() if k not in ("calibration", "unfamiliar")}
+    old = tmp_path / "old.pt"
+    import torch
+
+    torch.save({"format": "catdog-gui-model", "version": 1, "meta": meta, "state_dict": state}, old)
+    q = Predictor(old, "cpu")
+    pred = q.predict(ds.val[0].path)
+    assert pred.ok and pred.unfamiliar is None and pred.to_dict()["unfamiliar"] is None
+    assert q.temperature == 1.0 and q.calibration is None
+    assert "not available" in q.unfamiliar_notice
+    probs, logits, _s = q.outputs(_arrays(q, ds.val[:2]))
+    np.testing.assert_allclose(probs, C.softmax(logits), atol=1e-6)
+
+
+def test_statistics_survive_a_model_file_round_trip(tiny_model, tiny, tmp_path):
+    p, ds = tiny
+    info, _state = read_model_file(tiny_model)
+    again = tmp_path / "again.pt"
+    extra = {k: info.meta[k] for k in ("calibration", "unfamiliar")}
+    save_model(again, p.model, model_name=info.model_name, classes=info.classes, image_size=info.image_size,
+               mean=info.mean, std=info.std, config=info.config, metrics=info.metrics, extra_meta=extra,
+               extras=info.extras)
+    q = Predictor(again, "cpu")
+    x = _arrays(p, ds.val)
+    a, b = p.outputs(x), q.outputs(x)
+    np.testing.assert_allclose(a[0], b[0])
+    np.testing.assert_allclose(a[2], b[2])
+    assert q.unfamiliarity.threshold == p.unfamiliarity.threshold
+    assert tiny_model.stat().st_size < 2 * 2**20  # the statistics of a LeNet-5: well under the few-MB budget
