@@ -28,10 +28,36 @@ def _arrays(predictor, samples):
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model):
-    p = Predictor(tiny_model, "cpu")
+def maha_model(tmp_path_factory):
+    """The tiny LeNet-5 with the Mahalanobis check on its F6 features (the default for LeNet-5 is the
+    energy score, which these flat coloured squares do not need: see test_lenet_default_method)."""
+    from catdog_gui.core.config import TrainConfig
+    from catdog_gui.core.training.trainer import Trainer
+
+    from helpers import make_dataset
+
+    root = tmp_path_factory.mktemp("maha")
+    data = make_dataset(root / "data", 20)
+    trainer = Trainer(TrainConfig(model="lenet5", epochs=4, seed=0, patience=0))
+    trainer.unfamiliar_method = "mahalanobis"
+    result = trainer.fit(data, out_path=root / "model.pt")
+    assert result.status == "completed", result.reason
+    return root / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def tiny(maha_model):
+    p = Predictor(maha_model, "cpu")
     ds = _split(p)
     return p, ds
+
+
+def test_lenet_default_method_and_its_threshold(tiny_model):
+    p = Predictor(tiny_model, "cpu")
+    ds = _split(p)
+    assert p.unfamiliarity.method == U.METHOD_FOR["lenet"]
+    scores = p.outputs(_arrays(p, ds.val))[2]
+    assert p.unfamiliarity.threshold == pytest.approx(np.quantile(scores, 0.95, method="higher"), rel=1e-4)
 
 
 def test_the_temperature_is_fitted_on_the_validation_photos(tiny):
@@ -56,7 +82,7 @@ def test_the_predictor_applies_the_temperature(tiny):
 def test_the_threshold_passes_95_percent_of_the_validation_photos(tiny):
     p, ds = tiny
     u = p.unfamiliarity
-    assert u is not None and u.method == U.METHOD_FOR["lenet"]
+    assert u is not None and u.method == "mahalanobis"
     _probs, _logits, scores = p.outputs(_arrays(p, ds.val))
     assert u.threshold == pytest.approx(np.quantile(scores, 0.95, method="higher"), rel=1e-4)
     passed = np.mean(scores <= u.threshold)
@@ -85,16 +111,16 @@ def test_photos_far_from_the_training_photos_are_flagged_and_training_photos_pas
     assert fam.unfamiliar is False
 
 
-def test_the_check_can_be_turned_off(tiny_model, tiny):
+def test_the_check_can_be_turned_off(maha_model, tiny):
     _p, ds = tiny
-    off = Predictor(tiny_model, "cpu", unfamiliar_check=False)
+    off = Predictor(maha_model, "cpu", unfamiliar_check=False)
     pred = off.predict(ds.val[0].path)
     assert pred.unfamiliar is None and "off" in off.unfamiliar_notice
 
 
-def test_an_old_model_file_without_statistics_still_predicts(tiny_model, tiny, tmp_path):
+def test_an_old_model_file_without_statistics_still_predicts(maha_model, tiny, tmp_path):
     p, ds = tiny
-    info, state = read_model_file(tiny_model)
+    info, state = read_model_file(maha_model)
     meta = {k: v for k, v in info.meta.items() if k not in ("calibration", "unfamiliar")}
     old = tmp_path / "old.pt"
     import torch
@@ -109,9 +135,9 @@ def test_an_old_model_file_without_statistics_still_predicts(tiny_model, tiny, t
     np.testing.assert_allclose(probs, C.softmax(logits), atol=1e-6)
 
 
-def test_statistics_survive_a_model_file_round_trip(tiny_model, tiny, tmp_path):
+def test_statistics_survive_a_model_file_round_trip(maha_model, tiny, tmp_path):
     p, ds = tiny
-    info, _state = read_model_file(tiny_model)
+    info, _state = read_model_file(maha_model)
     again = tmp_path / "again.pt"
     extra = {k: info.meta[k] for k in ("calibration", "unfamiliar")}
     save_model(again, p.model, model_name=info.model_name, classes=info.classes, image_size=info.image_size,
@@ -123,4 +149,4 @@ def test_statistics_survive_a_model_file_round_trip(tiny_model, tiny, tmp_path):
     np.testing.assert_allclose(a[0], b[0])
     np.testing.assert_allclose(a[2], b[2])
     assert q.unfamiliarity.threshold == p.unfamiliarity.threshold
-    assert tiny_model.stat().st_size < 2 * 2**20  # the statistics of a LeNet-5: well under the few-MB budget
+    assert maha_model.stat().st_size < 2 * 2**20  # the statistics of a LeNet-5: well under the few-MB budget
