@@ -11,7 +11,6 @@ import torch
 from catdog_gui.core.inference import calibration as C
 from catdog_gui.core.inference import unfamiliar as U
 
-
 # ------------------------------------------------------------------------------------------------
 # calibration
 
@@ -106,7 +105,7 @@ def test_mahalanobis_score_equals_the_exact_distance_when_every_direction_is_kep
 @pytest.mark.parametrize("method", ["mahalanobis", "knn"])
 def test_threshold_passes_the_target_share_and_flags_far_points(method):
     x, y, means, scale = _clusters()
-    xv, yv, _m, _s = _clusters(400, seed=1)
+    xv, _yv, _m, _s = _clusters(400, seed=1)
     fresh, _y, _m, _s = _clusters(2000, seed=2)
     logits = np.zeros((len(xv), 2))
     u = U.fit(method, x, y, xv, logits)

@@ -31,10 +31,10 @@ def _arrays(predictor, samples):
 def maha_model(tmp_path_factory):
     """The tiny LeNet-5 with the Mahalanobis check on its F6 features (the default for LeNet-5 is the
     energy score, which these flat coloured squares do not need: see test_lenet_default_method)."""
+    from helpers import make_dataset
+
     from catdog_gui.core.config import TrainConfig
     from catdog_gui.core.training.trainer import Trainer
-
-    from helpers import make_dataset
 
     root = tmp_path_factory.mktemp("maha")
     data = make_dataset(root / "data", 20)
@@ -119,7 +119,7 @@ def test_the_check_can_be_turned_off(maha_model, tiny):
 
 
 def test_an_old_model_file_without_statistics_still_predicts(maha_model, tiny, tmp_path):
-    p, ds = tiny
+    _p, ds = tiny
     info, state = read_model_file(maha_model)
     meta = {k: v for k, v in info.meta.items() if k not in ("calibration", "unfamiliar")}
     old = tmp_path / "old.pt"

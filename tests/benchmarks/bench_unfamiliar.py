@@ -139,14 +139,16 @@ def _embed(predictor, arrays, batch=64):
 
 
 def run_model(name, settings, data, args, odd, folder):
+    from bench_transfer import (
+        _dataset,  # the seeded split (and --limit subset) of the other benchmarks
+    )
+
     from catdog_gui.core.config import make_config
     from catdog_gui.core.data.augment import AugmentSettings
     from catdog_gui.core.inference import unfamiliar as U
     from catdog_gui.core.inference.predictor import Predictor
     from catdog_gui.core.storage.modelfile import read_model_file, save_model
     from catdog_gui.core.training.trainer import Trainer
-
-    from bench_transfer import _dataset  # the seeded split (and --limit subset) of the other benchmarks
 
     settings = dict(settings)
     aug = AugmentSettings(enabled=True) if settings.pop("augment", False) else None
@@ -188,7 +190,7 @@ def run_model(name, settings, data, args, odd, folder):
             best = min(best, time.perf_counter() - t)
         times[on] = best
     # the file's extra size: the same weights and metadata without the statistics and calibration
-    meta, state = read_model_file(out)
+    meta, _state = read_model_file(out)
     plain = folder / "plain.pt"
     model = pred.model
     save_model(plain, model, model_name=meta.model_name, classes=meta.classes, image_size=meta.image_size,
