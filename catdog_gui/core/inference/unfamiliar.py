@@ -136,6 +136,10 @@ class Unfamiliarity:
             best = dist if best is None else np.minimum(best, dist)
         return best
 
+    def torch_module(self) -> nn.Module:
+        """The score as a PyTorch module of (embeddings, logits), float32: what the ONNX export runs."""
+        return _TorchScore(self)
+
     def flags(self, scores: np.ndarray) -> np.ndarray:
         return np.asarray(scores) > self.threshold
 
@@ -163,6 +167,36 @@ class Unfamiliarity:
         if not needed.get(u.method, set()) <= set(arrays) or not np.isfinite(u.threshold):
             return None
         return u
+
+
+class _TorchScore(nn.Module):
+    """:meth:`Unfamiliarity.scores` in PyTorch (float32), for exporting."""
+
+    def __init__(self, u: Unfamiliarity):
+        super().__init__()
+        self.method = u.method
+        for name, v in u.arrays.items():
+            if name != "k":
+                self.register_buffer(name, torch.as_tensor(np.asarray(v, dtype=np.float32)))
+        self.kth = int(u.arrays["k"]) if "k" in u.arrays else 0
+
+    def forward(self, emb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        if self.method == "msp":
+            return -torch.softmax(logits, 1).max(1).values
+        if self.method == "energy":
+            return -torch.logsumexp(logits, 1)
+        if self.method == "knn":
+            e = emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            sims = e @ self.bank.t()
+            k = min(self.kth, self.bank.shape[0])
+            return 1.0 - sims.topk(k, dim=1).values[:, k - 1]
+        dists = []
+        for i in range(self.means.shape[0]):
+            d = emb - self.means[i]
+            proj = d @ self.basis
+            resid = ((d * d).sum(1) - (proj * proj).sum(1)).clamp_min(0.0)
+            dists.append((proj * proj / self.variances).sum(1) + resid / self.rest_variance)
+        return torch.stack(dists, 1).min(1).values
 
 
 def fit_statistics(method: str, train_emb: Optional[np.ndarray], train_y: Optional[np.ndarray],
@@ -198,10 +232,23 @@ def fit(method: str, train_emb, train_y, val_emb, val_logits, target: float = TA
     ``target`` of them score at or below it."""
     u = Unfamiliarity(method, 0.0, fit_statistics(method, train_emb, train_y, seed), target,
                       n_fit=0 if train_emb is None else len(train_emb), n_val=len(val_logits))
+    u.threshold = threshold_for(u.scores(val_emb, val_logits), target)
     s = u.scores(val_emb, val_logits)
-    u.threshold = float(np.quantile(s, target, method="higher")) if len(s) else float("inf")
     u.val_pass = float(np.mean(s <= u.threshold)) if len(s) else float("nan")
     return u
+
+
+def threshold_for(scores: np.ndarray, target: float = TARGET_PASS) -> float:
+    """The threshold passing ``target`` of ``scores`` (at least): halfway between the highest score
+    that passes and the next, so a photo scored again (in float32, by an export) stays on its side."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    if not len(s):
+        return float("inf")
+    i = min(int(np.ceil(target * len(s) - 1e-9)) - 1, len(s) - 1)
+    i = max(i, 0)
+    if i + 1 < len(s):
+        return float((s[i] + s[i + 1]) / 2)
+    return float(s[i] + max(abs(s[i]) * 1e-3, 1e-6))
 
 
 def auroc(familiar: np.ndarray, unfamiliar: np.ndarray) -> float:
