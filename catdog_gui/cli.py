@@ -60,12 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--allow-overlap", action="store_true",
                    help="score even when some photos of DATA are photos the model trained on (the overlap is shown)")
+    _add_unfamiliar_flag(e)
 
     pr = sub.add_parser("predict", help="classify images")
     pr.add_argument("model")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--device", default="auto")
+    _add_unfamiliar_flag(pr)
 
     i = sub.add_parser("info", help="what a model file holds, and its layers")
     i.add_argument("model")
@@ -188,7 +190,7 @@ def _cmd_evaluate(args) -> int:
     from .core.inference.evaluation import evaluate_folder
     from .core.inference.predictor import Predictor
 
-    predictor = Predictor(args.model, args.device)
+    predictor = Predictor(args.model, args.device, unfamiliar_check=not args.no_unfamiliar_check)
     metrics, skipped = evaluate_folder(predictor, args.data, allow_overlap=args.allow_overlap)
     _print_notice(predictor)
     if args.json:
@@ -205,25 +207,42 @@ def _cmd_evaluate(args) -> int:
 def _cmd_predict(args) -> int:
     from .core.inference.predictor import Predictor
 
-    predictor = Predictor(args.model, args.device)
+    predictor = Predictor(args.model, args.device, unfamiliar_check=not args.no_unfamiliar_check)
     preds = predictor.predict_many(args.images)
     _print_notice(predictor)
     if args.json:
         print(json.dumps({"model": str(args.model), "classes": predictor.classes,
+                          "unfamiliar_check": predictor.unfamiliar_notice or "on",
                           "predictions": [p.to_dict() for p in preds]}, indent=2))
     else:
         for p in preds:
             if p.ok:
-                print(f"{p.source}: {p.label} ({p.describe()})")
+                print(_prediction_line(predictor, p))
             else:
                 print(f"{p.source}: error: {p.error}", file=sys.stderr)
     return EXIT_OK if all(p.ok for p in preds) else EXIT_USER
 
 
 def _print_notice(predictor) -> None:
-    """The predictor's one line about its backbone path (onnxruntime unavailable, ...), on stderr."""
+    """The predictor's one line about its backbone path (onnxruntime unavailable, ...), and whether
+    the unfamiliar-photo check runs, on stderr."""
     if predictor.notice:
         print(f"Note: {predictor.notice}", file=sys.stderr)
+    if predictor.unfamiliar_notice:
+        print(f"Note: {predictor.unfamiliar_notice}", file=sys.stderr)
+
+
+def _add_unfamiliar_flag(parser) -> None:
+    parser.add_argument("--no-unfamiliar-check", action="store_true",
+                        help="do not flag photos unlike the training photos (\"neither cat nor dog\")")
+
+
+def _prediction_line(predictor, p) -> str:
+    """'a.jpg: dog (95.1% dog, 4.9% cat)', or for a flagged photo the verdict first, the answer after."""
+    if p.unfamiliar:
+        return (f"{p.source}: {predictor.verdict()} (unfamiliarity {p.unfamiliar_score:.3g} > threshold "
+                f"{p.unfamiliar_threshold:.3g}); the model's answer: {p.label} ({p.describe()})")
+    return f"{p.source}: {p.label} ({p.describe()})"
 
 
 def format_layers(layers) -> list[str]:

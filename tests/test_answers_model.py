@@ -183,3 +183,79 @@ def test_the_onnx_export_reproduces_the_probabilities_and_the_flag(which, maha_m
     assert meta["temperature"] == pytest.approx(p.temperature)
     assert meta["unfamiliar"]["threshold"] == pytest.approx(p.unfamiliarity.threshold)
     np.testing.assert_array_equal(got_scores > meta["unfamiliar"]["threshold"], p.unfamiliarity.flags(scores))
+
+
+# ------------------------------------------------------------------------------------------------
+# catdog predict / evaluate and the API
+
+
+def _noise_png(path):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_catdog_predict_says_neither_cat_nor_dog(maha_model, tiny, tmp_path, capsys):
+    from catdog_gui.cli import main
+
+    _p, ds = tiny
+    noise = _noise_png(tmp_path / "noise.png")
+    familiar = ds.train[0].path
+    assert main(["predict", str(maha_model), str(noise), str(familiar), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    odd, fam = out["predictions"]
+    assert odd["unfamiliar"] is True and odd["unfamiliar_score"] > odd["unfamiliar_threshold"]
+    assert fam["unfamiliar"] is False and out["unfamiliar_check"] == "on"
+    assert main(["predict", str(maha_model), str(noise), str(familiar)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Looks like neither cat nor dog" in lines[0] and "the model's answer:" in lines[0]
+    assert "neither" not in lines[1]
+    assert main(["predict", str(maha_model), str(noise), "--json", "--no-unfamiliar-check"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["predictions"][0]["unfamiliar"] is None and "turned off" in captured.err
+
+
+def test_catdog_predict_on_an_old_file_says_the_check_is_not_available(maha_model, tmp_path, capsys):
+    import torch
+
+    from catdog_gui.cli import main
+
+    info, state = read_model_file(maha_model)
+    old = tmp_path / "old.pt"
+    meta = {k: v for k, v in info.meta.items() if k not in ("calibration", "unfamiliar")}
+    torch.save({"format": "catdog-gui-model", "version": 1, "meta": meta, "state_dict": state}, old)
+    assert main(["predict", str(old), str(_noise_png(tmp_path / "n.png"))]) == 0
+    captured = capsys.readouterr()
+    assert "not available" in captured.err and "neither" not in captured.out
+
+
+def test_catdog_evaluate_prints_the_ece_and_the_unfamiliar_count(maha_model, tiny, capsys):
+    from catdog_gui.cli import main
+    from catdog_gui.core.inference.evaluation import evaluate_folder
+
+    p, _ds = tiny
+    root = p.info.metrics["dataset"]["root"]
+    assert main(["evaluate", str(maha_model), root, "--allow-overlap"]) == 0
+    text = capsys.readouterr().out
+    assert "Calibration error (ECE)" in text and "Unfamiliar:" in text
+    metrics, _skipped = evaluate_folder(p, root, allow_overlap=True)
+    # the ECE of the folder, recomputed from its predictions and labels
+    from pathlib import Path
+
+    from catdog_gui.core.data.scan import scan_folder
+
+    classes, samples, _report = scan_folder(Path(root))
+    preds = p.predict_many([s.path for s in samples])
+    probs = np.array([[dict(pr.probabilities)[c] for c in p.classes] for pr in preds])
+    y = [p.classes.index(classes[s.label]) for s in samples]
+    assert metrics.ece == pytest.approx(C.ece(probs, y))
+    assert metrics.unfamiliar == sum(pr.unfamiliar for pr in preds)
+
+
+def test_api_predict_carries_the_flag(maha_model, tmp_path):
+    from catdog_gui import api
+
+    pred = api.predict(maha_model, _noise_png(tmp_path / "n.png"))
+    assert pred.unfamiliar is True
+    assert api.predict(maha_model, tmp_path / "n.png", unfamiliar_check=False).unfamiliar is None
