@@ -48,10 +48,19 @@ VERDICT = "Looks like neither {classes}: unlike the photos this model was traine
 NOT_AVAILABLE = "unfamiliar-photo check not available for this model file (trained before it existed)"
 
 
-def verdict(classes) -> str:
+def _neither(classes) -> str:
     names = list(classes)
-    joined = " nor ".join(names) if len(names) == 2 else ", ".join(names[:-1]) + " nor " + names[-1]
-    return VERDICT.format(classes=joined)
+    return " nor ".join(names) if len(names) == 2 else ", ".join(names[:-1]) + " nor " + names[-1]
+
+
+def verdict(classes) -> str:
+    """'Looks like neither cat nor dog: unlike the photos this model was trained on'"""
+    return VERDICT.format(classes=_neither(classes))
+
+
+def short_verdict(classes) -> str:
+    """'Neither cat nor dog?' (a table cell, a camera overlay)"""
+    return f"Neither {_neither(classes)}?"
 
 
 def last_linear(model: nn.Module) -> Optional[nn.Linear]:
