@@ -140,7 +140,8 @@ class Unfamiliarity:
         for mu in means:
             d = e - mu
             proj = d @ basis
-            resid = np.maximum((d * d).sum(1) - (proj * proj).sum(1), 0.0)
+            rest_part = d - proj @ basis.T  # what the kept directions leave (no cancellation in float32)
+            resid = (rest_part * rest_part).sum(1)
             dist = (proj * proj / var).sum(1) + resid / rest
             best = dist if best is None else np.minimum(best, dist)
         return best
@@ -203,7 +204,8 @@ class _TorchScore(nn.Module):
         for i in range(self.means.shape[0]):
             d = emb - self.means[i]
             proj = d @ self.basis
-            resid = ((d * d).sum(1) - (proj * proj).sum(1)).clamp_min(0.0)
+            rest_part = d - proj @ self.basis.t()
+            resid = (rest_part * rest_part).sum(1)
             dists.append((proj * proj / self.variances).sum(1) + resid / self.rest_variance)
         return torch.stack(dists, 1).min(1).values
 

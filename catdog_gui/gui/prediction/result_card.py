@@ -315,9 +315,7 @@ class ResultCard(QFrame):
         if pred is None:
             self.warning.hide()
             return
-        if pred.unfamiliar and self.flag_unfamiliar:
-            self.warning.hide()  # the headline says it already
-        elif pred.confidence < self.threshold:
+        if pred.confidence < self.threshold:
             self.warning.setText(
                 f"⚠ Not sure: {pred.confidence * 100:.0f}% is below your {self.threshold * 100:.0f}% threshold. "
                 "The photo may show neither class, or something the model has not learned well.")
