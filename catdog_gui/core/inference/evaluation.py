@@ -38,6 +38,9 @@ class Metrics:
     temperature: Optional[float] = None
     #: photos flagged as unlike the training photos (None: the model file has no statistics, or off)
     unfamiliar: Optional[int] = None
+    #: a training run's calibration on its validation photos (Calibration.to_meta(): the temperature,
+    #: ECE and reliability bins before and after); None for a folder evaluation
+    calibration: Optional[dict] = None
 
     def cell(self, true: str, predicted: str) -> list[Mistake]:
         """The images of one confusion-matrix cell: the least confident first for a diagonal

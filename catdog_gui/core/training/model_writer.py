@@ -96,9 +96,12 @@ class ModelWriter:
             "train_hashes": sorted({h for h in (file_hash(s.path) for s in self.dataset.train) if h}),
         }
         extra_meta, extras = self._fit_answers(model)
-        if extra_meta.get("calibration"):
-            metrics["ece_before"] = extra_meta["calibration"]["ece_before"]
-            metrics["ece_after"] = extra_meta["calibration"]["ece_after"]
+        cal = extra_meta.get("calibration")
+        if cal:  # in the model file's metrics and in the run's (the Training tab's reliability diagram)
+            metrics["ece_before"], metrics["ece_after"] = cal["ece_before"], cal["ece_after"]
+            self.metrics.calibration = cal
+            self.metrics.ece, self.metrics.ece_uncalibrated = cal["ece_after"], cal["ece_before"]
+            self.metrics.temperature = cal["temperature"]
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
                           config=state.config.to_dict(), metrics=metrics, extra_meta=extra_meta, extras=extras)
