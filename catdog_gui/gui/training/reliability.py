@@ -39,7 +39,7 @@ class ReliabilityDiagram(QWidget):
         if c is not None:
             self.setToolTip(
                 f"Each pair of bars: the validation photos whose top probability fell in that bin. Bar height: "
-                f"how many of them the model got right. On the diagonal, a probability means what it says.\n"
+                f"how many of them the model got right; the number at its foot: how many photos. On the diagonal, a probability means what it says.\n"
                 f"Before: ECE {c.ece_before * 100:.2f}%. After temperature scaling (T = {c.temperature:.2f}, "
                 f"measured on photos the temperature was not fitted on): ECE {c.ece_after * 100:.2f}%.")
             self.setAccessibleDescription(f"ECE before {c.ece_before * 100:.2f}%, after {c.ece_after * 100:.2f}%")
@@ -106,6 +106,16 @@ class ReliabilityDiagram(QWidget):
                 p.setPen(Qt.PenStyle.NoPen)
                 p.setBrush(fill)
                 p.drawRect(QRectF(x0 + w + 3, y_of(b1.accuracy), w, plot.bottom() - y_of(b1.accuracy)))
+            # how many photos each bar stands for, at its foot (a bar of 1 photo is 0% or 100%)
+            small = p.font()
+            small.setPointSizeF(max(small.pointSizeF() * 0.75, 6))
+            p.setFont(small)
+            for n, bx, pen in ((b0.count, x0 + 1, text), (b1.count, x0 + w + 3, QColor("white"))):
+                if n:
+                    p.setPen(pen)
+                    p.drawText(QRectF(bx - 4, plot.bottom() - line, w + 8, line),
+                               Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, f"{n:,}")
+            p.setFont(self.font())
         # legend
         y = line + 2
         p.setPen(QPen(before, 1.5))
