@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from catdog_gui.core.storage.modelfile import read_model_file
 from catdog_gui.gui.prediction.tab import PredictionTab
 from catdog_gui.gui.settings import FLAG_UNFAMILIAR_KEY, Settings
+from tests.gui.test_camera import no_cameras  # noqa: F401  (the fixture: no real camera is opened)
 
 CLASSES = ("blue", "red")
 
@@ -129,3 +130,23 @@ def test_an_old_model_file_gives_plain_answers(qtbot, trained, current):
     assert card.error is None and card.prediction.unfamiliar is None
     assert card.headline.text() == card.prediction.label
     tab.shutdown()
+
+
+def test_the_camera_page_says_neither_over_the_picture(qtbot, no_cameras):
+    from PySide6.QtGui import QImage
+
+    from catdog_gui.core.inference.predictor import Prediction
+    from catdog_gui.gui.models.current_model import CurrentModel
+    from catdog_gui.gui.prediction.camera_live import CameraLivePage
+
+    page = CameraLivePage(CurrentModel())
+    qtbot.addWidget(page)
+    img = QImage(64, 48, QImage.Format.Format_RGB888)
+    img.fill(0)
+    odd = Prediction("frame", "dog", 0.93, (("dog", 0.93), ("cat", 0.07)), unfamiliar=True,
+                     unfamiliar_score=0.8, unfamiliar_threshold=0.5)
+    page._on_prediction(odd, img)
+    assert page.answer_label.text().startswith("Neither cat nor dog?") and "dog 93" in page.answer_label.text()
+    page.flag_unfamiliar = False
+    page._on_prediction(odd, img)
+    assert page.answer_label.text().startswith("dog 93")
