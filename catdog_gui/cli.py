@@ -232,6 +232,21 @@ def _print_notice(predictor) -> None:
         print(f"Note: {predictor.unfamiliar_notice}", file=sys.stderr)
 
 
+def _answers_lines(info) -> list[str]:
+    """`catdog info`: the model file's calibration and unfamiliar-photo check, in words."""
+    from .core.inference.calibration import Calibration
+    from .core.inference.unfamiliar import NOT_AVAILABLE, Unfamiliarity
+
+    cal = Calibration.from_meta(info.meta.get("calibration"))
+    unf = Unfamiliarity.from_meta(info.meta.get("unfamiliar"), info.extras)
+    out = [f"Calibration  temperature {cal.temperature:.3g}: ECE {cal.ece_before * 100:.2f}% before, "
+           f"{cal.ece_after * 100:.2f}% after (cross-fitted on {cal.n:,} validation photos)"
+           if cal else "Calibration  none (probabilities as trained)"]
+    out.append(f"Unfamiliar   {unf.method} score, flagged above {unf.threshold:.4g} ({unf.val_pass * 100:.0f}% of "
+               f"{unf.n_val:,} validation photos pass)" if unf else f"Unfamiliar   {NOT_AVAILABLE}")
+    return out
+
+
 def _add_unfamiliar_flag(parser) -> None:
     parser.add_argument("--no-unfamiliar-check", action="store_true",
                         help="do not flag photos unlike the training photos (\"neither cat nor dog\")")
@@ -282,6 +297,8 @@ def _cmd_info(args) -> int:
         print(f"Trained with epochs={cfg.get('epochs')} batch_size={cfg.get('batch_size')} lr={cfg.get('lr')} "
               f"optimizer={cfg.get('optimizer')} seed={cfg.get('seed')} augment={'on' if aug.get('enabled') else 'off'} "
               f"pretrained={'yes' if cfg.get('pretrained') else 'no'}")
+    for line in _answers_lines(info):
+        print(line)
     v = info.meta.get("versions", {})
     if v:
         print(f"Saved by     catdog-gui {v.get('catdog_gui')}, torch {v.get('torch')}, on {info.meta.get('created', '?')}")

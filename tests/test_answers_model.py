@@ -263,3 +263,20 @@ def test_api_predict_carries_the_flag(maha_model, tmp_path):
     pred = api.predict(maha_model, _noise_png(tmp_path / "n.png"))
     assert pred.unfamiliar is True
     assert api.predict(maha_model, tmp_path / "n.png", unfamiliar_check=False).unfamiliar is None
+
+
+def test_catdog_info_says_the_temperature_and_the_check(maha_model, tmp_path, capsys):
+    import torch
+
+    from catdog_gui.cli import main
+
+    p = Predictor(maha_model, "cpu")
+    assert main(["info", str(maha_model)]) == 0
+    text = capsys.readouterr().out
+    assert f"temperature {p.temperature:.3g}" in text and "mahalanobis score, flagged above" in text
+    info, state = read_model_file(maha_model)
+    meta = {k: v for k, v in info.meta.items() if k not in ("calibration", "unfamiliar")}
+    torch.save({"format": "catdog-gui-model", "version": 1, "meta": meta, "state_dict": state}, tmp_path / "o.pt")
+    assert main(["info", str(tmp_path / "o.pt")]) == 0
+    text = capsys.readouterr().out
+    assert "Calibration  none" in text and "not available" in text
