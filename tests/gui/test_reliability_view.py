@@ -43,11 +43,11 @@ def test_the_result_shows_the_reliability_diagram_and_both_eces(qtbot, tmp_path)
 
 
 def test_a_run_finishes_with_its_calibration(tiny_model):
+    from helpers import make_dataset
+
     from catdog_gui.core.config import TrainConfig
     from catdog_gui.core.storage.modelfile import read_model_file
     from catdog_gui.core.training.trainer import Trainer
-
-    from helpers import make_dataset
 
     data = make_dataset(tiny_model.parent / "cal_data", 12)
     out = tiny_model.parent / "cal.pt"

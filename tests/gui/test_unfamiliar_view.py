@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from catdog_gui.core.storage.modelfile import read_model_file
 from catdog_gui.gui.prediction.tab import PredictionTab
 from catdog_gui.gui.settings import FLAG_UNFAMILIAR_KEY, Settings
-from tests.gui.test_camera import no_cameras  # noqa: F401  (the fixture: no real camera is opened)
 
 CLASSES = ("blue", "red")
 
@@ -130,6 +129,13 @@ def test_an_old_model_file_gives_plain_answers(qtbot, trained, current):
     assert card.error is None and card.prediction.unfamiliar is None
     assert card.headline.text() == card.prediction.label
     tab.shutdown()
+
+
+@pytest.fixture
+def no_cameras(monkeypatch):
+    from catdog_gui.gui.common import camera_source
+
+    monkeypatch.setattr(camera_source, "video_inputs", lambda: [])
 
 
 def test_the_camera_page_says_neither_over_the_picture(qtbot, no_cameras):
