@@ -152,13 +152,16 @@ class Predictor:
                 ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """(calibrated probabilities (N, K), raw logits (N, K), unfamiliarity scores (N,) or None) for
         uint8 images (N, 3, S, S). The logits and scores are the photo's own (not its mirror image's)."""
+        u = self.unfamiliarity if (self.unfamiliar_check and not logits_only) else None
+        if u is None:
+            probs, logits = self._forward(arrays)
+            return probs, logits, None
+        if u.method in ("msp", "energy"):  # from the logits alone
+            probs, logits = self._forward(arrays)
+            return probs, logits, u.scores(None, logits)
         with capture_embedding(self.model) as seen:
             probs, logits = self._forward(arrays)
-        scores = None
-        if self.unfamiliarity is not None and self.unfamiliar_check and not logits_only:
-            emb = torch.cat(seen)[:len(logits)].numpy() if seen else None
-            scores = self.unfamiliarity.scores(emb, logits)
-        return probs, logits, scores
+        return probs, logits, u.scores(torch.cat(seen)[:len(logits)].numpy(), logits)
 
     def embeddings(self, arrays: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (N, F): the input of the last linear layer, raw logits (N, K))."""

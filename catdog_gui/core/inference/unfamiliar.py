@@ -92,12 +92,6 @@ def capture_embedding(model: nn.Module) -> Iterator[list]:
         handle.remove()
 
 
-def _logsumexp(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    m = z.max(1, keepdims=True)
-    return (m + np.log(np.exp(z - m).sum(1, keepdims=True)))[:, 0]
-
-
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -114,37 +108,19 @@ class Unfamiliarity:
     val_pass: float = float("nan")  # the share of validation photos that passed when it was fitted
     n_fit: int = 0  # training photos the statistics came from
     n_val: int = 0  # validation photos the threshold came from
-    _bank: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    _module: Optional[nn.Module] = field(default=None, repr=False, compare=False)
 
     def scores(self, embeddings: Optional[np.ndarray], logits: np.ndarray) -> np.ndarray:
-        """One score per photo: higher is less like the training photos."""
-        a = self.arrays
-        if self.method == "msp":
-            z = np.asarray(logits, dtype=np.float64)
-            return -np.exp(z.max(1) - _logsumexp(z))
-        if self.method == "energy":
-            return -_logsumexp(logits)
-        e = np.asarray(embeddings, dtype=np.float64)
-        if self.method == "knn":
-            bank = self._bank
-            if bank is None:  # float16 in the file; float32 once, for every call after
-                bank = self._bank = np.ascontiguousarray(a["bank"], dtype=np.float32)
-            sims = _normalise(e) @ bank.T
-            k = min(int(a["k"]), sims.shape[1])
-            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
-            return 1.0 - kth.astype(np.float64)
-        # mahalanobis: min over classes of the PPCA distance
-        means, basis = a["means"].astype(np.float64), a["basis"].astype(np.float64)
-        var, rest = a["variances"].astype(np.float64), float(a["rest_variance"])
-        best = None
-        for mu in means:
-            d = e - mu
-            proj = d @ basis
-            rest_part = d - proj @ basis.T  # what the kept directions leave (no cancellation in float32)
-            resid = (rest_part * rest_part).sum(1)
-            dist = (proj * proj / var).sum(1) + resid / rest
-            best = dist if best is None else np.minimum(best, dist)
-        return best
+        """One score per photo: higher is less like the training photos. Computed by the same PyTorch
+        module the ONNX export runs (float32), so the app and an exported file agree."""
+        module = self._module
+        if module is None:
+            module = self._module = _TorchScore(self)
+        z = torch.as_tensor(np.asarray(logits, dtype=np.float32))
+        e = (torch.zeros((len(z), 0)) if embeddings is None
+             else torch.as_tensor(np.asarray(embeddings, dtype=np.float32)))
+        with torch.no_grad():
+            return module(e, z).double().numpy()
 
     def torch_module(self) -> nn.Module:
         """The score as a PyTorch module of (embeddings, logits), float32: what the ONNX export runs."""
