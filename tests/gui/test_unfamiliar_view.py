@@ -110,6 +110,10 @@ def test_the_folder_table_sorts_by_unfamiliarity_and_the_csv_has_it(qtbot, train
     first = proxy.index(0, 0).data()
     assert first == "b_odd.png" and proxy.index(0, 3).data().startswith("⚠ Neither blue nor red")
     assert proxy.index(1, 3).data() == ""
+    key = Qt.ItemDataRole.UserRole  # sorted by how far above (or below) the threshold
+    assert proxy.index(0, 3).data(key) > 0 > proxy.index(1, 3).data(key)
+    page.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    assert proxy.index(1, 0).data() == "b_odd.png"
     out = tmp_path / "p.csv"
     page.export_csv(str(out))
     with open(out, newline="", encoding="utf-8") as f:
