@@ -111,8 +111,13 @@ class Unfamiliarity:
     _module: Optional[nn.Module] = field(default=None, repr=False, compare=False)
 
     def scores(self, embeddings: Optional[np.ndarray], logits: np.ndarray) -> np.ndarray:
-        """One score per photo: higher is less like the training photos. Computed by the same PyTorch
-        module the ONNX export runs (float32), so the app and an exported file agree."""
+        """One score per photo: higher is less like the training photos. The distances are computed by
+        the same PyTorch module the ONNX export runs (float32), so the app and an exported file agree."""
+        if self.method in ("msp", "energy"):  # from the logits alone: numpy is quicker for a few photos
+            z = np.asarray(logits, dtype=np.float64)
+            m = z.max(1)
+            lse = m + np.log(np.exp(z - m[:, None]).sum(1))
+            return -np.exp(m - lse) if self.method == "msp" else -lse
         module = self._module
         if module is None:
             module = self._module = _TorchScore(self)
