@@ -7,8 +7,8 @@
   photos' embeddings (the input of the last linear layer), the threshold from the validation photos'.
 
 The photos go through the model as validation does (no augmentation; mode ``features`` reuses the
-cached features). Under torchrun (each process holds a shard) neither is fitted: the file then says
-so, like an older model file.
+cached features). Under torchrun each process embeds its shard and the shards are gathered: every
+process must call :meth:`AnswerFitting._fit_answers`; the main one writes what it returns.
 """
 
 from __future__ import annotations
@@ -43,19 +43,22 @@ class AnswerFitting:
     def _fit_answers(self, model) -> tuple[dict, dict]:
         """(extra metadata, extra tensors) for the model file: "calibration" and "unfamiliar"."""
         state = self._state
-        if self.dist is not None or state.yval is None or len(state.yval) < 4:
-            why = ("trained with several processes" if self.dist is not None
-                   else "too few validation photos")
-            return {"calibration": None, "unfamiliar": None, "answers_note": why}, {}
-        val_emb, val_logits = self._embed_set(model, "val")
-        yval = state.yval.cpu().numpy()
-        calibration = calibrate(val_logits, yval, seed=state.config.seed)
         method = self.unfamiliar_method or METHOD_FOR[model_kind(state.config.model)]
+        val_emb, val_logits = self._embed_set(model, "val")
+        yval, ytrain = state.yval.cpu().numpy(), state.ytrain.cpu().numpy()
         train_emb: Optional[np.ndarray] = None
         if method in ("mahalanobis", "knn"):
             train_emb, _ = self._embed_set(model, "train")
-        unfamiliar = fit(method, train_emb, state.ytrain.cpu().numpy(), val_emb, val_logits,
-                         seed=state.config.seed)
+        if self.dist is not None:  # every shard, in rank order
+            parts = self.dist.gather((val_emb, val_logits, yval, train_emb, ytrain))
+            val_emb, val_logits, yval = (np.concatenate([p[i] for p in parts if len(p[2])]) for i in range(3))
+            ytrain = np.concatenate([p[4] for p in parts])
+            if train_emb is not None:
+                train_emb = np.concatenate([p[3] for p in parts if len(p[4])])
+        if len(yval) < 4:
+            return {"calibration": None, "unfamiliar": None, "answers_note": "too few validation photos"}, {}
+        calibration = calibrate(val_logits, yval, seed=state.config.seed)
+        unfamiliar = fit(method, train_emb, ytrain, val_emb, val_logits, seed=state.config.seed)
         meta, tensors = unfamiliar.to_meta()
         return {"calibration": calibration.to_meta(), "unfamiliar": meta}, tensors
 

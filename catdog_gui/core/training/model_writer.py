@@ -84,7 +84,10 @@ class ModelWriter:
             parts = self.dist.gather((y, pred, conf, [str(p) for p in paths]))
             y, pred, conf, paths = ([v for part in parts for v in part[i]] for i in range(4))
         self.metrics = compute_metrics(y, pred, meta["classes"], conf, paths)
-        if state.out_path is None or (self.dist is not None and not self.dist.is_main):
+        if state.out_path is None:
+            return
+        extra_meta, extras = self._fit_answers(model)  # every process takes part (its shard's photos)
+        if self.dist is not None and not self.dist.is_main:
             return
         metrics = {
             "val_accuracy": acc, "val_loss": state.best_loss, "best_epoch": state.best_epoch,
@@ -95,7 +98,6 @@ class ModelWriter:
             # the training photos' bytes, hashed: an evaluation says how many test photos it trained on
             "train_hashes": sorted({h for h in (file_hash(s.path) for s in self.dataset.train) if h}),
         }
-        extra_meta, extras = self._fit_answers(model)
         cal = extra_meta.get("calibration")
         if cal:  # in the model file's metrics and in the run's (the Training tab's reliability diagram)
             metrics["ece_before"], metrics["ece_after"] = cal["ece_before"], cal["ece_after"]
