@@ -19,15 +19,16 @@ import numpy as np
 import torch
 
 from ..inference.calibration import calibrate
-from ..inference.unfamiliar import METHOD_FOR, capture_embedding, fit, model_kind
+from ..inference.unfamiliar import METHOD_FOR, capture_embedding, fit, last_linear, model_kind
 
 
 class AnswerFitting:
     """Calibration and the unfamiliar-photo check of the best epoch's model."""
 
     @torch.no_grad()
-    def _embed_set(self, model, which: str) -> tuple[np.ndarray, np.ndarray]:
-        """(embeddings, raw logits) of every photo of the ``which`` ("train" or "val") set."""
+    def _embed_set(self, model, which: str) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """(embeddings, raw logits) of every photo of the ``which`` ("train" or "val") set; the
+        embeddings are None for a model without a final linear layer."""
         state = self._state
         self._set_train_mode(model, False)
         n = len(state.ytrain if which == "train" else state.yval)
@@ -38,12 +39,14 @@ class AnswerFitting:
                 logits.append(self._logits(model, idx, False, which).float().cpu())
         if not logits:
             return np.zeros((0, 0), np.float32), np.zeros((0, len(state.meta["classes"])), np.float32)
-        return torch.cat(seen).numpy(), torch.cat(logits).numpy()
+        return (torch.cat(seen).numpy() if seen else None), torch.cat(logits).numpy()
 
     def _fit_answers(self, model) -> tuple[dict, dict]:
         """(extra metadata, extra tensors) for the model file: "calibration" and "unfamiliar"."""
         state = self._state
         method = self.unfamiliar_method or METHOD_FOR[model_kind(state.config.model)]
+        if last_linear(model) is None:  # nothing to measure a distance on: the logits' energy
+            method = "energy"
         val_emb, val_logits = self._embed_set(model, "val")
         yval, ytrain = state.yval.cpu().numpy(), state.ytrain.cpu().numpy()
         train_emb: Optional[np.ndarray] = None
