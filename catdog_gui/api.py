@@ -192,12 +192,13 @@ def train(
 
 
 # ------------------------------------------------------------------------------------------------
-def load(model_path: PathLike, device: str = "auto"):
+def load(model_path: PathLike, device: str = "auto", unfamiliar_check: bool = True):
     """Load a model file once for many predictions: a :class:`~catdog_gui.core.inference.predictor.Predictor`
-    (``.classes``, ``.predict(image)``, ``.predict_many(images)``)."""
+    (``.classes``, ``.predict(image)``, ``.predict_many(images)``). ``unfamiliar_check=False``: no
+    "neither cat nor dog" flag (``Prediction.unfamiliar`` is then None)."""
     from .core.inference.predictor import Predictor
 
-    return Predictor(Path(model_path).expanduser(), device)
+    return Predictor(Path(model_path).expanduser(), device, unfamiliar_check=unfamiliar_check)
 
 
 def _image_paths(folder: Path) -> list[Path]:
@@ -220,16 +221,18 @@ def _predict(predictor, images):
     return predictor.predict_many(list(images))
 
 
-def predict(model_path: PathLike, images, device: str = "auto"):
+def predict(model_path: PathLike, images, device: str = "auto", unfamiliar_check: bool = True):
     """Classify images with a model file.
 
     ``images``: one image (a path, bytes or a PIL image) -> one
     :class:`~catdog_gui.core.inference.predictor.Prediction` (raises ``ImageError`` if unreadable); a list,
     or a folder (searched recursively) -> a list of Predictions (unreadable ones have ``.error``).
-    A Prediction has ``.label``, ``.confidence``, ``.probabilities`` and ``.describe()``
-    ("95.1% dog, 4.9% cat").
+    A Prediction has ``.label``, ``.confidence``, ``.probabilities`` (calibrated: the model file's
+    temperature applied), ``.describe()`` ("95.1% dog, 4.9% cat") and ``.unfamiliar``: True when the
+    photo is unlike every training photo ("neither cat nor dog"; ``.unfamiliar_score`` above
+    ``.unfamiliar_threshold``), None when the model file has no statistics for it or the check is off.
     """
-    return _predict(load(model_path, device), images)
+    return _predict(load(model_path, device, unfamiliar_check), images)
 
 
 def _evaluate(predictor, folder: PathLike, allow_overlap: bool = False):
@@ -245,7 +248,8 @@ def evaluate(model_path: PathLike, folder: PathLike, device: str = "auto", allow
 
     Returns :class:`~catdog_gui.core.inference.evaluation.Metrics`: ``.accuracy``, ``.per_class``
     (precision, recall, F1, support), ``.confusion`` (rows: true class), ``.mistakes`` (most
-    confident first) and ``.lines()`` for a printable report.
+    confident first), ``.ece`` (expected calibration error on the folder), ``.unfamiliar`` (photos
+    flagged as unlike the training photos) and ``.lines()`` for a printable report.
     """
     return _evaluate(load(model_path, device), folder, allow_overlap)
 

@@ -81,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--allow-overlap", action="store_true",
                    help="score even when some photos of DATA are photos the model trained on (the overlap is shown)")
+    _add_unfamiliar_flag(e)
 
     pr = sub.add_parser("predict", help="classify images")
     pr.add_argument("model")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--device", default="auto")
+    _add_unfamiliar_flag(pr)
 
     i = sub.add_parser("info", help="what a model file holds, and its layers")
     i.add_argument("model")
@@ -242,7 +244,7 @@ def _cmd_evaluate(args) -> int:
     from .core.inference.evaluation import evaluate_folder
     from .core.inference.predictor import Predictor
 
-    predictor = Predictor(args.model, args.device)
+    predictor = Predictor(args.model, args.device, unfamiliar_check=not args.no_unfamiliar_check)
     metrics, skipped = evaluate_folder(predictor, args.data, allow_overlap=args.allow_overlap)
     _print_notice(predictor)
     if args.json:
@@ -259,25 +261,57 @@ def _cmd_evaluate(args) -> int:
 def _cmd_predict(args) -> int:
     from .core.inference.predictor import Predictor
 
-    predictor = Predictor(args.model, args.device)
+    predictor = Predictor(args.model, args.device, unfamiliar_check=not args.no_unfamiliar_check)
     preds = predictor.predict_many(args.images)
     _print_notice(predictor)
     if args.json:
         print(json.dumps({"model": str(args.model), "classes": predictor.classes,
+                          "unfamiliar_check": predictor.unfamiliar_notice or "on",
                           "predictions": [p.to_dict() for p in preds]}, indent=2))
     else:
         for p in preds:
             if p.ok:
-                print(f"{p.source}: {p.label} ({p.describe()})")
+                print(_prediction_line(predictor, p))
             else:
                 print(f"{p.source}: error: {p.error}", file=sys.stderr)
     return EXIT_OK if all(p.ok for p in preds) else EXIT_USER
 
 
 def _print_notice(predictor) -> None:
-    """The predictor's one line about its backbone path (onnxruntime unavailable, ...), on stderr."""
+    """The predictor's one line about its backbone path (onnxruntime unavailable, ...), and whether
+    the unfamiliar-photo check runs, on stderr."""
     if predictor.notice:
         print(f"Note: {predictor.notice}", file=sys.stderr)
+    if predictor.unfamiliar_notice:
+        print(f"Note: {predictor.unfamiliar_notice}", file=sys.stderr)
+
+
+def _answers_lines(info) -> list[str]:
+    """`catdog info`: the model file's calibration and unfamiliar-photo check, in words."""
+    from .core.inference.calibration import Calibration
+    from .core.inference.unfamiliar import NOT_AVAILABLE, Unfamiliarity
+
+    cal = Calibration.from_meta(info.meta.get("calibration"))
+    unf = Unfamiliarity.from_meta(info.meta.get("unfamiliar"), info.extras)
+    out = [f"Calibration  temperature {cal.temperature:.3g}: ECE {cal.ece_before * 100:.2f}% before, "
+           f"{cal.ece_after * 100:.2f}% after (cross-fitted on {cal.n:,} validation photos)"
+           if cal else "Calibration  none (probabilities as trained)"]
+    out.append(f"Unfamiliar   {unf.method} score, flagged above {unf.threshold:.4g} ({unf.val_pass * 100:.0f}% of "
+               f"{unf.n_val:,} validation photos pass)" if unf else f"Unfamiliar   {NOT_AVAILABLE}")
+    return out
+
+
+def _add_unfamiliar_flag(parser) -> None:
+    parser.add_argument("--no-unfamiliar-check", action="store_true",
+                        help="do not flag photos unlike the training photos (\"neither cat nor dog\")")
+
+
+def _prediction_line(predictor, p) -> str:
+    """'a.jpg: dog (95.1% dog, 4.9% cat)', or for a flagged photo the verdict first, the answer after."""
+    if p.unfamiliar:
+        return (f"{p.source}: {predictor.verdict()} (unfamiliarity {p.unfamiliar_score:.3g} > threshold "
+                f"{p.unfamiliar_threshold:.3g}); the model's answer: {p.label} ({p.describe()})")
+    return f"{p.source}: {p.label} ({p.describe()})"
 
 
 def format_layers(layers) -> list[str]:
@@ -317,6 +351,8 @@ def _cmd_info(args) -> int:
         print(f"Trained with epochs={cfg.get('epochs')} batch_size={cfg.get('batch_size')} lr={cfg.get('lr')} "
               f"optimizer={cfg.get('optimizer')} seed={cfg.get('seed')} augment={'on' if aug.get('enabled') else 'off'} "
               f"pretrained={'yes' if cfg.get('pretrained') else 'no'}")
+    for line in _answers_lines(info):
+        print(line)
     v = info.meta.get("versions", {})
     if v:
         print(f"Saved by     catdog-gui {v.get('catdog_gui')}, torch {v.get('torch')}, on {info.meta.get('created', '?')}")

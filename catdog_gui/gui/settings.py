@@ -25,6 +25,8 @@ from ..core.config import TrainConfig
 ORG = "catdog-gui"
 APP = "catdog-gui"
 MAX_RECENT = 8
+#: the Prediction tab says "looks like neither ..." for photos unlike the training photos (on by default)
+FLAG_UNFAMILIAR_KEY = "prediction/flag_unfamiliar"
 
 #: training settings stored besides the form's (TrainConfig settings with ``form=True``)
 TRAIN_EXTRA = ("model", "pretrained", "transfer_mode", "weights_path")

@@ -31,6 +31,16 @@ class Metrics:
     correct: list[Mistake] = field(default_factory=list)
     #: how many of the scored photos are the model's training photos (None: the model file cannot say)
     overlap: Optional[int] = None
+    #: expected calibration error of the model's (calibrated) probabilities on these photos, and of
+    #: the same probabilities before temperature scaling; None where not measured
+    ece: Optional[float] = None
+    ece_uncalibrated: Optional[float] = None
+    temperature: Optional[float] = None
+    #: photos flagged as unlike the training photos (None: the model file has no statistics, or off)
+    unfamiliar: Optional[int] = None
+    #: a training run's calibration on its validation photos (Calibration.to_meta(): the temperature,
+    #: ECE and reliability bins before and after); None for a folder evaluation
+    calibration: Optional[dict] = None
 
     def cell(self, true: str, predicted: str) -> list[Mistake]:
         """The images of one confusion-matrix cell: the least confident first for a diagonal
@@ -40,7 +50,9 @@ class Metrics:
 
     def to_dict(self, with_mistakes: bool = True) -> dict:
         d = {"classes": self.classes, "n": self.n, "accuracy": self.accuracy,
-             "per_class": self.per_class, "confusion": self.confusion, "overlap": self.overlap}
+             "per_class": self.per_class, "confusion": self.confusion, "overlap": self.overlap,
+             "ece": self.ece, "ece_uncalibrated": self.ece_uncalibrated, "temperature": self.temperature,
+             "unfamiliar": self.unfamiliar}
         if with_mistakes:
             d["mistakes"] = [m.__dict__ for m in self.mistakes]
         return d
@@ -59,6 +71,13 @@ class Metrics:
                 " " * (width + 2) + "  ".join(f"{c[:8]:>8}" for c in self.classes)]
         for c, row in zip(self.classes, self.confusion):
             out.append(f"{c:<{width}}  " + "  ".join(f"{v:8d}" for v in row))
+        if self.ece is not None:
+            out += ["", f"Calibration error (ECE) {self.ece * 100:.2f}% "
+                    + (f"(temperature {self.temperature:.2f}; {self.ece_uncalibrated * 100:.2f}% without it)"
+                       if self.temperature not in (None, 1.0) and self.ece_uncalibrated is not None
+                       else "(the model file has no temperature)")]
+        if self.unfamiliar is not None:
+            out.append(f"Unfamiliar: {self.unfamiliar:,} of {self.n:,} photos look unlike the training photos")
         return out
 
 
@@ -142,7 +161,27 @@ def evaluate_folder(predictor, folder, progress=None, cancel=None, allow_overlap
     metrics = compute_metrics([index[classes[s.label]] for s, _ in ok], [index[p.label] for _, p in ok],
                               predictor.classes, [p.confidence for _, p in ok], [s.path for s, _ in ok])
     metrics.overlap = overlap
+    _calibration_and_unfamiliar(metrics, predictor, [index[classes[s.label]] for s, _ in ok], [p for _, p in ok])
     return metrics, len(report.bad_files) + (len(preds) - len(ok))
+
+
+def _calibration_and_unfamiliar(metrics: Metrics, predictor, y: list[int], preds: list) -> None:
+    """ECE of the predictions (and of the same logits at temperature 1), and the unfamiliar count."""
+    from .calibration import ece, softmax
+
+    if not preds:
+        return
+    col = {c: i for i, c in enumerate(predictor.classes)}
+    probs = np.zeros((len(preds), len(col)))
+    for r, p in enumerate(preds):
+        for c, v in p.probabilities:
+            probs[r, col[c]] = v
+    t = float(getattr(predictor, "temperature", 1.0))
+    metrics.ece, metrics.temperature = ece(probs, y), t
+    # softmax(T * log p) = softmax(logits): the probabilities before temperature scaling
+    metrics.ece_uncalibrated = ece(softmax(t * np.log(np.clip(probs, 1e-300, None))), y)
+    flags = [p.unfamiliar for p in preds]
+    metrics.unfamiliar = None if any(f is None for f in flags) else int(sum(flags))
 
 
 def measured_on(n: int, seen: bool = False) -> str:

@@ -54,6 +54,8 @@ EXPORT_FORMAT = "catdog-gui-export"
 EXPORT_VERSION = 1
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
+#: the ONNX file's second output (model files with the unfamiliar-photo statistics)
+SCORE_NAME = "unfamiliar_score"
 RESIZE_RULE = "shorter-side-then-centre-crop"
 DEFAULT_OPSET = 17
 #: largest |difference| allowed between the exported file and PyTorch when verifying an export
@@ -67,14 +69,28 @@ class ExportError(CatdogError):
 
 
 class _WithSoftmax(nn.Module):
-    """The classifier followed by a softmax over classes: outputs probabilities."""
+    """The classifier followed by a softmax over classes of its logits divided by the model file's
+    temperature: outputs the calibrated probabilities. With ``score`` (ONNX, a model file with the
+    statistics), also the unfamiliarity score of each photo."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, temperature: float = 1.0, score: Optional[nn.Module] = None):
         super().__init__()
         self.model = model
+        self.temperature = float(temperature)
+        self.score = score
+        self._seen: list = []
+        if score is not None:
+            from .unfamiliar import last_linear
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
+            last_linear(model).register_forward_pre_hook(lambda _m, inputs: self._seen.append(inputs[0]))
+
+    def forward(self, x: torch.Tensor):
+        self._seen.clear()
+        logits = self.model(x)
+        probs = torch.softmax(logits / self.temperature, dim=1)
+        if self.score is None:
+            return probs
+        return probs, self.score(self._seen[-1], logits)
 
 
 def format_for_path(path: Path | str) -> Optional[str]:
@@ -129,6 +145,22 @@ def export_metadata(info: ModelInfo, source: Optional[Path] = None) -> dict:
         "exported_by": library_versions(),
         "trained": info.meta.get("created"),
     }
+    from .calibration import Calibration
+    from .unfamiliar import Unfamiliarity, verdict
+
+    cal = Calibration.from_meta(info.meta.get("calibration"))
+    meta["temperature"] = cal.temperature if cal else 1.0
+    meta["temperature_note"] = ("the probabilities are softmax(logits / temperature): temperature scaling fitted "
+                                "on the validation photos" if cal else "no temperature in the model file")
+    unf = Unfamiliarity.from_meta(info.meta.get("unfamiliar"), info.extras)
+    if unf is None:
+        meta["unfamiliar"] = None
+    else:
+        meta["unfamiliar"] = {
+            "method": unf.method, "threshold": unf.threshold, "target_pass": unf.target_pass,
+            "output": SCORE_NAME, "verdict": verdict(info.classes),
+            "rule": f"a photo is unfamiliar when {SCORE_NAME} > threshold (ONNX output {SCORE_NAME}; a TorchScript "
+                    "export gives the probabilities only)"}
     if source is not None:
         meta["source_file"] = Path(source).name
     if "val_accuracy" in m:
@@ -150,13 +182,14 @@ def _quiet():
 
 
 def _onnx_bytes(module: nn.Module, example: torch.Tensor, opset: int) -> bytes:
-    common = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset)
+    outputs = [OUTPUT_NAME] + ([SCORE_NAME] if getattr(module, "score", None) is not None else [])
+    common = dict(input_names=[INPUT_NAME], output_names=outputs, opset_version=opset)
     buf = io.BytesIO()
     with _quiet():
         try:
             torch.onnx.export(
                 module, (example,), buf, dynamo=False, do_constant_folding=True,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, **common,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}}, **common,
             )
         except (TypeError, ValueError, NotImplementedError) as e:  # a PyTorch without the legacy exporter
             if not any(w in str(e).lower() for w in ("dynamo", "torchscript")):
@@ -211,14 +244,17 @@ def _verify(fmt: str, data: bytes, module: nn.Module, size: int) -> Optional[flo
     """Largest |difference| between the export and ``module`` on a random batch of 3 (None: not checked)."""
     x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ref = module(x).numpy()
+        ref = module(x)
+    ref, ref_score = (ref[0].numpy(), ref[1].numpy()) if isinstance(ref, tuple) else (ref.numpy(), None)
+    score = None
     if fmt == "onnx":
         try:
             import onnxruntime as ort
         except ImportError:
             return None
         sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-        out = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        outs = sess.run(None, {INPUT_NAME: x.numpy()})
+        out, score = outs[0], (outs[1] if len(outs) > 1 else None)
     else:
         with _quiet():
             loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
@@ -226,7 +262,12 @@ def _verify(fmt: str, data: bytes, module: nn.Module, size: int) -> Optional[flo
             out = loaded(x).numpy()
     if out.shape != ref.shape:
         raise ExportError(f"the exported {fmt} file gives shape {tuple(out.shape)} instead of {tuple(ref.shape)}")
-    return float(np.abs(out - ref).max())
+    diff = float(np.abs(out - ref).max())
+    if ref_score is not None:  # the unfamiliarity score, relative to its size (distances reach thousands)
+        if score is None or score.shape != ref_score.shape:
+            raise ExportError(f"the exported {fmt} file has no {SCORE_NAME} output")
+        diff = max(diff, float(np.max(np.abs(score - ref_score) / np.maximum(np.abs(ref_score), 1.0))))
+    return diff
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,7 +318,13 @@ def export_model(
 
     say("loading the model")
     model, info = load_model(model_path, "cpu")
-    module = _WithSoftmax(model).eval()
+    from .calibration import Calibration
+    from .unfamiliar import Unfamiliarity
+
+    cal = Calibration.from_meta(info.meta.get("calibration"))
+    unf = Unfamiliarity.from_meta(info.meta.get("unfamiliar"), info.extras)
+    score = unf.torch_module() if (unf is not None and fmt == "onnx") else None
+    module = _WithSoftmax(model, cal.temperature if cal else 1.0, score).eval()
     for p in module.parameters():
         p.requires_grad_(False)
     size = info.image_size

@@ -8,6 +8,11 @@ PyTorch before first use), and its head in PyTorch: 1 image took 5.4 ms instead 
 fine-tuned one) is exported only for a batch of :data:`EXPORT_BATCH` or more, where the ~2 s export
 pays off; smaller calls run in PyTorch until then. ``model`` stays the PyTorch model (Grad-CAM and
 the layer summary use it).
+
+Probabilities are calibrated: the logits are divided by the model file's temperature
+(:mod:`.calibration`; 1 for files without one). Each prediction also says whether the photo is
+unlike the training photos (:mod:`.unfamiliar`): ``unfamiliar`` is None when the model file has no
+statistics for it (older files) or the check is turned off.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from ..device import cpu_threads, pick_device
 from ..errors import CatdogError, ImageError
 from ..data.imageio import Source, load_square_array
 from ..storage.modelfile import load_model
+from .calibration import Calibration
 from .features import FeatureExtractor
+from .unfamiliar import Unfamiliarity, capture_embedding, verdict
 from ..models import ModelInput, feature_parts, get_spec, prefers_channels_last
 from ..text import probability_text
 
@@ -38,6 +45,10 @@ class Prediction:
     confidence: float  # its probability
     probabilities: tuple[tuple[str, float], ...]  # every class, most probable first
     error: Optional[str] = None  # set when the image could not be read
+    #: True: unlike the photos the model was trained on; None: not checked (no statistics, or off)
+    unfamiliar: Optional[bool] = None
+    unfamiliar_score: Optional[float] = None  # higher is less familiar; flagged above the threshold
+    unfamiliar_threshold: Optional[float] = None
 
     @property
     def ok(self) -> bool:
@@ -47,7 +58,8 @@ class Prediction:
         if self.error:
             return {"image": self.source, "error": self.error}
         return {"image": self.source, "label": self.label, "confidence": self.confidence,
-                "probabilities": dict(self.probabilities)}
+                "probabilities": dict(self.probabilities), "unfamiliar": self.unfamiliar,
+                "unfamiliar_score": self.unfamiliar_score, "unfamiliar_threshold": self.unfamiliar_threshold}
 
     def describe(self) -> str:
         """'95.1% dog, 4.9% cat'"""
@@ -59,10 +71,18 @@ class Prediction:
 class Predictor:
     """Load a model file once, classify many images."""
 
-    def __init__(self, model_path: str | Path, device: str | torch.device = "auto", tta: Optional[bool] = None):
+    def __init__(self, model_path: str | Path, device: str | torch.device = "auto", tta: Optional[bool] = None,
+                 unfamiliar_check: bool = True):
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.path = Path(model_path)
         self.model, self.info = load_model(model_path, self.device)
+        #: the fitted temperature and its measurement (None: an older file, probabilities as trained)
+        self.calibration = Calibration.from_meta(self.info.meta.get("calibration"))
+        self.temperature = self.calibration.temperature if self.calibration else 1.0
+        #: the unfamiliar-photo check (None: the file has no statistics for it)
+        self.unfamiliarity = Unfamiliarity.from_meta(self.info.meta.get("unfamiliar"), self.info.extras)
+        #: False turns the check off (the app's setting): predictions then say None
+        self.unfamiliar_check = unfamiliar_check
         #: test-time augmentation: average the photo's and its mirror image's probabilities (the
         #: model file's ``tta`` setting, unless ``tta`` is given)
         self.tta = bool(self.info.config.get("tta", False)) if tta is None else bool(tta)
@@ -105,9 +125,53 @@ class Predictor:
     def to_input(self, arrays: np.ndarray | torch.Tensor) -> torch.Tensor:
         return self.input(arrays)
 
-    @torch.inference_mode()
+    @property
+    def unfamiliar_available(self) -> bool:
+        return self.unfamiliarity is not None
+
+    @property
+    def unfamiliar_notice(self) -> Optional[str]:
+        """Why predictions carry no unfamiliar flag (None when they do)."""
+        from .unfamiliar import NOT_AVAILABLE
+
+        if self.unfamiliarity is None:
+            return NOT_AVAILABLE
+        if not self.unfamiliar_check:
+            return "unfamiliar-photo check turned off"
+        return None
+
+    def verdict(self) -> str:
+        """The line shown for a flagged photo."""
+        return verdict(self.classes)
+
     def probabilities(self, arrays: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Class probabilities (N, K) for uint8 images (N, 3, S, S)."""
+        """Calibrated class probabilities (N, K) for uint8 images (N, 3, S, S)."""
+        return self.outputs(arrays)[0]
+
+    def outputs(self, arrays: np.ndarray | torch.Tensor, logits_only: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """(calibrated probabilities (N, K), raw logits (N, K), unfamiliarity scores (N,) or None) for
+        uint8 images (N, 3, S, S). The logits and scores are the photo's own (not its mirror image's)."""
+        u = self.unfamiliarity if (self.unfamiliar_check and not logits_only) else None
+        if u is None:
+            probs, logits = self._forward(arrays)
+            return probs, logits, None
+        if u.method in ("msp", "energy"):  # from the logits alone
+            probs, logits = self._forward(arrays)
+            return probs, logits, u.scores(None, logits)
+        with capture_embedding(self.model) as seen:
+            probs, logits = self._forward(arrays)
+        return probs, logits, u.scores(torch.cat(seen)[:len(logits)].numpy(), logits)
+
+    def embeddings(self, arrays: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (N, F): the input of the last linear layer, raw logits (N, K))."""
+        with capture_embedding(self.model) as seen:
+            _probs, logits = self._forward(arrays)
+        return torch.cat(seen)[:len(logits)].numpy(), logits
+
+    @torch.inference_mode()
+    def _forward(self, arrays) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and the raw logits (N, K)."""
         # a few images: one thread. Their small ops gain little from a second thread on an idle
         # machine, and on busy shared cores every op waits for the slower thread: ResNet-18 on 1
         # image, 2 shared cores at load ~3: 1.8 img/s on 2 threads, 18.6 on 1 (MobileNetV3: 1017 ms
@@ -122,20 +186,26 @@ class Predictor:
                 logits = self._head(self._features(x, allow_export=len(x) >= EXPORT_BATCH))
             else:
                 logits = self.model(x)
-            p = torch.softmax(logits.float(), 1)
+            logits = logits.float()
+            p = torch.softmax(logits / self.temperature, 1)
             if self.tta:
                 p = (p[:n] + p[n:]) / 2
-            return p.cpu().numpy()
+            return p.cpu().numpy(), logits[:n].cpu().numpy()
 
-    def _prediction(self, name: str, probs: np.ndarray) -> Prediction:
+    def _prediction(self, name: str, probs: np.ndarray, score: Optional[float] = None) -> Prediction:
         order = np.argsort(-probs)
         pairs = tuple((self.classes[i], float(probs[i])) for i in order)
-        return Prediction(name, pairs[0][0], pairs[0][1], pairs)
+        if score is None:
+            return Prediction(name, pairs[0][0], pairs[0][1], pairs)
+        u = self.unfamiliarity
+        return Prediction(name, pairs[0][0], pairs[0][1], pairs, unfamiliar=bool(u.flags(np.array([score]))[0]),
+                          unfamiliar_score=float(score), unfamiliar_threshold=float(u.threshold))
 
     def predict(self, source: Source, name: Optional[str] = None) -> Prediction:
         """Classify one image; raises :class:`ImageError` if it cannot be read."""
         name = name or (str(source) if not isinstance(source, (bytes, bytearray)) else "image")
-        return self._prediction(name, self.probabilities(self.preprocess(source)[None])[0])
+        probs, _logits, scores = self.outputs(self.preprocess(source)[None])
+        return self._prediction(name, probs[0], None if scores is None else scores[0])
 
     def predict_many(self, sources: Sequence[Source], batch_size: int = 64, progress=None, cancel=None
                      ) -> list[Prediction]:
@@ -153,9 +223,9 @@ class Predictor:
                 except ImageError as e:
                     results[i] = Prediction(str(sources[i]), "", 0.0, (), error=str(e))
             if arrays:
-                probs = self.probabilities(np.stack(arrays))
-                for i, p in zip(keep, probs):
-                    results[i] = self._prediction(str(sources[i]), p)
+                probs, _logits, scores = self.outputs(np.stack(arrays))
+                for j, (i, p) in enumerate(zip(keep, probs)):
+                    results[i] = self._prediction(str(sources[i]), p, None if scores is None else scores[j])
             if progress:
                 progress(chunk[-1] + 1, len(sources))
         return [r for r in results if r is not None]

@@ -156,18 +156,22 @@ def add_to_dataset(source: Source, dataset_root: Union[str, os.PathLike], cls: s
 
 
 def write_predictions_csv(path: Union[str, os.PathLike], predictions: Iterable, classes: Sequence[str]) -> int:
-    """One row per readable image: file, class, confidence, then one probability column per class.
-    Written atomically (temp file + rename); returns the number of rows."""
+    """One row per readable image: file, class, confidence, one probability column per class, then
+    whether the photo is unlike the training photos ("yes"/"no"; empty when the model file has no
+    check) and its unfamiliarity score. Written atomically (temp file + rename); returns the number of rows."""
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["file", "class", "confidence", *[f"p_{c}" for c in classes]])
+    w.writerow(["file", "class", "confidence", *[f"p_{c}" for c in classes], "unfamiliar", "unfamiliar_score"])
     n = 0
     for p in predictions:
         if not p.ok:
             continue
         probs = dict(p.probabilities)
-        w.writerow([p.source, p.label, f"{p.confidence:.6f}", *[f"{probs.get(c, 0.0):.6f}" for c in classes]])
+        flag = getattr(p, "unfamiliar", None)
+        score = getattr(p, "unfamiliar_score", None)
+        w.writerow([p.source, p.label, f"{p.confidence:.6f}", *[f"{probs.get(c, 0.0):.6f}" for c in classes],
+                    "" if flag is None else ("yes" if flag else "no"), "" if score is None else f"{score:.6g}"])
         n += 1
     # surrogateescape: a file name that is not valid UTF-8 is written as its own bytes
     atomic_write(Path(path), lambda f: f.write(buf.getvalue().encode("utf-8", "surrogateescape")))

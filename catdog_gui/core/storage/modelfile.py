@@ -19,7 +19,7 @@ import math
 import pickle
 import platform
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,6 +39,8 @@ class ModelInfo:
     """The metadata of a model file, with easy access to what prediction needs."""
 
     meta: dict
+    #: named tensors beside the weights (the unfamiliarity statistics); empty in older files
+    extras: dict = field(default_factory=dict)
 
     @property
     def model_name(self) -> str:
@@ -108,8 +110,12 @@ def save_model(
     config: Optional[dict] = None,
     metrics: Optional[dict] = None,
     first_epoch: Optional[tuple[int, dict]] = None,
+    extra_meta: Optional[dict] = None,
+    extras: Optional[dict] = None,
 ) -> Path:
-    meta = _plain({
+    """``extra_meta``: more plain metadata (e.g. "calibration", "unfamiliar"); ``extras``: named
+    tensors kept beside the weights (the unfamiliarity statistics)."""
+    meta = _plain({**(extra_meta or {}),
         "model": model_name, "classes": list(classes), "image_size": int(image_size),
         "mean": list(mean), "std": list(std), "config": config or {}, "metrics": metrics or {},
         "versions": library_versions(), "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -119,6 +125,8 @@ def save_model(
     if first_epoch is not None:  # a small model's weights after its first saved epoch (the explainer's "before")
         payload["first_epoch"] = {"epoch": int(first_epoch[0]),
                                   "state_dict": {k: v.detach().to("cpu").clone() for k, v in first_epoch[1].items()}}
+    if extras:
+        payload["extras"] = {str(k): torch.as_tensor(v).detach().to("cpu").clone() for k, v in extras.items()}
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -169,7 +177,9 @@ def read_model_file(path: Path | str) -> tuple[ModelInfo, dict]:
     problem = _meta_problem(meta)
     if problem:
         raise ModelFileError(f"{name} is damaged: {problem}")
-    return ModelInfo(meta), state
+    extras = payload.get("extras")
+    extras = {k: v for k, v in extras.items() if isinstance(v, torch.Tensor)} if isinstance(extras, dict) else {}
+    return ModelInfo(meta, extras), state
 
 
 def read_first_epoch(path: Path | str) -> Optional[tuple[int, dict]]:

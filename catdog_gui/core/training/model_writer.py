@@ -6,7 +6,9 @@ killed keeps the best model so far. After the last epoch it restores the best ep
 them on the validation set
 (with the mirror images averaged in when the config asks for test-time augmentation, over every
 process's shard under torchrun), and writes the model file with its metadata: classes, image size,
-normalisation, config, validation metrics, epoch history and the dataset split used.
+normalisation, config, validation metrics, epoch history and the dataset split used, and what
+:class:`~.answer_fit.AnswerFitting` fits on the validation photos (the temperature of the
+probabilities, the unfamiliar-photo check).
 
 The class it is mixed into provides ``model``, ``dataset``, ``dist``, ``metrics``, ``_state`` (the
 :class:`~.fit_state.FitState` of the fit), ``_emit``, and ``_validate`` and ``_mirrored_probs``
@@ -89,7 +91,10 @@ class ModelWriter:
             parts = self.dist.gather((y, pred, conf, [str(p) for p in paths]))
             y, pred, conf, paths = ([v for part in parts for v in part[i]] for i in range(4))
         self.metrics = compute_metrics(y, pred, meta["classes"], conf, paths)
-        if state.out_path is None or (self.dist is not None and not self.dist.is_main):
+        if state.out_path is None:
+            return
+        extra_meta, extras = self._fit_answers(model)  # every process takes part (its shard's photos)
+        if self.dist is not None and not self.dist.is_main:
             return
         metrics = {
             "val_accuracy": acc, "val_loss": state.best_loss, "best_epoch": state.best_epoch,
@@ -100,8 +105,15 @@ class ModelWriter:
             # the training photos' bytes, hashed: an evaluation says how many test photos it trained on
             "train_hashes": sorted({h for h in (file_hash(s.path) for s in self.dataset.train) if h}),
         }
+        cal = extra_meta.get("calibration")
+        if cal:  # in the model file's metrics and in the run's (the Training tab's reliability diagram)
+            metrics["ece_before"], metrics["ece_after"] = cal["ece_before"], cal["ece_after"]
+            self.metrics.calibration = cal
+            self.metrics.ece, self.metrics.ece_uncalibrated = cal["ece_after"], cal["ece_before"]
+            self.metrics.temperature = cal["temperature"]
         path = save_model(state.out_path, model, model_name=state.config.model, classes=meta["classes"],
                           image_size=meta["size"], mean=meta["mean"], std=meta["std"],
-                          config=state.config.to_dict(), metrics=metrics, first_epoch=state.first_epoch)
+                          config=state.config.to_dict(), metrics=metrics, first_epoch=state.first_epoch,
+                          extra_meta=extra_meta, extras=extras)
         state.saved_path = str(path)
         self._emit(CheckpointSaved(str(path), state.best_epoch, acc))

@@ -22,7 +22,8 @@ Modes, chosen from the config and the model:
 
 This module holds :class:`Trainer`: its controls, ``fit`` and the order of a fit's steps. The steps
 live in its mixins: :mod:`.preparation` (dataset, decoded images, batches, cached features),
-:mod:`.loop` (phases, optimizer, epochs, validation) and :mod:`.model_writer` (the model file);
+:mod:`.loop` (phases, optimizer, epochs, validation), :mod:`.answer_fit` (calibration and the
+unfamiliar-photo check) and :mod:`.model_writer` (the model file);
 one fit's state is a :class:`~.fit_state.FitState`.
 """
 
@@ -51,6 +52,7 @@ from ..storage.modelfile import load_model
 from .distributed import DistContext
 from .fit_state import FitState, StopFit
 from .loop import TrainingLoop
+from .answer_fit import AnswerFitting
 from .lr_find import LRFinder
 from .model_writer import ModelWriter
 from .preparation import DataPreparation
@@ -66,7 +68,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Trainer(DataPreparation, TrainingLoop, ModelWriter, LRFinder):
+class Trainer(DataPreparation, TrainingLoop, AnswerFitting, ModelWriter, LRFinder):
     """Train one model. Thread-safe controls: :meth:`cancel`, :meth:`pause`, :meth:`resume`.
 
     After :meth:`fit`: ``model`` (the best epoch's weights), ``dataset``, ``device`` and

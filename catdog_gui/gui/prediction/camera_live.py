@@ -41,6 +41,8 @@ class CameraLivePage(QWidget):
         self.current = current
         self.feedback = feedback
         self.settings = settings
+        #: say "neither ..." for frames unlike the training photos (the tab's setting)
+        self.flag_unfamiliar = True
         self.source = None
         self.paused = False
         self.predicted = 0  # frames classified
@@ -191,7 +193,13 @@ class CameraLivePage(QWidget):
         self.prediction = prediction
         self._answered = img
         label, p = prediction.probabilities[0]
-        self.answer_label.setText(f"{label} {probability_text(p)}")
+        if prediction.unfamiliar and self.flag_unfamiliar:
+            from ...core.inference.unfamiliar import short_verdict
+
+            self.answer_label.setText(f"{short_verdict(sorted(c for c, _ in prediction.probabilities))} Unlike the "
+                                      f"photos the model was trained on (its answer: {label} {probability_text(p)})")
+        else:
+            self.answer_label.setText(f"{label} {probability_text(p)}")
         self._update_rate()
         self._redraw()
         self.prediction_shown.emit(prediction)
@@ -240,6 +248,13 @@ class CameraLivePage(QWidget):
         top = pix.height() - h * len(rows) - 8
         p.fillRect(QRectF(0, top - 4, pix.width(), pix.height() - top + 4), QColor(0, 0, 0, 140))
         width = pix.width() - 16
+        if prediction.unfamiliar and self.flag_unfamiliar:
+            from ...core.inference.unfamiliar import short_verdict
+
+            p.fillRect(QRectF(0, top - 4 - h, pix.width(), h), QColor(179, 89, 0, 220))
+            p.setPen(QColor("white"))
+            p.drawText(QRectF(12, top - 4 - h, width - 8, h), Qt.AlignmentFlag.AlignVCenter,
+                       f"{short_verdict(sorted(c for c, _ in prediction.probabilities))} Unlike the training photos")
         for i, (cls, prob) in enumerate(rows):
             y = top + i * h
             p.fillRect(QRectF(8, y + 3, width * prob, h - 6), QColor(70, 140, 230, 220) if i == 0 else QColor(150, 150, 150, 200))

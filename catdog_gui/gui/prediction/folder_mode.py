@@ -98,8 +98,11 @@ class FolderPage(QWidget):
                               "results by class or confidence and export them as CSV.")
         self.summary.setWordWrap(True)
         self.summary.setAccessibleName("Folder summary")
-        self.model = QStandardItemModel(0, 3, self)
-        self.model.setHorizontalHeaderLabels(["File", "Class", "Confidence"])
+        self.model = QStandardItemModel(0, 4, self)
+        self.model.setHorizontalHeaderLabels(["File", "Class", "Confidence", "Unfamiliar"])
+        self.model.horizontalHeaderItem(3).setToolTip(
+            "Photos unlike every photo the model was trained on (neither class, probably): sort to see "
+            "the least familiar first")
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
@@ -116,6 +119,7 @@ class FolderPage(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setAccessibleName("Folder results")
         self.table.setToolTip("Click a column header to sort; double-click a row to open the photo")
         self.table.doubleClicked.connect(self.open_row)
@@ -231,7 +235,28 @@ class FolderPage(QWidget):
             f.setToolTip(pred.error)
             conf = QStandardItem("")
             conf.setData(-1.0, Qt.ItemDataRole.UserRole)
-        return [f, c, conf]
+        return [f, c, conf, self._unfamiliar_item(pred)]
+
+    def _unfamiliar_item(self, pred) -> QStandardItem:
+        """'Neither cat nor dog?' for a flagged photo, sorted by how unfamiliar (score over threshold)."""
+        from ...core.inference.unfamiliar import short_verdict
+
+        item = QStandardItem("")
+        item.setData(float("-inf"), Qt.ItemDataRole.UserRole)
+        if not pred.ok or pred.unfamiliar is None:
+            item.setToolTip("" if not pred.ok else "This model file has no unfamiliar-photo check")
+            return item
+        # sorted by the score relative to the threshold: comparable across the rows of one model
+        item.setData(float(pred.unfamiliar_score - pred.unfamiliar_threshold), Qt.ItemDataRole.UserRole)
+        if pred.unfamiliar:
+            item.setText(f"⚠ {short_verdict(self.current.predictor.classes if self.current.predictor else [])}")
+            item.setForeground(QColor(colors()["warn"]))
+        item.setToolTip(f"Unfamiliarity {pred.unfamiliar_score:.3g} (flagged above {pred.unfamiliar_threshold:.3g})")
+        return item
+
+    def set_flag_unfamiliar(self, on: bool) -> None:
+        """Show or hide the Unfamiliar column (the tab's setting)."""
+        self.table.setColumnHidden(3, not on)
 
     def _on_done(self, result: dict) -> None:
         ok = [p for p in self.predictions if p.ok]

@@ -89,6 +89,8 @@ class ResultCard(QFrame):
         self.result: Optional[ItemResult] = None
         self.threshold = DEFAULT_THRESHOLD / 100
         self.show_cam = False
+        #: show "looks like neither ..." for photos unlike the training photos (the tab's setting)
+        self.flag_unfamiliar = True
         self.classes: list[str] = []
         self.setObjectName("resultCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -224,13 +226,11 @@ class ResultCard(QFrame):
             self.setAccessibleDescription(result.error)
             return
         pred = result.prediction
-        self.headline.setText(pred.label)
-        self.summary.setText(pred.describe())
+        self._show_answer(pred)
         for i, (c, p) in enumerate(pred.probabilities):
             bar = ProbBar(c, p, top=(i == 0))
             self.bars.append(bar)
             self.bars_box.addWidget(bar)
-        self.setAccessibleDescription(f"{pred.label}: {pred.describe()}")
         self.wrong_menu.clear()
         for c in classes:
             if c != pred.label:
@@ -240,6 +240,32 @@ class ResultCard(QFrame):
         self.cam_button.show()
         self.update_picture()
         self.update_warning()
+
+    def _show_answer(self, pred) -> None:
+        """The answer as the headline; for a photo unlike the training photos the verdict instead,
+        and the answer below it, smaller."""
+        from ...core.inference.unfamiliar import verdict
+
+        if pred.unfamiliar and self.flag_unfamiliar:
+            line = verdict(self.classes or [c for c, _p in pred.probabilities])
+            head, _sep, why = line.partition(": ")
+            self.headline.setText(head)
+            self.headline.setToolTip(f"Unfamiliarity {pred.unfamiliar_score:.3g}, above this model's threshold "
+                                     f"{pred.unfamiliar_threshold:.3g} (set so 95% of its validation photos pass)")
+            self.summary.setText(f"{why[:1].upper()}{why[1:]}.<br>The model's answer: <b>{pred.label}</b> "
+                                 f"({pred.describe()})")
+            self.setAccessibleDescription(f"{line}. The model's answer: {pred.label}: {pred.describe()}")
+        else:
+            self.headline.setText(pred.label)
+            self.headline.setToolTip("")
+            self.summary.setText(pred.describe())
+            self.setAccessibleDescription(f"{pred.label}: {pred.describe()}")
+
+    def set_flag_unfamiliar(self, on: bool) -> None:
+        self.flag_unfamiliar = bool(on)
+        if self.prediction is not None:
+            self._show_answer(self.prediction)
+            self.update_warning()
 
     def set_cam(self, cam_picture: Optional[QImage], cam_error: Optional[str]) -> None:
         if self.result is None:

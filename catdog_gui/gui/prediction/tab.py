@@ -131,6 +131,14 @@ class PredictionTab(QWidget):
         self.threshold_spin.setToolTip("Answers less sure than this are marked \"Not sure\"")
         self.threshold_spin.setAccessibleName("Low-confidence threshold")
         self.threshold_spin.valueChanged.connect(self._on_threshold)
+        self.unfamiliar_check = QCheckBox("Flag unfamiliar photos")
+        self.unfamiliar_check.setChecked(True)
+        self.unfamiliar_check.setToolTip(
+            "Say \"Looks like neither …\" for photos unlike every photo the model was trained on (a car, a cup, "
+            "a drawing), on the cards, the folder table and the camera. Models trained before this check "
+            "existed cannot say it")
+        self.unfamiliar_check.setAccessibleName("Flag photos unlike the training photos")
+        self.unfamiliar_check.toggled.connect(self._on_flag_unfamiliar)
         thr_label = QLabel("Warn when less sure than")
         thr_label.setBuddy(self.threshold_spin)
         self.clear_button = push_button("Clear", "Remove all photos from the list", self.clear, name="Clear photos")
@@ -142,6 +150,8 @@ class PredictionTab(QWidget):
         bar.addSpacing(16)
         bar.addWidget(thr_label)
         bar.addWidget(self.threshold_spin)
+        bar.addSpacing(16)
+        bar.addWidget(self.unfamiliar_check)
         bar.addStretch(1)
         bar.addWidget(self.clear_button)
         self.drop_area = DropArea()
@@ -247,6 +257,7 @@ class PredictionTab(QWidget):
             from .camera_live import CameraLivePage
 
             self.camera = CameraLivePage(self.current, self.feedback, getattr(self, "settings", None))  # set by the window
+            self.camera.flag_unfamiliar = self.unfamiliar_check.isChecked()
             self.camera.status_message.connect(self.status_message)
             self.camera.classify_requested.connect(self.classify_data)
             self.camera_holder.layout().addWidget(self.camera)
@@ -287,6 +298,7 @@ class PredictionTab(QWidget):
             card = ResultCard(item)
             card.set_threshold(self.threshold_spin.value() / 100)
             card.set_show_cam(self.cam_check.isChecked())
+            card.set_flag_unfamiliar(self.unfamiliar_check.isChecked())
             card.feedback_requested.connect(self.feedback.give)
             card.cam_requested.connect(lambda _c: self._compute_missing_cams())
             card.remove_requested.connect(self._remove_card)
@@ -363,6 +375,30 @@ class PredictionTab(QWidget):
         # the drop area is visible whenever the photos page is (the scroll area may not be laid out yet)
         width = self.drop_area.width() - 40
         return max(1, min(3, width // 520))
+
+    # ---- the unfamiliar-photo setting (kept in the window's settings, which set it here) ---------
+    @property
+    def settings(self):
+        return getattr(self, "_settings", None)
+
+    @settings.setter
+    def settings(self, settings) -> None:
+        from ..settings import FLAG_UNFAMILIAR_KEY
+
+        self._settings = settings
+        if settings is not None:
+            self.unfamiliar_check.setChecked(settings.get_bool(FLAG_UNFAMILIAR_KEY, True))
+
+    def _on_flag_unfamiliar(self, on: bool) -> None:
+        from ..settings import FLAG_UNFAMILIAR_KEY
+
+        for c in self.cards:
+            c.set_flag_unfamiliar(on)
+        self.folder.set_flag_unfamiliar(on)
+        if self.camera is not None:
+            self.camera.flag_unfamiliar = on
+        if self.settings is not None:
+            self.settings.set(FLAG_UNFAMILIAR_KEY, bool(on))
 
     def _on_threshold(self, value: int) -> None:
         for c in self.cards:

@@ -134,6 +134,7 @@ class ResultsPanel(QWidget):
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         col.addWidget(self.per_class)
+        col.addStretch(1)
         tables.addLayout(col, 1)
         col = QVBoxLayout()
         self.confusion_title = QLabel("<b>Confusion matrix</b> (rows: true class; columns: predicted)")
@@ -146,7 +147,13 @@ class ResultsPanel(QWidget):
         self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.confusion.cellClicked.connect(self.show_cell)
         col.addWidget(self.confusion)
+        col.addStretch(1)
         tables.addLayout(col, 1)
+        from .reliability import ReliabilityDiagram
+
+        self.reliability = ReliabilityDiagram()
+        self.reliability.hide()
+        tables.addWidget(self.reliability, 1)
         lay.addLayout(tables)
         self.cell_label = muted("")
         lay.addWidget(self.cell_label)
@@ -253,6 +260,7 @@ class ResultsPanel(QWidget):
         for w in (self.per_class_title, self.per_class, self.confusion_title, self.confusion):
             w.setVisible(on)
         if not on:
+            self.reliability.hide()
             self.cell_scroll.hide()
             self.cell_label.setText("")
 
@@ -289,6 +297,7 @@ class ResultsPanel(QWidget):
             h = t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4
             t.setFixedHeight(min(h, 240))
         self.show_tables(True)
+        self.reliability.set_calibration(getattr(m, "calibration", None))
         self.cell_label.setText("Click a cell of the confusion matrix to see its photos.")
 
     def show_cell(self, row: int, col: int) -> None:
