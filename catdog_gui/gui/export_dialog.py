@@ -19,8 +19,8 @@ from .common.workers import Task
 #: (format, file dialog filter, suffix added when the name has none)
 FORMATS = (
     ("onnx", "ONNX model (*.onnx)", ".onnx"),
-    ("onnx-int8", "ONNX model, INT8: smaller, faster on CPU (*.onnx)", ".int8.onnx"),
     ("torchscript", "TorchScript model (*.pt *.ts)", ".torchscript.pt"),
+    ("onnx-int8", "ONNX model, INT8: smaller, faster on CPU (*.onnx)", ".int8.onnx"),
 )
 
 
