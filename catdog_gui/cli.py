@@ -179,7 +179,7 @@ def _cmd_lr_find(args) -> int:
     from .core.config import make_config, overrides_from_cli
     from .core.data.augment import AugmentSettings
     from .core.errors import CatdogError
-    from .core.training.lr_find import find_learning_rate
+    from .core.training.harness import find_learning_rate
 
     if not 10 <= args.steps <= 10_000:
         raise CatdogError("--steps must be between 10 and 10000")

@@ -12,7 +12,8 @@ import torch
 
 from catdog_gui.core.config import TrainConfig
 from catdog_gui.core.errors import Cancelled
-from catdog_gui.core.training.lr_find import RULES, find_learning_rate, suggest, valley
+from catdog_gui.core.training.harness import find_learning_rate
+from catdog_gui.core.training.lr_find import RULES, suggest, valley
 from tests.helpers import make_dataset
 
 

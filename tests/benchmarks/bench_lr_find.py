@@ -68,7 +68,7 @@ def main() -> None:
 
     from catdog_gui.core.config import TrainConfig
     from catdog_gui.core.models import get_spec
-    from catdog_gui.core.training.lr_find import find_learning_rate
+    from catdog_gui.core.training.harness import find_learning_rate
 
     t0 = time.perf_counter()
     jobs = []

@@ -100,7 +100,7 @@ def _damaged(archive: Path, e: BaseException) -> DownloadError:
 def _extract_into(archive, into: Path, max_files, max_bytes, progress, cancel) -> Extracted:
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
         raise _damaged(archive, e) from None
     with zf:
         plan: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []

@@ -124,3 +124,28 @@ def train(
     guard = cancel_on_interrupt(trainer, _stderr) if interruptible else contextlib.nullcontext()
     with guard:
         return trainer.fit(data, val_dir=val_dir, out_path=out_path, resume_from=resume_from)
+
+
+def find_learning_rate(config: TrainConfig, data: Union[str, Path, object], val_dir=None, resume_from=None,
+                       steps: int = 200, progress: Optional[Callable[[int, int], None]] = None,
+                       cancel: Optional[threading.Event] = None):
+    """The learning-rate finder (:mod:`.lr_find`) with ``config`` on ``data`` (a folder or a scanned
+    Dataset); ``cancel`` stops it (``Cancelled``). Changes no file and no setting."""
+    from .trainer import Trainer
+
+    trainer = Trainer(config)
+    if cancel is not None:
+        watcher_done = threading.Event()
+
+        def watch() -> None:
+            while not watcher_done.is_set():
+                if cancel.wait(0.1):
+                    trainer.cancel()
+                    return
+
+        threading.Thread(target=watch, daemon=True, name="lr-find-cancel").start()
+        try:
+            return trainer.find_lr(data, val_dir, resume_from, steps, progress=progress)
+        finally:
+            watcher_done.set()
+    return trainer.find_lr(data, val_dir, resume_from, steps, progress=progress)

@@ -9,17 +9,14 @@ loss still falls quickly at, well short of where it blows up. The model's weight
 file is written: the finder only reads.
 
 :class:`LRFinder` is mixed into :class:`~.trainer.Trainer` (it uses the trainer's preparation and
-forward pass); :func:`find_learning_rate` is the call the CLI, the API and the window's training
-process make.
+forward pass); :func:`~.harness.find_learning_rate` is the call the CLI and the window's process make.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -184,28 +181,3 @@ class LRFinder:
         found.suggestion, found.lr_at_min, found.steepest = suggest(found.lrs, found.smoothed, RULE)
         found.by_rule = {r: suggest(found.lrs, found.smoothed, r)[0] for r in RULES}
         return found
-
-
-def find_learning_rate(config: TrainConfig, data: Union[str, Path, object], val_dir=None, resume_from=None,
-                       steps: int = STEPS, progress: Optional[Callable[[int, int], None]] = None,
-                       cancel: Optional[threading.Event] = None) -> LRFinding:
-    """Run the finder with ``config`` on ``data`` (a folder or a scanned Dataset); ``cancel`` stops it
-    (``Cancelled``). Changes no file and no setting."""
-    from .trainer import Trainer
-
-    trainer = Trainer(config)
-    if cancel is not None:
-        watcher_done = threading.Event()
-
-        def watch() -> None:
-            while not watcher_done.is_set():
-                if cancel.wait(0.1):
-                    trainer.cancel()
-                    return
-
-        threading.Thread(target=watch, daemon=True, name="lr-find-cancel").start()
-        try:
-            return trainer.find_lr(data, val_dir, resume_from, steps, progress=progress)
-        finally:
-            watcher_done.set()
-    return trainer.find_lr(data, val_dir, resume_from, steps, progress=progress)

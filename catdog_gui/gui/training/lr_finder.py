@@ -1,4 +1,5 @@
-"""The learning-rate finder's window: the sweep (:mod:`catdog_gui.core.training.lr_find`) runs in a process
+"""The learning-rate finder's window: the sweep (:mod:`catdog_gui.core.training.lr_find`, through
+:func:`~catdog_gui.core.training.harness.find_learning_rate`) runs in a process
 of its own (:class:`~catdog_gui.gui.common.training_process.ProcessTask`) with a progress bar and Cancel;
 then the smoothed loss is drawn against the learning rate (log axis), the suggestion marked and said in
 words, and "Use" puts it into the Training form's learning rate. Nothing else changes.
@@ -82,7 +83,7 @@ class LRFinderDialog(QDialog):
                            "saved; the model and the settings stay as they are.")
         self.progress.setRange(0, 0)
         self.progress.show()
-        task = self.task = ProcessTask("catdog_gui.core.training.lr_find:find_learning_rate", config, dataset,
+        task = self.task = ProcessTask("catdog_gui.core.training.harness:find_learning_rate", config, dataset,
                                        resume_from=resume_from, parent=self, name="lr-find")
         task.progress.connect(self._on_progress)
         task.done.connect(self._on_done)
