@@ -32,7 +32,8 @@ def test_a_sweep_grows_exponentially_and_suggests_by_its_rule(tmp_path):
     assert np.allclose(ratios, ratios[0]) and ratios[0] == pytest.approx((10 / 1e-7) ** (1 / 39))
     assert len(found.losses) == len(found.smoothed) == len(lrs) and np.isfinite(found.smoothed).all()
     i = int(np.argmin(found.smoothed))
-    assert found.lr_at_min == lrs[i] and found.suggestion == pytest.approx(max(lrs[i] / 10, 1e-6))
+    assert found.lr_at_min == lrs[i] and found.by_rule["min/10"] == pytest.approx(max(lrs[i] / 10, 1e-6))
+    assert found.rule == "valley" and found.suggestion == valley(lrs, found.smoothed)
     assert set(found.by_rule) == set(RULES)
     assert asdict(cfg) == before_cfg and _files(tmp_path) == before_files  # no setting, no file changed
     assert "Suggested learning rate" in "\n".join(found.lines())

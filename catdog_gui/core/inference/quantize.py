@@ -53,12 +53,17 @@ class Int8Report:
             f"Wrote {self.path} (INT8, calibrated on {self.calibration_photos} training photos)",
             f"{'':22}{'float32':>12}{'INT8':>12}",
             f"{'validation accuracy':22}{self.float_accuracy * 100:11.2f}%{self.int8_accuracy * 100:11.2f}%"
-            f"   ({n} photos; {round(abs(self.float_accuracy - self.int8_accuracy) * n)} answer(s) differ in count)",
+            f"   ({n} photos; INT8 gets {_photos_diff(self.float_accuracy, self.int8_accuracy, n)})",
             f"{'file size':22}{self.float_bytes / 1e6:10.2f} MB{self.int8_bytes / 1e6:9.2f} MB",
             f"{'photos per second':22}{self.float_images_per_s:12.1f}{self.int8_images_per_s:12.1f}"
             f"   (onnxruntime, CPU, batches of 32)",
             f"Largest difference in any probability: {self.max_probability_difference:.4f}",
         ]
+
+
+def _photos_diff(float_acc: float, int8_acc: float, n: int) -> str:
+    d = round((int8_acc - float_acc) * n)
+    return "as many right" if d == 0 else f"{abs(d)} {'more' if d > 0 else 'fewer'} right"
 
 
 def _photos(info, calibration: Optional[str], n_cal: int):

@@ -168,7 +168,9 @@ class TrainingTab(QWidget):
         lscroll.setFrameShape(QFrame.Shape.NoFrame)
         lscroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         lscroll.setWidget(left)
-        lscroll.setMinimumWidth(300)
+        # as wide as the form needs (no horizontal scroll bar: a narrower column would clip it)
+        left_width = max(300, left.minimumSizeHint().width() + lscroll.verticalScrollBar().sizeHint().width() + 4)
+        lscroll.setMinimumWidth(left_width)
         self.main_split.addWidget(lscroll)
 
         # ---- right: progress, plots, results
@@ -193,7 +195,7 @@ class TrainingTab(QWidget):
         self.main_split.addWidget(right)
         self.main_split.setStretchFactor(0, 0)
         self.main_split.setStretchFactor(1, 1)
-        self.main_split.setSizes([330, 900])
+        self.main_split.setSizes([left_width, 900])
 
         # actions: shortcuts live on the window (the main window adds them to its Training menu)
         self.train_action = QAction("&Train", self, shortcut=QKeySequence("Ctrl+Return"))
