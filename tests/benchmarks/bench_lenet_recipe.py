@@ -56,16 +56,31 @@ def nested_split(data: str, seed: int):
     return Dataset(ds.classes, train, select, ds.report), ds.val
 
 
+def score_on(model, test, cfg) -> float:
+    """Accuracy of ``model`` (a trained, in-memory model) on the ``test`` samples, at its input size."""
+    import numpy as np
+    import torch
+
+    from catdog_gui.core.data.decode_cache import build_cache
+    from catdog_gui.core.models import ModelInput, get_spec
+
+    spec = get_spec(cfg.model)
+    m = model.eval()
+    cache = build_cache(test, cfg.image_size or spec.default_image_size)
+    inputs = ModelInput(spec.mean, spec.std, torch.device("cpu"), False)
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(cache.array))
+        logits = torch.cat([m(inputs(x[i:i + 64])) for i in range(0, len(x), 64)])
+    return float((logits.argmax(1) == torch.from_numpy(cache.labels)).float().mean())
+
+
 def run_one(job) -> dict:
     data, model, recipe, aug_name, aug, seed = job
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
     from catdog_gui.core.config import TrainConfig
     from catdog_gui.core.data.augment import AugmentSettings
-    from catdog_gui.core.data.decode_cache import build_cache
-    from catdog_gui.core.models import ModelInput, get_spec
     from catdog_gui.core.training.trainer import Trainer
 
     settings = dict(RECIPES[recipe])
@@ -74,18 +89,11 @@ def run_one(job) -> dict:
     cfg = TrainConfig.for_model(model, seed=seed, threads=1, disk_cache=False, **settings)
     cfg.augment = AugmentSettings(**aug) if aug is not None else AugmentSettings()
     ds, test = nested_split(data, seed)
-    spec = get_spec(model)
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
     fin = trainer.fit(ds)
     assert fin.ok, fin.reason
-    m = trainer.model.eval()
-    cache = build_cache(test, cfg.image_size or spec.default_image_size)
-    inputs = ModelInput(spec.mean, spec.std, torch.device("cpu"), False)
-    with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(cache.array))
-        logits = torch.cat([m(inputs(x[i:i + 256])) for i in range(0, len(x), 256)])
-    acc = float((logits.argmax(1) == torch.from_numpy(cache.labels)).float().mean())
+    acc = score_on(trainer.model, test, cfg)
     return dict(model=model, recipe=recipe, aug=aug_name, seed=seed, test=acc, select=fin.best_val_acc,
                 epoch=fin.best_epoch, epochs=len(fin.history), seconds=time.perf_counter() - t0)
 

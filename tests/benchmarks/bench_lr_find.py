@@ -29,15 +29,13 @@ GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 def train_with(job) -> tuple:
     data, model, seed, label, lr = job
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
-    from bench_lenet_recipe import nested_split
+    from bench_lenet_recipe import nested_split, score_on
 
     from catdog_gui.core.config import TrainConfig
-    from catdog_gui.core.data.decode_cache import build_cache
-    from catdog_gui.core.models import ModelInput, get_spec
+    from catdog_gui.core.models import get_spec
     from catdog_gui.core.training.trainer import Trainer
 
     spec = get_spec(model)
@@ -46,13 +44,7 @@ def train_with(job) -> tuple:
     trainer = Trainer(cfg)
     fin = trainer.fit(ds)
     assert fin.ok, fin.reason
-    m = trainer.model.eval()
-    cache = build_cache(test, cfg.image_size or spec.default_image_size)
-    inputs = ModelInput(spec.mean, spec.std, torch.device("cpu"), False)
-    with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(cache.array))
-        logits = torch.cat([m(inputs(x[i:i + 64])) for i in range(0, len(x), 64)])
-    test_acc = float((logits.argmax(1) == torch.from_numpy(cache.labels)).float().mean())
+    test_acc = score_on(trainer.model, test, cfg)
     return model, seed, label, lr, fin.best_val_acc, test_acc
 
 

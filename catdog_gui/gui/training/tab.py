@@ -323,23 +323,32 @@ class TrainingTab(QWidget):
         else:
             self.train_button.setToolTip("Train a new model on the dataset (Ctrl+Return)")
 
+    def _config_to_start(self, busy: str):
+        """The form's TrainConfig when something can start now (no run going, a dataset scanned); else None,
+        with the reason said (``busy`` when a run is going)."""
+        from ...core.errors import CatdogError
+
+        if self.is_running():
+            self.status_message.emit(busy)
+            return None
+        if not self.backend_ready or self.dataset is None:
+            self.status_message.emit("Choose a folder of photos in the Dataset tab first")
+            return None
+        try:
+            return self.config()
+        except CatdogError as e:
+            self._show_error(str(e))
+            return None
+
     def start_training(self, resume: bool = False) -> bool:
         """Start a run in the background; False (with a message) when it cannot start."""
         from ...core.errors import CatdogError
 
-        if self.is_running():
-            self.status_message.emit("A training run is already going: stop it first")
-            return False
-        if not self.backend_ready or self.dataset is None:
-            self.status_message.emit("Choose a folder of photos in the Dataset tab first")
-            return False
         resume_from = self.current.path if resume else None
         if resume and not resume_from:
             return False
-        try:
-            cfg = self.config()
-        except CatdogError as e:
-            self._show_error(str(e))
+        cfg = self._config_to_start("A training run is already going: stop it first")
+        if cfg is None:
             return False
         folder = self.models_folder or models_dir()
         try:
@@ -364,18 +373,8 @@ class TrainingTab(QWidget):
     def find_learning_rate(self) -> bool:
         """Open the learning-rate finder on the form's settings and the dataset; its suggestion reaches the
         form only when the user takes it. False (with a message) when it cannot start."""
-        from ...core.errors import CatdogError
-
-        if self.is_running():
-            self.status_message.emit("A training run is going: find a learning rate before or after it")
-            return False
-        if not self.backend_ready or self.dataset is None:
-            self.status_message.emit("Choose a folder of photos in the Dataset tab first")
-            return False
-        try:
-            cfg = self.config()
-        except CatdogError as e:
-            self._show_error(str(e))
+        cfg = self._config_to_start("A training run is going: find a learning rate before or after it")
+        if cfg is None:
             return False
         if self.lr_finder is None:
             from .lr_finder import LRFinderDialog
