@@ -17,14 +17,14 @@ Rows:
   the overview and the detail of the first unit are painted (the unit arithmetic of every layer on a
   worker thread, then the colour images and a full repaint). Median of ``--repeats`` (the first
   open, with its one-time costs, shown apart).
-  Reference in the same run: one ``Predictor.predict`` of the same photo (decode + forward). Goal
-  (issue): < 300 ms.
+  Reference in the same run: one ``Predictor.predict`` of the same photo (decode + forward). Goal:
+  < 300 ms.
 * ``animate C1`` / ``animate C3``: the kernel animation at 30 values/s for ``--frames`` frames (each
   frame: select the next unit, fill the map, rebuild the detail's HTML, repaint). ``fps`` is frames
   per second achieved; ``late p99/max`` is how late a 4 ms probe timer fired while it ran (the event
   loop's lateness: what a user's click would wait). Reference: the same probe with the animation
   paused (``idle``). One step runs before each, so one-time costs (the first use of the monospace
-  font, ~100 ms once per session) are not counted. Goal (issue): 30 frames/s with lateness <= 16 ms.
+  font, ~100 ms once per session) are not counted. Goal: 30 frames/s with lateness <= 16 ms.
 """
 
 from __future__ import annotations

@@ -130,7 +130,6 @@ def export_int8(model_path, out_path, calibration: Optional[str] = None, n_calib
     except ImportError:
         raise CatdogError("INT8 export needs onnx and onnxruntime: pip install onnx onnxruntime "
                           "(or pip install 'catdog-gui[export]')") from None
-    from ..data.scan import scan_dataset  # noqa: F401  (fail early on a broken install)
     from ..storage.modelfile import atomic_write, read_model_file
     from .export import METADATA_KEY, export_model
 

@@ -127,25 +127,26 @@ def train(
 
 
 def find_learning_rate(config: TrainConfig, data: Union[str, Path, object], val_dir=None, resume_from=None,
-                       steps: int = 200, progress: Optional[Callable[[int, int], None]] = None,
+                       steps: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None,
                        cancel: Optional[threading.Event] = None):
     """The learning-rate finder (:mod:`.lr_find`) with ``config`` on ``data`` (a folder or a scanned
-    Dataset); ``cancel`` stops it (``Cancelled``). Changes no file and no setting."""
+    Dataset), at most ``steps`` batches (default :data:`.lr_find.STEPS`); ``cancel`` stops it
+    (``Cancelled``). Changes no file and no setting."""
+    from .lr_find import STEPS
     from .trainer import Trainer
 
     trainer = Trainer(config)
+    done = threading.Event()
+
+    def watch() -> None:  # the caller's cancel reaches the trainer's controls
+        while not done.is_set():
+            if cancel.wait(0.1):
+                trainer.cancel()
+                return
+
     if cancel is not None:
-        watcher_done = threading.Event()
-
-        def watch() -> None:
-            while not watcher_done.is_set():
-                if cancel.wait(0.1):
-                    trainer.cancel()
-                    return
-
         threading.Thread(target=watch, daemon=True, name="lr-find-cancel").start()
-        try:
-            return trainer.find_lr(data, val_dir, resume_from, steps, progress=progress)
-        finally:
-            watcher_done.set()
-    return trainer.find_lr(data, val_dir, resume_from, steps, progress=progress)
+    try:
+        return trainer.find_lr(data, val_dir, resume_from, steps or STEPS, progress=progress)
+    finally:
+        done.set()

@@ -20,10 +20,9 @@ from ..common.training_process import ProcessTask
 
 
 class LRFinderDialog(QDialog):
-    """Signals: ``use_rate(lr)`` when the user takes the suggestion; ``finding(bool)`` as a sweep starts/ends."""
+    """Signal: ``use_rate(lr)`` when the user takes the suggestion."""
 
     use_rate = Signal(float)
-    finding = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -90,7 +89,6 @@ class LRFinderDialog(QDialog):
         task.failed.connect(lambda m: self.result.setText(f"The sweep failed: {m}"))
         task.cancelled.connect(lambda: self.result.setText("Sweep cancelled."))
         task.finished.connect(self._on_finished)
-        self.finding.emit(True)
         task.start()
         return True
 
@@ -123,7 +121,6 @@ class LRFinderDialog(QDialog):
         self.task = None
         self.progress.hide()
         self.cancel_button.setText("Close")
-        self.finding.emit(False)
 
     def _use(self) -> None:
         if self.found is not None:
